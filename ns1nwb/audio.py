@@ -1,0 +1,82 @@
+"""Stimulus audio: resampling the wavs and the 34-band spectrogram recipe of Rahman et al. (2019)."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+
+from .constants import BAND_CENTRES_HZ, N_BANDS, WAV_TRUE_RATE_HZ
+
+__all__ = ["resample_waveform", "compute_spectrogram", "band_edges_hz", "SPECTROGRAM_RECIPE"]
+
+#: Written into the spectrogram series' description when it is computed here.
+SPECTROGRAM_RECIPE = (
+    "computed by ns1nwb from the wav: Hann-windowed FFT of 10-ms frames every 5 ms (frame n covers "
+    "[5n, 5n+10) ms of the true-rate 48828.125 Hz signal), power summed in 34 bands with centres "
+    "500 * 2**(k/6) Hz (500-22627 Hz, edges half-way in log frequency), 10*log10 of the power, "
+    "floored at 40 dB below the sound's maximum"
+)
+
+
+def _rate_ratio(target_rate_hz: float, source_rate_hz: float) -> tuple[int, int]:
+    ratio = Fraction(str(target_rate_hz)) / Fraction(str(source_rate_hz))
+    return ratio.numerator, ratio.denominator
+
+
+def resample_waveform(samples: np.ndarray, target_rate_hz: float,
+                      source_rate_hz: float = WAV_TRUE_RATE_HZ) -> np.ndarray:
+    """Resample with scipy's polyphase filter at the exact rational rate ratio.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n_samples,)
+        Waveform at ``source_rate_hz``.
+    target_rate_hz : float
+        Wanted rate, Hz (48000 gives 3072/3125 of the true 48828.125 Hz).
+
+    Returns
+    -------
+    np.ndarray, float32, shape (ceil(n_samples * up / down),)
+    """
+    from scipy.signal import resample_poly
+
+    up, down = _rate_ratio(target_rate_hz, source_rate_hz)
+    if up == down:
+        return np.asarray(samples, dtype=np.float32).copy()
+    return resample_poly(np.asarray(samples, dtype=np.float64), up, down).astype(np.float32)
+
+
+def band_edges_hz() -> np.ndarray:
+    """Lower and upper edge of each of the 34 bands, shape (34, 2), Hz."""
+    centres = np.asarray(BAND_CENTRES_HZ)
+    half_step = 2.0 ** (1.0 / 12.0)  # half of a 1/6-octave step
+    return np.stack([centres / half_step, centres * half_step], axis=1)
+
+
+def compute_spectrogram(samples: np.ndarray, rate_hz: float = WAV_TRUE_RATE_HZ, n_frames: int = 999,
+                        frame_ms: float = 10.0, hop_ms: float = 5.0, floor_db: float = 40.0) -> np.ndarray:
+    """The 34-band log-power spectrogram of a sound (see ``SPECTROGRAM_RECIPE``).
+
+    Returns
+    -------
+    np.ndarray, float32, shape (34, n_frames), dB
+    """
+    samples = np.asarray(samples, dtype=np.float64)
+    frame_len = int(round(frame_ms * rate_hz / 1000.0))
+    starts = np.round(np.arange(n_frames) * hop_ms * rate_hz / 1000.0).astype(np.int64)
+    padded = np.zeros(int(starts[-1]) + frame_len)
+    available = min(samples.size, padded.size)
+    padded[:available] = samples[:available]
+    frames = padded[starts[:, None] + np.arange(frame_len)[None, :]] * np.hanning(frame_len)[None, :]
+    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (n_frames, n_freqs)
+    freqs = np.fft.rfftfreq(frame_len, d=1.0 / rate_hz)
+    edges = band_edges_hz()
+    band_power = np.empty((N_BANDS, n_frames))
+    for band, (low, high) in enumerate(edges):
+        in_band = (freqs >= low) & (freqs < high)
+        if not in_band.any():  # narrow low bands: take the nearest FFT bin
+            in_band = np.abs(freqs - np.sqrt(low * high)) == np.abs(freqs - np.sqrt(low * high)).min()
+        band_power[band] = power[:, in_band].sum(axis=1)
+    level_db = 10.0 * np.log10(np.maximum(band_power, np.finfo(float).tiny))
+    return np.maximum(level_db, level_db.max() - floor_db).astype(np.float32)

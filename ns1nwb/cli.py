@@ -1,0 +1,133 @@
+"""The ``ns1nwb`` command line: each sub-command parses its options and calls one library function.
+
+Heavy imports (scipy, pynwb) happen inside the commands so ``--help`` stays fast.
+Errors ns1nwb raises on purpose become one line on stderr and exit code 2 (bad
+input) or 1 (internal); ``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+import warnings
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from ._version import __version__
+
+
+def _print_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    from .exceptions import Ns1Warning
+
+    if issubclass(category, Ns1Warning):
+        click.echo(f"warning: {message}", err=True)
+    else:  # third-party warnings stay out of the user's way unless --debug
+        if _DEBUG:
+            click.echo(f"{category.__name__}: {message} ({filename}:{lineno})", err=True)
+
+
+_DEBUG = False
+
+
+def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn ns1nwb errors, OS errors and Ctrl-C into a one-line message and an exit code."""
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from .exceptions import Ns1Error
+
+        warnings.showwarning = _print_warning
+        try:
+            return command(*args, **kwargs)
+        except (click.exceptions.Exit, click.ClickException, click.Abort):
+            raise
+        except KeyboardInterrupt:
+            if _DEBUG:
+                raise
+            click.echo("error: interrupted; nothing was written at the output path", err=True)
+            sys.exit(1)
+        except Ns1Error as err:
+            if _DEBUG:
+                raise
+            click.echo(f"error: {err}", err=True)
+            sys.exit(err.exit_code)
+        except OSError as err:
+            if _DEBUG:
+                raise
+            where = f"{err.filename}: " if getattr(err, "filename", None) else ""
+            click.echo(f"error: {where}{err.strerror or err}", err=True)
+            sys.exit(2)
+        except Exception as err:  # a bug in ns1nwb: say so, briefly
+            if _DEBUG:
+                raise
+            click.echo(
+                f"error: internal error ({type(err).__name__}: {err}); rerun with --debug and report it",
+                err=True,
+            )
+            sys.exit(1)
+
+    return wrapper
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="ns1nwb")
+@click.option("--debug", is_flag=True, help="Show full tracebacks and third-party warnings.")
+def cli(debug: bool) -> None:
+    """Convert the NS1 ferret auditory-cortex release to NWB and read it back."""
+    global _DEBUG
+    _DEBUG = debug
+
+
+@cli.command("sample-data")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--units", "n_units", type=click.IntRange(min=1), default=8, show_default=True,
+              help="Number of synthetic units.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--no-spectrogram", is_flag=True, help="Do not write test_data_5ms.mat.")
+@_handle_errors
+def sample_data_command(folder: Path, n_units: int, seed: int, no_spectrogram: bool) -> None:
+    """Write a synthetic raw NS1 tree (same layout and MAT structure as the release) to FOLDER."""
+    from .sample_data import write_sample_tree
+
+    write_sample_tree(folder, n_units=n_units, seed=seed, with_spectrogram=not no_spectrogram)
+    click.echo(f"wrote a synthetic NS1 tree with {n_units} units to {folder}")
+
+
+def _audio_rate(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
+    from .nwb_writer import parse_audio_rate
+
+    try:
+        return parse_audio_rate(value)
+    except ValueError as err:
+        raise click.BadParameter(str(err)) from None
+
+
+@cli.command("convert")
+@click.argument("raw", type=click.Path(path_type=Path))
+@click.argument("output", type=click.Path(path_type=Path))
+@click.option("--metadata", "metadata_path", type=click.Path(path_type=Path),
+              help="YAML file with subject / session / lab metadata (see schemas/metadata.schema.json).")
+@click.option("--audio-rate", default="48000", show_default=True, callback=_audio_rate,
+              help="Rate of the stored waveforms in Hz, or 'native' for the original 48828.125 Hz samples.")
+@click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
+@click.option("--strict", is_flag=True, help="Turn every warning (e.g. a skipped spike file) into an error.")
+@_handle_errors
+def convert_command(raw: Path, output: Path, metadata_path: Path | None, audio_rate: float | None,
+                    overwrite: bool, strict: bool) -> None:
+    """Convert the raw NS1 release in RAW into the NWB file OUTPUT."""
+    from .nwb_writer import convert
+
+    result = convert(raw, output, metadata_path=metadata_path, audio_rate_hz=audio_rate, overwrite=overwrite,
+                     strict=strict, progress=sys.stderr.isatty())
+    click.echo(result.summary())
+
+
+def main() -> None:
+    """Console-script entry point."""
+    cli(prog_name="ns1nwb")
+
+
+if __name__ == "__main__":
+    main()

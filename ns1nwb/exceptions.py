@@ -1,0 +1,41 @@
+"""The few exception types ns1nwb raises; the CLI turns each into a one-line message.
+
+Every message names the file and the problem and, where it helps, what to do.
+"""
+
+from __future__ import annotations
+
+
+class Ns1Error(Exception):
+    """Base class of every error ns1nwb raises on purpose."""
+
+    #: Exit code of the CLI: 2 for bad input or usage, 1 for internal failures.
+    exit_code = 2
+
+
+class RawFormatError(Ns1Error, ValueError):
+    """A raw release file is missing, unreadable or not in the NS1 layout."""
+
+
+class RawFileNotFoundError(RawFormatError, FileNotFoundError):
+    """A file the raw release needs is not there."""
+
+
+class MetadataError(Ns1Error, ValueError):
+    """A user metadata file (YAML) does not satisfy the ns1nwb schema."""
+
+
+class OutputError(Ns1Error, OSError):
+    """The output cannot be written where asked (exists, folder missing, disk full)."""
+
+
+class NwbContentError(Ns1Error, ValueError):
+    """An NWB file does not hold what the ns1nwb reader needs."""
+
+
+class StrictModeError(Ns1Error):
+    """A warning raised as an error because ``--strict`` was given."""
+
+
+class Ns1Warning(UserWarning):
+    """Something was tolerated (a skipped file, a fallback); ``--strict`` makes it an error."""

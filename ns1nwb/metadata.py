@@ -1,0 +1,138 @@
+"""User metadata: the ``--metadata FILE.yaml`` of ``convert``, checked against a JSON Schema.
+
+The schema and the defaults are data files in ``schemas/`` (shipped as the
+``ns1nwb.schemas`` package); this module only loads, validates and merges them.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .exceptions import MetadataError
+
+__all__ = ["load_metadata", "metadata_schema", "column_specs", "subject_metadata"]
+
+
+def _schema_text(name: str) -> str:
+    return resources.files("ns1nwb.schemas").joinpath(name).read_text(encoding="utf-8")
+
+
+@lru_cache(maxsize=None)
+def metadata_schema() -> dict[str, Any]:
+    """The draft-07 JSON Schema of the metadata file."""
+    return json.loads(_schema_text("metadata.schema.json"))
+
+
+@lru_cache(maxsize=None)
+def _defaults() -> dict[str, Any]:
+    return yaml.safe_load(_schema_text("default_metadata.yaml"))
+
+
+@lru_cache(maxsize=None)
+def column_specs() -> dict[str, list[dict[str, Any]]]:
+    """Column names, dtypes, units and descriptions of every table ns1nwb writes."""
+    return yaml.safe_load(_schema_text("nwb_columns.yaml"))
+
+
+def _error_location(error: Any) -> str:
+    return ".".join(str(p) for p in error.absolute_path) or "(top level)"
+
+
+def validate_metadata(metadata: dict[str, Any], source: str = "metadata") -> None:
+    """Raise :class:`MetadataError` naming every field that breaks the schema."""
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(metadata_schema(), format_checker=jsonschema.FormatChecker())
+    errors = sorted(validator.iter_errors(metadata), key=lambda e: list(e.absolute_path))
+    if errors:
+        problems = []
+        for error in errors:
+            if error.validator == "additionalProperties":
+                message = error.message.replace("Additional properties are not allowed", "unknown key")
+            elif error.validator == "pattern" and "age" in error.absolute_path:
+                message = f"{error.instance!r} is not an ISO 8601 duration such as P6M or P6M/P2Y"
+            elif error.validator == "enum":
+                message = f"{error.instance!r} is not one of {error.validator_value}"
+            else:
+                message = error.message
+            problems.append(f"{_error_location(error)}: {message}")
+        raise MetadataError(f"{source}: invalid metadata: " + "; ".join(problems))
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The conversion metadata: the defaults, overridden by ``file_path`` when given.
+
+    Parameters
+    ----------
+    file_path : str or PathLike, optional
+        A YAML file following ``schemas/metadata.schema.json``.
+
+    Returns
+    -------
+    dict
+        Validated metadata; ``user_keys`` lists the keys the user set
+        (``subjects.<id>.<field>`` for per-subject fields).
+
+    Raises
+    ------
+    MetadataError
+        The file is missing, not YAML, or breaks the schema (every bad field is named).
+    """
+    user: dict[str, Any] = {}
+    if file_path is not None:
+        path = Path(file_path)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as err:
+            raise MetadataError(f"{path}: cannot read metadata file ({err.strerror or err})") from err
+        try:
+            user = yaml.safe_load(text) or {}
+        except yaml.YAMLError as err:
+            raise MetadataError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+        if not isinstance(user, dict):
+            raise MetadataError(f"{path}: the top level must be a mapping of keys, found {type(user).__name__}")
+        # YAML turns unquoted dates into date objects; the schema speaks strings.
+        user = json.loads(json.dumps(user, default=str))
+        validate_metadata(user, str(path))
+    merged = _merge(_defaults(), user)
+    merged.setdefault("subjects", {})
+    user_keys = {k for k in user if k != "subjects"}
+    for subject_id, fields in user.get("subjects", {}).items():
+        user_keys.update(f"subjects.{subject_id}.{f}" for f in fields)
+    user_keys.update(f"subject.{f}" for f in user.get("subject", {}))
+    merged["user_keys"] = sorted(user_keys)
+    return merged
+
+
+def subject_metadata(metadata: dict[str, Any], subject_id: str) -> tuple[dict[str, Any], list[str]]:
+    """Subject fields for one ferret and the names of those that fell back to defaults.
+
+    Per-subject keys (``subjects.<id>``) win over the shared ``subject`` block.
+    """
+    shared = metadata.get("subject", {})
+    specific = metadata.get("subjects", {}).get(subject_id, {})
+    fields = {**shared, **specific}
+    user = set(metadata.get("user_keys", []))
+    defaulted = [
+        name for name in ("sex", "age", "weight", "description")
+        if f"subjects.{subject_id}.{name}" not in user and f"subject.{name}" not in user
+    ]
+    return fields, defaulted

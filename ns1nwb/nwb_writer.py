@@ -1,0 +1,719 @@
+"""Build NWB files from the in-memory raw model and write them to disk.
+
+``add_*_to_nwbfile`` functions change an in-memory :class:`pynwb.NWBFile`;
+:func:`write_nwbfile` is the only one that touches disk (temporary name in the
+output folder, renamed into place at the end). :func:`convert` runs the whole
+pooled conversion. Column names, types and descriptions come from
+``schemas/nwb_columns.yaml``.
+
+Time base: spike times are in seconds on the file's clock (see
+:mod:`ns1nwb.sessions`): onset + raw time. The clock of any file spans at most
+hours, so ``spike_time - trial start_time`` gives back the raw ms within ~1e-8 ms;
+``units.spike_trial_index`` says which trial row each spike belongs to.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+from ._version import __version__
+from .constants import (
+    N_NATURAL,
+    SPECTROGRAM_RATE_HZ,
+    SPIKE_CLOCK_HZ,
+    SPIKES_DIR,
+    STIMULI,
+    TEST_STIMULI,
+    WAV_TRUE_RATE_HZ,
+    BAND_CENTRES_HZ,
+)
+from .exceptions import OutputError
+from .metadata import column_specs, load_metadata, subject_metadata
+from .raw import RawRelease, RawUnit, read_raw_tree
+from .sessions import RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
+
+if TYPE_CHECKING:
+    from pynwb import NWBFile
+
+__all__ = [
+    "ConversionResult",
+    "build_nwbfile",
+    "write_nwbfile",
+    "convert",
+    "parse_audio_rate",
+]
+
+#: Shown in the file's notes and descriptions; the reader relies on these names.
+STIMULI_MODULE = "stimuli"
+STIMULI_TABLE = "stimuli"
+PROVENANCE_MODULE = "provenance"
+GOOD_LABELS = ("Yes", "Maybe")
+
+
+def _compressed(data: Any, chunks: Any = True) -> Any:
+    from hdmf.backends.hdf5.h5_utils import H5DataIO
+
+    return H5DataIO(data, compression="gzip", compression_opts=4, shuffle=True, chunks=chunks)
+
+
+def parse_audio_rate(value: str | float | int) -> float | None:
+    """``'native'`` -> None (keep the wav samples), else a positive rate in Hz."""
+    if isinstance(value, str) and value.strip().lower() == "native":
+        return None
+    try:
+        rate = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"audio rate {value!r} is neither a number of Hz nor 'native'") from None
+    if not np.isfinite(rate) or rate <= 0:
+        raise ValueError(f"audio rate {value!r} must be a positive number of Hz")
+    return rate
+
+
+def _vector(name: str, description: str, data: Any) -> Any:
+    from hdmf.common import VectorData
+
+    return VectorData(name=name, description=description, data=data)
+
+
+def _ragged(name: str, description: str, data: Any, ends: Any, cls: Any = None, **kwargs: Any) -> list[Any]:
+    """A ragged column: its data and its ``<name>_index`` of end offsets."""
+    from hdmf.common import VectorData, VectorIndex
+
+    target = (cls or VectorData)(name=name, description=description, data=data, **kwargs)
+    index = VectorIndex(name=f"{name}_index", data=np.asarray(ends, dtype=np.uint32), target=target)
+    return [target, index]
+
+
+def _snake(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", re.sub(r"[^A-Za-z0-9]+", "_", name)).strip("_").lower() or "field"
+
+
+def _column_data(values: list[Any], dtype: str) -> Any:
+    if dtype == "text":
+        return ["" if v is None else str(v) for v in values]
+    if dtype == "bool":
+        return np.asarray(values, dtype=bool)
+    return np.asarray(values, dtype=np.dtype(dtype))
+
+
+# --------------------------------------------------------------------------- metadata
+
+
+def _source_checksums(release: RawRelease) -> list[tuple[str, int, str]]:
+    """(path relative to the raw folder, size, SHA-256) of every file read."""
+    files = [release.root / "MetadataSHEnCneurons.mat"]
+    files += [u.spike_file for u in release.units]
+    files += [w.path for _, w in sorted(release.wavs.items())]
+    if release.spectrogram_file is not None:
+        files.append(release.spectrogram_file)
+    root = release.root.resolve()
+    rows = []
+    for path in files:
+        digest = hashlib.sha256()
+        with open(path, "rb") as handle:
+            for chunk in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(chunk)
+        rel = Path(os.path.relpath(Path(path).resolve(), root)).as_posix()
+        rows.append((rel, Path(path).stat().st_size, digest.hexdigest()))
+    return rows
+
+
+@dataclass
+class _Context:
+    """What every ``add_*`` step needs: the release, its plan and the options."""
+
+    release: RawRelease
+    plan: SessionPlan
+    metadata: dict[str, Any]
+    audio_rate_hz: float | None
+    checksums: list[tuple[str, int, str]]
+    blocks: list[RecordingBlock] = field(default_factory=list)
+
+    @property
+    def unit_indices(self) -> list[int]:
+        return sorted(i for b in self.blocks for i in b.unit_indices)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"audio_rate_hz": self.audio_rate_hz or "native", "sessions": [b.session_id for b in self.blocks]}
+
+
+def _identifier(ctx: _Context) -> str:
+    content = json.dumps({"sources": ctx.checksums, "options": ctx.options, "metadata": ctx.metadata},
+                         sort_keys=True, default=str)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "ns1nwb:" + hashlib.sha256(content.encode()).hexdigest()))
+
+
+def _new_nwbfile(ctx: _Context) -> "NWBFile":
+    from pynwb import NWBFile
+    from pynwb.file import Subject
+
+    md = ctx.metadata
+    subjects = sorted({b.subject_id for b in ctx.blocks})
+    notes = [
+        f"Converted by ns1nwb {__version__} from the raw NS1 release ({len(ctx.unit_indices)} units, "
+        f"{len(ctx.blocks)} recording blocks).",
+    ]
+    if ctx.plan.clock == "wall-clock":
+        notes.append("Time base: presentation onsets come from the raw wall-clock timestamps (Europe/London); "
+                     "the session starts at the earliest onset.")
+    else:
+        notes.append("Time base: SYNTHETIC. The raw files carry no timestamps, so presentations are laid out 10 s "
+                     "apart in stimulus/repeat order; only times relative to each trial's start_time are real.")
+    if len(ctx.blocks) > 1:
+        notes.append("The recording blocks span months, so this pooled file lays them end to end in chronological "
+                     "order, 60 s apart, each keeping its own internal timing; trials.onset_timestamp has every "
+                     "presentation's true wall-clock onset, and the per-session files (convert --dandi) keep "
+                     "true times.")
+    if len(subjects) > 1:
+        notes.append(f"Pooled file: units of {len(subjects)} ferrets ({', '.join(subjects)}); units.subject_id "
+                     "names each unit's ferret. The Subject below describes them as a group.")
+    if ctx.release.skipped_units:
+        notes.append(f"{len(ctx.release.skipped_units)} units of the metadata had no spike file and are not here: "
+                     + ", ".join(s.path for s in ctx.release.skipped_units) + ".")
+
+    subject_id = subjects[0] if len(subjects) == 1 else "+".join(subjects)
+    subject_fields, _ = subject_metadata(md, subjects[0] if len(subjects) == 1 else "")
+    if len(subjects) > 1:
+        subject_fields = dict(md.get("subject", {}))
+        subject_fields["description"] = (f"Group of {len(subjects)} ferrets ({', '.join(subjects)}) pooled in one "
+                                         "file; see units.subject_id. " + subject_fields.get("description", ""))
+    subject = Subject(subject_id=subject_id, **{k: v for k, v in subject_fields.items() if v is not None})
+
+    session_id = ctx.blocks[0].session_id if len(ctx.blocks) == 1 else "NS1-pooled"
+    start = ctx.blocks[0].start
+    return NWBFile(
+        session_description=md["session_description"].strip(),
+        identifier=_identifier(ctx),
+        session_start_time=start,
+        session_id=session_id,
+        experiment_description=md["experiment_description"].strip(),
+        experimenter=md.get("experimenter") or None,
+        lab=md.get("lab"),
+        institution=md.get("institution"),
+        keywords=md.get("keywords"),
+        related_publications=md.get("related_publications"),
+        stimulus_notes=md.get("stimulus_notes"),
+        data_collection=md.get("data_collection"),
+        surgery=md.get("surgery"),
+        pharmacology=md.get("pharmacology"),
+        protocol=md.get("protocol"),
+        notes=" ".join(notes),
+        source_script=json.dumps({"software": "ns1nwb", "version": __version__, "command": "convert",
+                                  "options": ctx.options, "clock": ctx.plan.clock}, sort_keys=True),
+        source_script_file_name="ns1nwb",
+        subject=subject,
+    )
+
+
+def add_provenance_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> None:
+    """A ``provenance/source_files`` table: every raw file read, its size and SHA-256."""
+    from hdmf.common import DynamicTable
+
+    table = DynamicTable(name="source_files", description=(
+        f"Raw NS1 files this file was converted from by ns1nwb {__version__}; paths relative to the raw folder."))
+    table.add_column("file_name", "Path relative to the raw release folder.")
+    table.add_column("size_bytes", "File size in bytes.")
+    table.add_column("sha256", "SHA-256 of the file's bytes.")
+    for name, size, digest in ctx.checksums:
+        table.add_row(file_name=name, size_bytes=size, sha256=digest)
+    module = nwbfile.create_processing_module(PROVENANCE_MODULE, "How this file was made: the source files.")
+    module.add(table)
+
+
+# --------------------------------------------------------------------------- stimuli
+
+
+def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
+    """Waveform and spectrogram templates of the natural sounds, and the 32-row stimuli table.
+
+    Returns
+    -------
+    dict
+        stimulus index -> the template a trial of that sound references.
+    """
+    from hdmf.common import DynamicTable
+    from ndx_sound import AcousticWaveformSeries
+    from pynwb.misc import DecompositionSeries
+
+    from .audio import SPECTROGRAM_RECIPE, band_edges_hz, compute_spectrogram, resample_waveform
+
+    release = ctx.release
+    edges = band_edges_hz()
+    templates: dict[int, Any] = {}
+    waveform_names: dict[int, str] = {}
+    spectrogram_names: dict[int, str] = {}
+    for info in STIMULI[:N_NATURAL]:
+        wav = release.wavs.get(info.index)
+        waveform = None
+        if wav is not None:
+            if ctx.audio_rate_hz is None:
+                samples, rate, how = wav.samples, WAV_TRUE_RATE_HZ, "the original float32 samples, bit-exact"
+            else:
+                samples = resample_waveform(wav.samples, ctx.audio_rate_hz)
+                rate = ctx.audio_rate_hz
+                how = (f"resampled from the true 48828.125 Hz to {rate:g} Hz with scipy.signal.resample_poly")
+            waveform = AcousticWaveformSeries(
+                name=f"{info.name}_waveform",
+                data=_compressed(samples, chunks=(min(samples.size, 65536),)),
+                rate=float(rate),
+                starting_time=0.0,
+                description=(f"Natural sound {info.name} ({info.category}), wav {info.wav_name}: {how}. "
+                             f"Amplitude in pascals (94 + 20 log10(rms) = nominal level, "
+                             f"{info.nominal_level_db_spl:g} dB SPL); t = 0 is sound onset."),
+            )
+            nwbfile.add_stimulus_template(waveform)
+            waveform_names[info.index] = waveform.name
+            templates[info.index] = waveform
+        if release.spectrogram_x_nfht is not None:
+            spectrogram = release.spectrogram_x_nfht[info.index, :, 0, :].T  # (time, band), stored verbatim
+            source = f"X_nfht of {release.spectrogram_file.name}, verbatim (float64)"  # type: ignore[union-attr]
+        elif wav is not None:
+            spectrogram = compute_spectrogram(wav.samples).T
+            source = SPECTROGRAM_RECIPE
+        else:
+            continue
+        series = DecompositionSeries(
+            name=f"{info.name}_spectrogram",
+            data=_compressed(np.ascontiguousarray(spectrogram[:, None, :])),
+            metric="power",
+            unit="dB",
+            rate=SPECTROGRAM_RATE_HZ,
+            starting_time=0.0,
+            source_timeseries=waveform,
+            description=(f"34-band log-power spectrogram of {info.name}, 5-ms frames (frame n is response bin n, "
+                         f"[5n, 5n+5) ms after onset), bands 1/6 octave apart from 500 Hz; source: {source}."),
+        )
+        for band, centre in enumerate(BAND_CENTRES_HZ):
+            series.add_band(band_name=f"{centre:.0f} Hz", band_limits=edges[band], band_mean=centre)
+        nwbfile.add_stimulus_template(series)
+        spectrogram_names[info.index] = series.name
+        templates.setdefault(info.index, series)
+
+    specs = {c["name"]: c for c in column_specs()["stimuli"]}
+    table = DynamicTable(name=STIMULI_TABLE, description=(
+        "The 32 NS1 sounds in the set order of the raw spike files (row = stimulus index): 0-19 natural sounds "
+        "(20 repeats per block), 20-31 dynamic random chords (5 repeats, no released wav)."))
+    values = {
+        "stimulus_name": [s.name for s in STIMULI],
+        "stimulus_type": [s.stimulus_type for s in STIMULI],
+        "sound_category": [s.category for s in STIMULI],
+        "wav_name": [s.wav_name for s in STIMULI],
+        "n_repeats": [s.n_repeats for s in STIMULI],
+        "nominal_level_db_spl": [s.nominal_level_db_spl for s in STIMULI],
+        "has_waveform": [s.index in waveform_names for s in STIMULI],
+        "is_test_stimulus": [s.index in TEST_STIMULI for s in STIMULI],
+        "waveform_series": [waveform_names.get(s.index, "") for s in STIMULI],
+        "spectrogram_series": [spectrogram_names.get(s.index, "") for s in STIMULI],
+    }
+    table.id.extend(range(len(STIMULI)))
+    for name, column in values.items():
+        table.add_column(name=name, description=specs[name]["description"],
+                         data=_column_data(column, specs[name]["dtype"]))
+    module = nwbfile.create_processing_module(STIMULI_MODULE, "Facts about the 32 NS1 stimuli.")
+    module.add(table)
+    return templates
+
+
+# --------------------------------------------------------------------------- trials
+
+
+@dataclass
+class _TrialLayout:
+    """Trial rows of the file and where each (session, stimulus, repeat) went."""
+
+    start_s: np.ndarray
+    row_of: dict[tuple[str, int, int], int]
+
+
+def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, templates: dict[int, Any]) -> _TrialLayout:
+    """One trial per presentation per recording block, in time order.
+
+    A single-block file keeps the block's own clock; a file of several blocks lays
+    them end to end (:func:`ns1nwb.sessions.block_offsets_s`).
+    """
+    from hdmf.common import ElementIdentifiers
+    from pynwb.base import TimeSeriesReference, TimeSeriesReferenceVectorData
+    from pynwb.epoch import TimeIntervals
+
+    offsets = block_offsets_s(ctx.blocks)
+    rows = sorted(((offset + p.onset_ms / 1000.0, b.session_id, p) for b, offset in zip(ctx.blocks, offsets)
+                   for p in b.presentations), key=lambda item: (item[0], item[1], item[2].stimulus_index))
+    n = len(rows)
+    start_s = np.array([t for t, _, _ in rows])
+    stop_s = start_s + np.array([p.length_signal_ms for _, _, p in rows]) / 1000.0
+    specs = {c["name"]: c for c in column_specs()["trials"]}
+
+    def param(p: Any, name: str) -> int:
+        value = p.stim_params.get(name)
+        return int(value) if isinstance(value, (int, float)) else -1
+
+    values: dict[str, list[Any]] = {
+        "stimulus_index": [p.stimulus_index for _, _, p in rows],
+        "stimulus_name": [STIMULI[p.stimulus_index].name for _, _, p in rows],
+        "stimulus_type": [STIMULI[p.stimulus_index].stimulus_type for _, _, p in rows],
+        "sound_category": [STIMULI[p.stimulus_index].category for _, _, p in rows],
+        "repeat_index": [p.repeat_index for _, _, p in rows],
+        "session_id": [sid for _, sid, _ in rows],
+        "nominal_level_db_spl": [float(p.stim_params.get("NominalLevel",
+                                                         STIMULI[p.stimulus_index].nominal_level_db_spl))
+                                 for _, _, p in rows],
+        "onset_timestamp": [p.timestamp for _, _, p in rows],
+        "length_signal_ms": [p.length_signal_ms for _, _, p in rows],
+        "stim_source": [param(p, "Source") for _, _, p in rows],
+        "stim_mode": [param(p, "Mode") for _, _, p in rows],
+        "stim_bf": [param(p, "BF") for _, _, p in rows],
+        "stim_token": [param(p, "Token") for _, _, p in rows],
+        "stim_set": [param(p, "Set") for _, _, p in rows],
+        "stim_id": [param(p, "StimID") for _, _, p in rows],
+        "stim_level": [param(p, "Level") for _, _, p in rows],
+    }
+    columns = [_vector("start_time", "Sound onset, s.", _compressed(start_s)),
+               _vector("stop_time", "End of the recorded sweep, s.", _compressed(stop_s))]
+    columns += [_vector(name, specs[name]["description"], _column_data(column, specs[name]["dtype"]))
+                for name, column in values.items()]
+    if templates:
+        fallback = next(iter(templates.values()))
+        references = [
+            TimeSeriesReference(0, int(templates[p.stimulus_index].data.shape[0]), templates[p.stimulus_index])
+            if p.stimulus_index in templates else TimeSeriesReference.empty(fallback)
+            for _, _, p in rows
+        ]
+        columns += _ragged("timeseries", "The presented sound's template (see the table description).",
+                           references, np.arange(1, n + 1), cls=TimeSeriesReferenceVectorData)
+    clock = ("each recording block keeps its own wall-clock timing (onsets at their raw timestamps' offsets "
+             "from the block's first onset)" if ctx.plan.clock == "wall-clock" else
+             "SYNTHETIC onsets (the raw files carry no timestamps): 10 s apart in stimulus/repeat order")
+    placement = ("; blocks are laid end to end in chronological order, 60 s apart, so start_time is not the time "
+                 "since session_start_time for blocks after the first: onset_timestamp has each true onset"
+                 if len(ctx.blocks) > 1 else "")
+    nwbfile.trials = TimeIntervals(
+        name="trials",
+        description=(
+            "One row per sound presentation per recording block. start_time is the sound onset, stop_time the end "
+            f"of the recorded sweep; {clock}{placement}. timeseries references the sound's template in "
+            "/stimulus/templates (waveform, or spectrogram when there is no wav; an empty reference (-1, -1) for "
+            "the dynamic random chords)."),
+        id=ElementIdentifiers(name="id", data=np.arange(n)),
+        columns=columns,
+    )
+    row_of = {(sid, p.stimulus_index, p.repeat_index): i for i, (_, sid, p) in enumerate(rows)}
+    return _TrialLayout(start_s=start_s, row_of=row_of)
+
+
+# --------------------------------------------------------------------------- electrodes and units
+
+
+def add_electrodes_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[tuple[str, int], int]:
+    """Devices (one per experiment folder), electrode groups (one per probe/shank) and the used sites.
+
+    Returns
+    -------
+    dict
+        (probe group, site number) -> electrodes table row.
+    """
+    units = [ctx.release.units[i] for i in ctx.unit_indices]
+    specs = {c["name"]: c for c in column_specs()["electrodes"]}
+    for name in ("site_number", "probe_site_count", "depth_um"):
+        nwbfile.add_electrode_column(name=name, description=specs[name]["description"])
+    devices: dict[str, Any] = {}
+    groups: dict[str, Any] = {}
+    sites: dict[tuple[str, int], RawUnit] = {}
+    for unit in units:
+        sites.setdefault((unit.probe_group, int(unit.metadata.get("ElectrodeNumber") or 0)), unit)
+    row_of: dict[tuple[str, int], int] = {}
+    for (group_label, site), unit in sorted(sites.items()):
+        n_sites = int(unit.metadata.get("NrOfElectrodes") or 0)
+        if unit.experiment not in devices:
+            layout = unit.experiment.split("_", 1)[1] if "_" in unit.experiment else f"{n_sites}-site"
+            if "probe_model" not in nwbfile.device_models:
+                nwbfile.create_device_model(name="probe_model", manufacturer="NeuroNexus",
+                                            description="Multi-site silicon probe (16 or 32 sites, 1 or 4 shanks).")
+            devices[unit.experiment] = nwbfile.create_device(
+                name=f"probe_{_snake(unit.experiment)}",
+                description=f"Multi-site silicon probe ({layout}) of experiment {unit.experiment}.",
+                model=nwbfile.device_models["probe_model"],
+            )
+        if group_label not in groups:
+            groups[group_label] = nwbfile.create_electrode_group(
+                name=group_label.replace("/", "."),
+                description=(f"Probe or shank {group_label} ({n_sites} sites), from the spike files' folder "
+                             "names (the .D/.U folders of one penetration are one probe)."),
+                location="primary auditory cortex",
+                device=devices[unit.experiment],
+            )
+        depth = unit.metadata.get("depth")
+        nwbfile.add_electrode(
+            group=groups[group_label],
+            location="primary auditory cortex",
+            site_number=site,
+            probe_site_count=n_sites,
+            depth_um=int(depth) if isinstance(depth, (int, float)) else 0,
+        )
+        row_of[(group_label, site)] = len(row_of)
+    return row_of
+
+
+def _unit_spikes(unit: RawUnit, session_id: str, layout: _TrialLayout) -> tuple[np.ndarray, np.ndarray]:
+    """(spike_times s, trial row) of one unit, ascending in time, sorted within each trial."""
+    relative_parts: list[np.ndarray] = []
+    trial_parts: list[np.ndarray] = []
+    for raw_set in unit.sets:
+        for repeat_index, repeat in enumerate(raw_set.repeats):
+            if repeat.spike_times_ms.size:
+                relative_parts.append(repeat.spike_times_ms)
+                row = layout.row_of[(session_id, raw_set.stimulus_index, repeat_index)]
+                trial_parts.append(np.full(repeat.spike_times_ms.size, row, dtype=np.int32))
+    if not relative_parts:
+        return np.empty(0), np.empty(0, dtype=np.int32)
+    relative_ms = np.concatenate(relative_parts)
+    trial = np.concatenate(trial_parts)
+    absolute_s = layout.start_s[trial] + relative_ms / 1000.0
+    order = np.lexsort((relative_ms, trial, absolute_s))
+    return absolute_s[order], trial[order]
+
+
+def _metadata_columns(units: list[RawUnit], fields: list[str]) -> list[tuple[str, str, str, list[Any]]]:
+    """(name, dtype, description, values) of every metadata-derived unit column."""
+    specs = column_specs()["units"]
+    known = {c["source"].split(":", 1)[1]: c for c in specs if c["source"].startswith("metadata:")}
+    path_field = "path" if "path" in fields else fields[0]
+    columns = []
+    for field_name in fields:
+        values = [u.metadata.get(field_name) for u in units]
+        spec = known.get(field_name) or (known["path"] if field_name == path_field else None)
+        if field_name == path_field:
+            columns.append(("unit_name", "text", known["path"]["description"], [u.unit_name for u in units]))
+        elif spec is not None:
+            columns.append((spec["name"], spec["dtype"], spec["description"], values))
+        else:
+            # A field the spec does not name: keep it with the most faithful type.
+            if all(isinstance(v, bool) for v in values):
+                dtype = "bool"
+            elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
+                dtype = "int64"
+            elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+                dtype = "float64"
+            else:
+                dtype = "text"
+                values = [v if isinstance(v, str) else json.dumps(v) for v in values]
+            columns.append((_snake(field_name), dtype,
+                            f"Raw metadata field {field_name!r} of MetadataSHEnCneurons.mat, kept as is.", values))
+    return columns
+
+
+def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, layout: _TrialLayout,
+                         electrode_rows: dict[tuple[str, int], int]) -> None:
+    """The units table: every spike of every set, metadata columns, electrodes and observation intervals."""
+    from hdmf.common import DynamicTableRegion, ElementIdentifiers
+    from pynwb.misc import Units
+
+    session_of = {i: b.session_id for b in ctx.blocks for i in b.unit_indices}
+    subject_of = {i: b.subject_id for b in ctx.blocks for i in b.unit_indices}
+    indices = ctx.unit_indices
+    units = [ctx.release.units[i] for i in indices]
+    spec = {c["name"]: c for c in column_specs()["units"]}
+
+    # Each block is observed from its first onset to the end of its last sweep.
+    block_span: dict[str, tuple[float, float]] = {}
+    for block in ctx.blocks:
+        rows = [layout.row_of[(block.session_id, p.stimulus_index, p.repeat_index)] for p in block.presentations]
+        starts = layout.start_s[rows]
+        stops = starts + np.array([p.length_signal_ms for p in block.presentations]) / 1000.0
+        block_span[block.session_id] = (float(starts.min()), float(stops.max()))
+
+    spike_times, trial, ends, obs = [], [], [], []
+    for index, unit in zip(indices, units):
+        absolute_s, trial_rows = _unit_spikes(unit, session_of[index], layout)
+        spike_times.append(absolute_s)
+        trial.append(trial_rows)
+        ends.append((ends[-1] if ends else 0) + absolute_s.size)
+        first, last = block_span[session_of[index]]
+        obs.append([first, max(last, float(absolute_s[-1]) if absolute_s.size else last)])
+
+    electrode_index = [electrode_rows[(u.probe_group, int(u.metadata.get("ElectrodeNumber") or 0))] for u in units]
+    one_each = np.arange(1, len(units) + 1)
+    columns = _ragged("spike_times", "Spike times, s, on the file clock.", _compressed(np.concatenate(spike_times)),
+                      ends)
+    columns += _ragged("obs_intervals", "The recording block of the unit: first onset to last sweep end, s.",
+                       np.asarray(obs, dtype=np.float64), one_each)
+    columns += _ragged("electrodes", "The recording site of the unit.", np.asarray(electrode_index), one_each,
+                       cls=DynamicTableRegion, table=nwbfile.electrodes)
+    columns.append(_vector("electrode_group", "Probe or shank of the unit.",
+                           [nwbfile.electrode_groups[u.probe_group.replace("/", ".")] for u in units]))
+    columns += [_vector(name, description, _column_data(values, dtype))
+                for name, dtype, description, values in _metadata_columns(units, ctx.release.metadata_fields)]
+    derived = {
+        "spike_file": [Path(os.path.relpath(u.spike_file, ctx.release.root / SPIKES_DIR)).as_posix() for u in units],
+        "metadata_index": [u.metadata_index for u in units],
+        "subject_id": [subject_of[i] for i in indices],
+        "session_id": [session_of[i] for i in indices],
+    }
+    if all("singleT" in u.metadata and isinstance(u.metadata.get("depth"), (int, float)) for u in units):
+        derived["is_good"] = [u.metadata["singleT"] in GOOD_LABELS and u.metadata["depth"] >= 0 for u in units]
+    columns += [_vector(name, spec[name]["description"], _column_data(values, spec[name]["dtype"]))
+                for name, values in derived.items()]
+    columns += _ragged("spike_trial_index", spec["spike_trial_index"]["description"],
+                       _compressed(np.concatenate(trial).astype(np.int32)), ends)
+    nwbfile.units = Units(
+        name="units",
+        id=ElementIdentifiers(name="id", data=np.arange(len(units))),
+        columns=columns,
+        resolution=1.0 / SPIKE_CLOCK_HZ,
+        electrode_table=nwbfile.electrodes,
+        description=(
+            "Sorted units of the NS1 release in metadata order. spike_times holds every spike of all 32 stimulus "
+            "sets (including spikes after the 4995-ms response window), ascending, in seconds on the file clock "
+            "(trial start_time + raw spike time); spike_trial_index gives each spike's trial row."),
+    )
+
+
+# --------------------------------------------------------------------------- whole files
+
+
+def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
+                  audio_rate_hz: float | None = 48000.0, session_ids: Iterable[str] | None = None,
+                  plan: SessionPlan | None = None,
+                  checksums: list[tuple[str, int, str]] | None = None) -> "NWBFile":
+    """An in-memory NWB file of a release (all recording blocks, or those in ``session_ids``).
+
+    Parameters
+    ----------
+    release : RawRelease
+        From :func:`ns1nwb.read_raw_tree`.
+    metadata : dict, optional
+        From :func:`ns1nwb.metadata.load_metadata`; defaults when None.
+    audio_rate_hz : float or None, default 48000
+        Rate of the stored waveforms; None keeps the original samples (48828.125 Hz).
+    session_ids : iterable of str, optional
+        Recording blocks to include (per-session files); all when None.
+    """
+    import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
+
+    metadata = metadata if metadata is not None else load_metadata(None)
+    plan = plan or plan_sessions(release, _synthetic_start(metadata))
+    wanted = set(session_ids) if session_ids is not None else None
+    blocks = [b for b in plan.blocks if wanted is None or b.session_id in wanted]
+    if not blocks:
+        raise ValueError(f"no recording block among {sorted(wanted or [])}")
+    ctx = _Context(release, plan, metadata, audio_rate_hz, checksums or _source_checksums(release), blocks)
+    nwbfile = _new_nwbfile(ctx)
+    templates = add_stimuli_to_nwbfile(nwbfile, ctx)
+    layout = add_trials_to_nwbfile(nwbfile, ctx, templates)
+    electrode_rows = add_electrodes_to_nwbfile(nwbfile, ctx)
+    add_units_to_nwbfile(nwbfile, ctx, layout, electrode_rows)
+    add_provenance_to_nwbfile(nwbfile, ctx)
+    return nwbfile
+
+
+def _synthetic_start(metadata: dict[str, Any]) -> datetime | None:
+    text = metadata.get("session_start_time")
+    if not text:
+        return None
+    start = datetime.fromisoformat(str(text))
+    return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+
+
+def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write ``nwbfile`` to a temporary name beside ``file_path``, then rename it into place.
+
+    An error or Ctrl-C while writing removes the temporary file, so nothing
+    half-written is ever left at ``file_path``.
+
+    Raises
+    ------
+    OutputError
+        The folder does not exist, the file exists without ``overwrite``, or writing failed.
+    """
+    from pynwb import NWBHDF5IO
+
+    path = Path(file_path)
+    _check_output_path(path, overwrite=overwrite)
+    # A hidden name in the same folder, so the final rename is atomic.
+    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial.nwb")
+    try:
+        with NWBHDF5IO(tmp, mode="w") as io:
+            io.write(nwbfile)
+        os.replace(tmp, path)
+    except OSError as err:
+        raise OutputError(f"{path}: writing failed ({err.strerror or err}); nothing was written") from err
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def _check_output_path(path: Path, *, overwrite: bool) -> None:
+    if not path.parent.is_dir():
+        raise OutputError(f"{path}: output folder {path.parent} does not exist; create it first")
+    if path.exists() and not overwrite:
+        raise OutputError(f"{path}: already exists; pass --overwrite to replace it")
+    if path.is_dir():
+        raise OutputError(f"{path}: is a folder; give a file name ending in .nwb")
+
+
+@dataclass
+class ConversionResult:
+    """What :func:`convert` wrote and read."""
+
+    output_paths: list[Path]
+    n_units: int
+    n_spikes: int
+    n_trials: int
+    n_sessions: int
+    clock: str
+    warnings: list[str]
+    skipped_units: list[str]
+
+    def summary(self) -> str:
+        where = self.output_paths[0] if len(self.output_paths) == 1 else f"{len(self.output_paths)} files"
+        text = (f"wrote {where}: {self.n_units} units, {self.n_spikes:,} spikes, {self.n_trials:,} trials, "
+                f"{self.n_sessions} recording blocks ({self.clock} clock)")
+        if self.skipped_units:
+            text += f"; {len(self.skipped_units)} units skipped (spike file missing)"
+        return text
+
+
+def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
+            metadata_path: str | os.PathLike | None = None, audio_rate_hz: float | None = 48000.0,
+            overwrite: bool = False, strict: bool = False, progress: bool = False) -> ConversionResult:
+    """Convert a raw NS1 release folder into one pooled NWB file.
+
+    Parameters
+    ----------
+    raw_folder : str or PathLike
+        Folder with ``MetadataSHEnCneurons.mat`` and ``spikesandwav/``.
+    output_path : str or PathLike
+        The ``.nwb`` file to write.
+    metadata_path : str or PathLike, optional
+        YAML metadata (``schemas/metadata.schema.json``).
+    audio_rate_hz : float or None, default 48000
+        Rate of the stored waveforms; None keeps the original samples.
+    overwrite, strict, progress : bool
+        Replace an existing output; turn warnings into errors; show progress bars.
+    """
+    output = Path(output_path)
+    _check_output_path(output, overwrite=overwrite)  # fail before the slow part
+    metadata = load_metadata(metadata_path)
+    release = read_raw_tree(raw_folder, strict=strict, progress=progress)
+    nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz)
+    write_nwbfile(nwbfile, output, overwrite=overwrite)
+    return ConversionResult(
+        output_paths=[output],
+        n_units=len(nwbfile.units),
+        n_spikes=int(nwbfile.units["spike_times"].target.data.data.size),
+        n_trials=len(nwbfile.trials),
+        n_sessions=len({*nwbfile.units["session_id"].data}),
+        clock=json.loads(nwbfile.source_script)["clock"],
+        warnings=release.warnings,
+        skipped_units=[s.path for s in release.skipped_units],
+    )

@@ -1,0 +1,518 @@
+"""Read ns1nwb files back: unit and stimulus tables, trial spike times, response grids.
+
+:func:`open` takes a pooled ``.nwb`` file, a folder of per-session files or an
+http(s) URL. It reads with h5py directly (no pynwb object tree), lazily: opening
+reads only the small tables; spike data are read in bulk (one read of the data
+and of the index) or per unit when a few units are asked for.
+
+The response grid follows the seed (deepSTRF ``NS1Dataset``) exactly: spike
+times in ms after onset rounded to integer ms (``np.round``), kept in
+``[0, T * dt_ms)``, one-hot per ms (two spikes in one rounded ms count once),
+summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
+``np.hanning(K)`` kernel, ``K = int(window_ms // dt_ms)`` made odd, zero padded.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+import numpy as np
+
+from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS
+from .exceptions import NwbContentError
+
+__all__ = ["open", "Recording", "bin_spike_times", "smooth_grid", "hanning_kernel"]
+
+#: Unit columns that are per-spike (ragged) or references, not one value per unit.
+_NOT_PER_UNIT = {"spike_times", "spike_trial_index", "obs_intervals", "electrodes"}
+#: Asking for more units than this reads the spike arrays whole.
+_BULK_READ_UNITS = 8
+
+
+# --------------------------------------------------------------------------- the grid algorithm
+
+
+def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
+    """The seed's smoothing kernel: ``np.hanning(K)``, ``K = int(window_ms // dt_ms)`` made odd, unnormalised."""
+    width = int(window_ms // dt_ms)
+    if width % 2 == 0:
+        width += 1
+    return np.hanning(width)
+
+
+def smooth_grid(counts: np.ndarray, kernel: np.ndarray) -> np.ndarray:
+    """Convolve the last axis with ``kernel``, zero padded, same length (float32 out).
+
+    Written as a sum of shifted copies over the kernel's non-zero taps, in float32:
+    with the default kernel ([0, .5, 1, .5, 0]) and integer counts every value is exact.
+    """
+    counts = np.asarray(counts, dtype=np.float32)
+    half = kernel.size // 2
+    out = np.zeros_like(counts)
+    n = counts.shape[-1]
+    for tap, weight in enumerate(kernel):
+        if weight == 0.0:
+            continue
+        shift = tap - half  # out[t] += weight * counts[t - shift]... for a symmetric kernel either sign works
+        weight32 = np.float32(weight)
+        if shift >= 0:
+            out[..., shift:] += weight32 * counts[..., :n - shift]
+        else:
+            out[..., :n + shift] += weight32 * counts[..., -shift:]
+    return out
+
+
+def _n_bins(dt_ms: float) -> tuple[int, int]:
+    """(bin width in whole ms, number of bins T = floor(4995 / dt_ms))."""
+    if not float(dt_ms).is_integer() or dt_ms < 1:
+        raise ValueError(f"dt_ms={dt_ms!r}: bins are sums of whole milliseconds, so dt_ms must be a whole number >= 1")
+    width = int(dt_ms)
+    return width, RESPONSE_WINDOW_MS // width
+
+
+def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms: float = DEFAULT_DT_MS,
+                    presorted: bool = False) -> np.ndarray:
+    """Count spikes per (row, bin) the seed's way.
+
+    Parameters
+    ----------
+    relative_ms : np.ndarray, shape (n_spikes,)
+        Spike times, ms after the onset of their presentation.
+    row : np.ndarray of int, shape (n_spikes,)
+        Output row of each spike (e.g. a flattened (unit, stimulus, repeat)).
+    n_rows : int
+    dt_ms : float, whole milliseconds
+    presorted : bool, default False
+        The spikes of each row are consecutive and in time order (true of ns1nwb
+        files, whose spikes are sorted within trials): duplicates are then found
+        by comparing neighbours instead of sorting.
+
+    Returns
+    -------
+    np.ndarray, float32, shape (n_rows, T)
+        T = floor(4995 / dt_ms); a rounded millisecond holding two spikes counts once.
+    """
+    width, n_bins = _n_bins(dt_ms)
+    span = width * n_bins
+    ms = np.round(relative_ms).astype(np.int64)
+    keep = (ms >= 0) & (ms < span)
+    keys = np.asarray(row, dtype=np.int64)[keep] * span + ms[keep]
+    # One-hot per (row, ms): a second spike in the same rounded millisecond is dropped.
+    if presorted:
+        if keys.size > 1:
+            keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+    else:
+        keys = np.unique(keys)
+    flat = (keys // span) * n_bins + (keys % span) // width
+    counts = np.bincount(flat, minlength=n_rows * n_bins)
+    return counts.reshape(n_rows, n_bins).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- one file
+
+
+def _text(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "SO":
+        return np.array([v.decode() if isinstance(v, bytes) else str(v) for v in values], dtype=object)
+    return values
+
+
+class _File:
+    """One NWB file written by ns1nwb, read lazily with h5py."""
+
+    def __init__(self, source: str | os.PathLike, h5file: Any, closers: list[Any]):
+        self.source = str(source)
+        self.h5 = h5file
+        self._closers = closers
+        try:
+            units = h5file["units"]
+            trials = h5file["intervals/trials"]
+            self.spike_ends = units["spike_times_index"][:].astype(np.int64)
+            self._spike_times = units["spike_times"]
+            self._spike_trial = units["spike_trial_index"]
+            self.trial_start_s = trials["start_time"][:]
+            self.trial_stimulus = trials["stimulus_index"][:].astype(np.int64)
+            self.trial_repeat = trials["repeat_index"][:].astype(np.int64)
+            self.trial_session = _text(trials["session_id"][:])
+            self.trial_length_ms = trials["length_signal_ms"][:]
+            self.unit_session = _text(units["session_id"][:])
+        except KeyError as err:
+            raise NwbContentError(
+                f"{source}: not an ns1nwb file (missing {err.args[0] if err.args else err}); "
+                "convert the raw release with `ns1nwb convert`"
+            ) from None
+        self.n_units = self.spike_ends.size
+        self.spike_starts = np.concatenate([[0], self.spike_ends[:-1]])
+        self._trial_row: dict[tuple[str, int, int], int] | None = None
+
+    def close(self) -> None:
+        for closer in reversed(self._closers):
+            closer.close()
+
+    def trial_row(self, session: str, stimulus: int, repeat: int) -> int | None:
+        if self._trial_row is None:
+            self._trial_row = {
+                (s, int(st), int(r)): i
+                for i, (s, st, r) in enumerate(zip(self.trial_session, self.trial_stimulus, self.trial_repeat))
+            }
+        return self._trial_row.get((session, stimulus, repeat))
+
+    def unit_table(self) -> "Any":
+        import pandas as pd
+
+        units = self.h5["units"]
+        colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in units.attrs["colnames"]]
+        data: dict[str, Any] = {}
+        for name in colnames:
+            if name in _NOT_PER_UNIT or f"{name}_index" in units:
+                continue
+            values = units[name][:]
+            if name == "electrode_group":
+                values = np.array([self.h5[ref].name.rsplit("/", 1)[-1] for ref in values], dtype=object)
+            data[name] = _text(values)
+        data["n_spikes"] = np.diff(np.concatenate([[0], self.spike_ends]))
+        return pd.DataFrame(data)
+
+    def spikes(self, local_units: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
+        """(spike times s, trial rows) of each asked unit: one bulk read, or one slice per unit."""
+        if len(local_units) > _BULK_READ_UNITS:
+            times = self._spike_times[:]
+            trials = self._spike_trial[:]
+            pieces = [(times[self.spike_starts[u]:self.spike_ends[u]], trials[self.spike_starts[u]:self.spike_ends[u]])
+                      for u in local_units]
+        else:
+            pieces = [(self._spike_times[self.spike_starts[u]:self.spike_ends[u]],
+                       self._spike_trial[self.spike_starts[u]:self.spike_ends[u]]) for u in local_units]
+        return [p[0] for p in pieces], [p[1].astype(np.int64) for p in pieces]
+
+    def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray) -> np.ndarray:
+        return (times_s - self.trial_start_s[trial_rows]) * 1000.0
+
+
+def _open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
+    import h5py
+
+    text = str(source)
+    if text.startswith(("http://", "https://")):
+        try:
+            import remfile
+        except ImportError:
+            raise NwbContentError(f"{text}: reading a URL needs remfile (pip install 'ns1nwb[remote]')") from None
+        remote = remfile.File(text)
+        handle = h5py.File(remote, "r")
+        return handle, [handle, remote]
+    path = Path(source)
+    if not path.is_file():
+        raise NwbContentError(f"{path}: no such NWB file")
+    try:
+        handle = h5py.File(path, "r")
+    except OSError as err:
+        raise NwbContentError(f"{path}: not an HDF5/NWB file ({err})") from None
+    return handle, [handle]
+
+
+# --------------------------------------------------------------------------- the recording
+
+
+@dataclass(frozen=True)
+class _UnitRef:
+    file: int
+    local: int
+
+
+class Recording:
+    """The NS1 units, stimuli and trials of one pooled file or a folder of per-session files.
+
+    Use :func:`ns1nwb.open` to make one; close it (or use ``with``) when done.
+    """
+
+    def __init__(self, files: list[_File]):
+        self._files = files
+        self._units_df: Any = None
+        self._stimuli_df: Any = None
+        order = []
+        for f_index, nwb in enumerate(files):
+            meta_index = nwb.h5["units/metadata_index"][:] if "metadata_index" in nwb.h5["units"] else None
+            for local in range(nwb.n_units):
+                key = int(meta_index[local]) if meta_index is not None else local
+                order.append((key, f_index, local))
+        order.sort()
+        self._unit_refs = [_UnitRef(f, local) for _, f, local in order]
+
+    # -- context manager
+    def __enter__(self) -> "Recording":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close every underlying file."""
+        for nwb in self._files:
+            nwb.close()
+        self._files = []
+
+    def __repr__(self) -> str:
+        return f"<ns1nwb.Recording: {len(self._unit_refs)} units from {len(self._files)} file(s)>"
+
+    # -- tables
+    @property
+    def units(self) -> "Any":
+        """pandas DataFrame, one row per unit in metadata order, every per-unit column (plus ``n_spikes``)."""
+        if self._units_df is None:
+            import pandas as pd
+
+            tables = [nwb.unit_table() for nwb in self._files]
+            rows = [tables[ref.file].iloc[ref.local] for ref in self._unit_refs]
+            self._units_df = pd.DataFrame(rows).reset_index(drop=True)
+        return self._units_df
+
+    @property
+    def stimuli(self) -> "Any":
+        """pandas DataFrame of the 32 stimuli, indexed by stimulus index."""
+        if self._stimuli_df is None:
+            import pandas as pd
+
+            table = self._files[0].h5["processing/stimuli/stimuli"]
+            colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in table.attrs["colnames"]]
+            frame = pd.DataFrame({name: _text(table[name][:]) for name in colnames})
+            frame.index = pd.Index(table["id"][:], name="stimulus_index")
+            self._stimuli_df = frame
+        return self._stimuli_df
+
+    @property
+    def audio_rate(self) -> float | None:
+        """Sample rate (Hz) of the stored waveforms; None when the file holds none."""
+        names = [n for n in self.stimuli["waveform_series"] if n]
+        if not names:
+            return None
+        return float(self._files[0].h5[f"stimulus/templates/{names[0]}/starting_time"].attrs["rate"])
+
+    # -- unit selection
+    def _unit_positions(self, units: Any) -> list[int]:
+        n = len(self._unit_refs)
+        if units is None:
+            return list(range(n))
+        if isinstance(units, (int, np.integer)):
+            units = [int(units)]
+        if isinstance(units, str):
+            units = [units]
+        values = np.asarray(units.to_numpy() if hasattr(units, "to_numpy") else list(units))
+        if values.dtype == bool:
+            if values.size != n:
+                raise ValueError(f"a boolean unit mask needs {n} values, got {values.size}")
+            return [int(i) for i in np.flatnonzero(values)]
+        if values.dtype.kind in "OU":
+            names = list(self.units["unit_name"])
+            missing = [v for v in values if v not in names]
+            if missing:
+                raise KeyError(f"no unit named {missing[0]!r}")
+            return [names.index(v) for v in values]
+        positions = [int(v) for v in values]
+        bad = [p for p in positions if not -n <= p < n]
+        if bad:
+            raise IndexError(f"unit index {bad[0]} out of range for {n} units")
+        return [p % n for p in positions]
+
+    def _unit_position(self, unit: int | str) -> int:
+        return self._unit_positions([unit] if not isinstance(unit, (list, tuple)) else unit)[0]
+
+    # -- spikes
+    def trial_spike_times_ms(self, unit: int | str, stimulus: int, repeat: int) -> np.ndarray:
+        """Spike times of one presentation, ms after its onset, sorted (float64).
+
+        Parameters
+        ----------
+        unit : int or str
+            Row of :attr:`units` or a ``unit_name``.
+        stimulus : int
+            Stimulus index, 0-31.
+        repeat : int
+            Repeat index within the unit's recording block.
+        """
+        ref = self._unit_refs[self._unit_position(unit)]
+        nwb = self._files[ref.file]
+        row = nwb.trial_row(nwb.unit_session[ref.local], int(stimulus), int(repeat))
+        if row is None:
+            raise KeyError(f"unit {unit!r} has no presentation of stimulus {stimulus} repeat {repeat}")
+        (times,), (trials,) = nwb.spikes([ref.local])
+        relative = nwb.relative_ms(times[trials == row], trials[trials == row])
+        return np.sort(relative)
+
+    def response_grid(self, units: Any = None, stimuli: Iterable[int] = range(N_NATURAL),
+                      dt_ms: float = DEFAULT_DT_MS, smooth: bool = True,
+                      window_ms: float = DEFAULT_WINDOW_MS) -> np.ndarray:
+        """Binned (and smoothed) responses, exactly as the seed computes them.
+
+        Parameters
+        ----------
+        units : None, int, str, sequence of int/str, or boolean mask
+            None for all units (metadata order); e.g. ``rec.units.is_good`` for the 73.
+        stimuli : iterable of int, default range(20)
+            Stimulus indices; all must have the same number of repeats (20 natural, 5 DRC).
+        dt_ms : float, whole milliseconds, default 5
+        smooth : bool, default True
+            Apply the unnormalised Hanning kernel (``window_ms`` wide).
+        window_ms : float, default 21
+
+        Returns
+        -------
+        np.ndarray, float32, shape (n_units, n_stimuli, n_repeats, T)
+            T = floor(4995 / dt_ms). A presentation missing from a unit's block is NaN.
+        """
+        positions = self._unit_positions(units)
+        stimuli = [int(s) for s in stimuli]
+        if not stimuli:
+            raise ValueError("stimuli is empty")
+        n_repeats = self._repeats_per_stimulus(stimuli)
+        _, n_bins = _n_bins(dt_ms)
+        n_stimuli = len(stimuli)
+        grid = np.zeros((len(positions), n_stimuli, n_repeats, n_bins), dtype=np.float32)
+        stimulus_slot = np.full(64, -1, dtype=np.int64)
+        stimulus_slot[stimuli] = np.arange(n_stimuli)
+
+        kernel = hanning_kernel(window_ms, dt_ms) if smooth else None
+        by_file: dict[int, list[tuple[int, int]]] = {}
+        for out_index, position in enumerate(positions):
+            ref = self._unit_refs[position]
+            by_file.setdefault(ref.file, []).append((out_index, ref.local))
+        for f_index, members in by_file.items():
+            nwb = self._files[f_index]
+            times_list, trials_list = nwb.spikes([local for _, local in members])
+            trial_slot = stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat
+            trial_slot[(stimulus_slot[nwb.trial_stimulus] < 0) | (nwb.trial_repeat >= n_repeats)] = -1
+            missing = {}  # per session: the grid rows its trials do not fill
+            for (out_index, local), times, trials in zip(members, times_list, trials_list):
+                slots = trial_slot[trials]
+                keep = slots >= 0
+                kept_trials = trials[keep]
+                # Spikes come trial by trial in time order unless trials overlap; check, don't assume.
+                presorted = kept_trials.size < 2 or bool(np.all(kept_trials[1:] >= kept_trials[:-1]))
+                counts = bin_spike_times(nwb.relative_ms(times[keep], kept_trials), slots[keep],
+                                         n_stimuli * n_repeats, dt_ms, presorted=presorted)
+                session = nwb.unit_session[local]
+                if session not in missing:
+                    present = np.zeros(n_stimuli * n_repeats, dtype=bool)
+                    rows = (nwb.trial_session == session) & (trial_slot >= 0)
+                    present[trial_slot[rows]] = True
+                    missing[session] = ~present
+                if kernel is not None:
+                    counts = smooth_grid(counts, kernel)
+                # Presentations the unit's block does not have are unknown, not silent.
+                counts[missing[session]] = np.nan
+                grid[out_index] = counts.reshape(n_stimuli, n_repeats, n_bins)
+        return grid
+
+    def _repeats_per_stimulus(self, stimuli: list[int]) -> int:
+        bad = [s for s in stimuli if not 0 <= s < 32]
+        if bad:
+            raise IndexError(f"stimulus {bad[0]} out of range 0-31")
+        n_repeats = {int(self.stimuli.loc[s, "n_repeats"]) for s in stimuli}
+        if len(n_repeats) != 1:
+            raise ValueError("the stimuli asked for have different repeat counts (natural 0-19 have 20, DRC 20-31 "
+                             "have 5); ask for them in separate calls")
+        return n_repeats.pop()
+
+    # -- stimuli
+    def _template(self, stimulus: int, column: str) -> Any:
+        name = self.stimuli.loc[int(stimulus), column]
+        if not name:
+            kind = column.split("_")[0]
+            raise KeyError(f"stimulus {stimulus} has no stored {kind} (dynamic random chords have none)")
+        return self._files[0].h5[f"stimulus/templates/{name}"]
+
+    def spectrogram(self, stimulus: int) -> np.ndarray:
+        """The stored 34-band spectrogram, float32, shape (34, 999)."""
+        data = self._template(stimulus, "spectrogram_series")["data"][:]
+        return np.ascontiguousarray(data[:, 0, :].T, dtype=np.float32)
+
+    def waveform(self, stimulus: int) -> np.ndarray:
+        """The stored waveform at :attr:`audio_rate`, cropped or zero padded to the 4995-ms window (float32)."""
+        series = self._template(stimulus, "waveform_series")
+        rate = float(series["starting_time"].attrs["rate"])
+        n_samples = int(round(RESPONSE_WINDOW_MS / 1000.0 * rate))
+        data = series["data"][:n_samples].astype(np.float32)
+        if data.size < n_samples:
+            data = np.concatenate([data, np.zeros(n_samples - data.size, dtype=np.float32)])
+        return data
+
+    # -- neo
+    def to_neo(self, unit: int | str | None = None) -> "Any":
+        """A ``neo.Block``: one Segment per trial with its SpikeTrains on the trial clock (ms after onset).
+
+        Each Segment has an Epoch for its stimulus presentation. ``unit`` limits the
+        block to one unit (and the trials of its recording block).
+        """
+        import neo
+        import quantities as pq
+
+        positions = self._unit_positions(None if unit is None else [unit])
+        block = neo.Block(name="NS1", description="NS1 responses, one segment per presentation")
+        names = self.units["unit_name"]
+        by_file: dict[int, list[int]] = {}
+        for position in positions:
+            by_file.setdefault(self._unit_refs[position].file, []).append(position)
+        for f_index, members in by_file.items():
+            nwb = self._files[f_index]
+            locals_ = [self._unit_refs[p].local for p in members]
+            times_list, trials_list = nwb.spikes(locals_)
+            sessions = {nwb.unit_session[local] for local in locals_}
+            stimuli = self.stimuli
+            for row in np.flatnonzero(np.isin(nwb.trial_session, list(sessions))):
+                length_ms = float(nwb.trial_length_ms[row])
+                stimulus = int(nwb.trial_stimulus[row])
+                segment = neo.Segment(name=f"trial {row}", index=int(row))
+                segment.annotate(stimulus_index=stimulus, repeat_index=int(nwb.trial_repeat[row]),
+                                 session_id=str(nwb.trial_session[row]))
+                segment.epochs.append(neo.Epoch(times=[0.0] * pq.ms, durations=[length_ms] * pq.ms,
+                                                labels=[stimuli.loc[stimulus, "stimulus_name"]], name="stimulus"))
+                for position, local, times, trials in zip(members, locals_, times_list, trials_list):
+                    if nwb.unit_session[local] != nwb.trial_session[row]:
+                        continue
+                    spikes = np.sort(nwb.relative_ms(times[trials == row], trials[trials == row]))
+                    stop = max(length_ms, float(spikes[-1]) + 1e-3 if spikes.size else 0.0)
+                    segment.spiketrains.append(neo.SpikeTrain(spikes * pq.ms, t_start=0.0 * pq.ms,
+                                                              t_stop=stop * pq.ms, name=str(names[position])))
+                block.segments.append(segment)
+        return block
+
+
+def open(path: str | os.PathLike) -> Recording:  # noqa: A001  (ns1nwb.open mirrors builtins.open on purpose)
+    """Open a pooled ns1nwb file, a folder of per-session files, or an http(s) URL.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        ``ns1.nwb``, a folder searched recursively for ``*.nwb``, or a URL.
+
+    Returns
+    -------
+    Recording
+        Close it, or use it in a ``with`` block.
+    """
+    text = str(path)
+    if not text.startswith(("http://", "https://")) and Path(text).is_dir():
+        sources: list[str | os.PathLike] = sorted(Path(text).rglob("*.nwb"))
+        if not sources:
+            raise NwbContentError(f"{text}: folder has no .nwb files")
+    else:
+        sources = [path]
+    files: list[_File] = []
+    try:
+        for source in sources:
+            handle, closers = _open_h5(source)
+            try:
+                files.append(_File(source, handle, closers))
+            except Exception:
+                for closer in reversed(closers):
+                    closer.close()
+                raise
+    except Exception:
+        for nwb in files:
+            nwb.close()
+        raise
+    return Recording(files)
+
