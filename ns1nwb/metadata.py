@@ -22,7 +22,11 @@ __all__ = ["load_metadata", "metadata_schema", "column_specs", "subject_metadata
 
 
 def _schema_text(name: str) -> str:
-    return resources.files("ns1nwb.schemas").joinpath(name).read_text(encoding="utf-8")
+    """A file of ``schemas/``: package data when installed, the repository folder in a source checkout."""
+    try:
+        return resources.files("ns1nwb.schemas").joinpath(name).read_text(encoding="utf-8")
+    except ModuleNotFoundError:  # running from a checkout that shadows the installed package
+        return (Path(__file__).resolve().parents[1] / "schemas" / name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=None)
