@@ -113,15 +113,35 @@ def _audio_rate(ctx: click.Context, param: click.Parameter, value: str) -> float
               help="Rate of the stored waveforms in Hz, or 'native' for the original 48828.125 Hz samples.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--strict", is_flag=True, help="Turn every warning (e.g. a skipped spike file) into an error.")
+@click.option("--dandi", is_flag=True,
+              help="Write OUTPUT as a folder with one file per recording block in DANDI's layout "
+                   "(sub-<subject>/sub-<subject>_ses-<session>_ecephys.nwb); other files there are kept.")
+@click.option("--dandiset-id", metavar="ID",
+              help="With --dandi: write a minimal dandiset.yaml (identifier DANDI:ID) if the folder has none.")
 @_handle_errors
 def convert_command(raw: Path, output: Path, metadata_path: Path | None, audio_rate: float | None,
-                    overwrite: bool, strict: bool) -> None:
-    """Convert the raw NS1 release in RAW into the NWB file OUTPUT."""
+                    overwrite: bool, strict: bool, dandi: bool, dandiset_id: str | None) -> None:
+    """Convert the raw NS1 release in RAW into the NWB file OUTPUT (or a DANDI folder with --dandi)."""
     from .nwb_writer import convert
 
     result = convert(raw, output, metadata_path=metadata_path, audio_rate_hz=audio_rate, overwrite=overwrite,
-                     strict=strict, progress=sys.stderr.isatty())
+                     strict=strict, progress=sys.stderr.isatty(), dandi=dandi, dandiset_id=dandiset_id)
     click.echo(result.summary())
+
+
+@cli.command("inspect")
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--max-messages", type=click.IntRange(min=0), default=20, show_default=True,
+              help="How many findings to list.")
+@_handle_errors
+def inspect_command(path: Path, max_messages: int) -> None:
+    """Run the NWB Inspector (DANDI configuration) on a file or folder; exit 1 on CRITICAL findings."""
+    from .dandi import inspect_path
+
+    summary = inspect_path(path)
+    click.echo(summary.report(max_messages))
+    if summary.n_critical:
+        sys.exit(1)
 
 
 def main() -> None:

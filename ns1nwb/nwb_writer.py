@@ -225,8 +225,14 @@ def add_provenance_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> None:
     table.add_column("file_name", "Path relative to the raw release folder.")
     table.add_column("size_bytes", "File size in bytes.")
     table.add_column("sha256", "SHA-256 of the file's bytes.")
+    # A per-session file lists only its own units' spike files (plus metadata, wavs, spectrogram).
+    all_spike_files = {Path(os.path.relpath(u.spike_file.resolve(), ctx.release.root.resolve())).as_posix()
+                       for u in ctx.release.units}
+    own_spike_files = {Path(os.path.relpath(ctx.release.units[i].spike_file.resolve(),
+                                            ctx.release.root.resolve())).as_posix() for i in ctx.unit_indices}
     for name, size, digest in ctx.checksums:
-        table.add_row(file_name=name, size_bytes=size, sha256=digest)
+        if name not in all_spike_files or name in own_spike_files:
+            table.add_row(file_name=name, size_bytes=size, sha256=digest)
     module = nwbfile.create_processing_module(PROVENANCE_MODULE, "How this file was made: the source files.")
     module.add(table)
 
@@ -673,47 +679,80 @@ class ConversionResult:
     clock: str
     warnings: list[str]
     skipped_units: list[str]
+    #: subject id -> subject fields left at their defaults (per-session output only).
+    defaulted_subject_fields: dict[str, list[str]] = field(default_factory=dict)
 
     def summary(self) -> str:
-        where = self.output_paths[0] if len(self.output_paths) == 1 else f"{len(self.output_paths)} files"
+        if len(self.output_paths) == 1:
+            where = str(self.output_paths[0])
+        else:
+            where = f"{len(self.output_paths)} files under {Path(os.path.commonpath(self.output_paths))}"
         text = (f"wrote {where}: {self.n_units} units, {self.n_spikes:,} spikes, {self.n_trials:,} trials, "
                 f"{self.n_sessions} recording blocks ({self.clock} clock)")
         if self.skipped_units:
             text += f"; {len(self.skipped_units)} units skipped (spike file missing)"
+        defaulted = {s: f for s, f in self.defaulted_subject_fields.items() if f}
+        if defaulted:
+            text += "\nsubject fields left at their defaults (set them under `subjects:` in --metadata): " + \
+                "; ".join(f"{s}: {', '.join(f)}" for s, f in sorted(defaulted.items()))
         return text
 
 
 def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
             metadata_path: str | os.PathLike | None = None, audio_rate_hz: float | None = 48000.0,
-            overwrite: bool = False, strict: bool = False, progress: bool = False) -> ConversionResult:
-    """Convert a raw NS1 release folder into one pooled NWB file.
+            overwrite: bool = False, strict: bool = False, progress: bool = False,
+            dandi: bool = False, dandiset_id: str | None = None) -> ConversionResult:
+    """Convert a raw NS1 release folder into one pooled NWB file, or a DANDI folder of per-session files.
 
     Parameters
     ----------
     raw_folder : str or PathLike
         Folder with ``MetadataSHEnCneurons.mat`` and ``spikesandwav/``.
     output_path : str or PathLike
-        The ``.nwb`` file to write.
+        The ``.nwb`` file to write, or with ``dandi`` the folder.
     metadata_path : str or PathLike, optional
         YAML metadata (``schemas/metadata.schema.json``).
     audio_rate_hz : float or None, default 48000
         Rate of the stored waveforms; None keeps the original samples.
     overwrite, strict, progress : bool
         Replace an existing output; turn warnings into errors; show progress bars.
+    dandi : bool, default False
+        One file per recording block in DANDI's layout (:mod:`ns1nwb.dandi`).
+    dandiset_id : str, optional
+        With ``dandi``: write a minimal ``dandiset.yaml`` when the folder has none.
     """
+    from .dandi import _check_output_folder, write_dandi_folder
+
     output = Path(output_path)
-    _check_output_path(output, overwrite=overwrite)  # fail before the slow part
+    # Fail on the output before the slow part.
+    if dandi:
+        _check_output_folder(output, overwrite=overwrite)
+    else:
+        _check_output_path(output, overwrite=overwrite)
     metadata = load_metadata(metadata_path)
     release = read_raw_tree(raw_folder, strict=strict, progress=progress)
-    nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz)
-    write_nwbfile(nwbfile, output, overwrite=overwrite)
+    defaulted: dict[str, list[str]] = {}
+    if dandi:
+        paths, defaulted = write_dandi_folder(release, output, metadata=metadata, audio_rate_hz=audio_rate_hz,
+                                              overwrite=overwrite, dandiset_id=dandiset_id, progress=progress)
+        plan = plan_sessions(release, _synthetic_start(metadata))
+        clock, n_sessions = plan.clock, len(plan.blocks)
+        n_trials = sum(len(b.presentations) for b in plan.blocks)
+    else:
+        nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz)
+        write_nwbfile(nwbfile, output, overwrite=overwrite)
+        paths = [output]
+        clock = json.loads(nwbfile.source_script)["clock"]
+        n_sessions = len({*nwbfile.units["session_id"].data})
+        n_trials = len(nwbfile.trials)
     return ConversionResult(
-        output_paths=[output],
-        n_units=len(nwbfile.units),
-        n_spikes=int(nwbfile.units["spike_times"].target.data.data.size),
-        n_trials=len(nwbfile.trials),
-        n_sessions=len({*nwbfile.units["session_id"].data}),
-        clock=json.loads(nwbfile.source_script)["clock"],
+        output_paths=paths,
+        n_units=len(release.units),
+        n_spikes=release.n_spikes,
+        n_trials=n_trials,
+        n_sessions=n_sessions,
+        clock=clock,
         warnings=release.warnings,
         skipped_units=[s.path for s in release.skipped_units],
+        defaulted_subject_fields=defaulted,
     )
