@@ -300,15 +300,20 @@ def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], Path]:
             )
         row["__path__"] = row[path_field]
         rows.append(row)
-    seen: dict[str, int] = {}
-    for i, row in enumerate(rows):
-        if row["__path__"] in seen:
-            raise RawFormatError(
-                f"{meta_path}: units {seen[row['__path__']]} and {i} have the same path {row['__path__']!r}; "
-                "each unit needs its own spike file"
-            )
-        seen[row["__path__"]] = i
     return fields, rows, meta_path
+
+
+def _reject_duplicates(spike_paths: list[Path], rows: list[dict[str, Any]], meta_path: Path) -> None:
+    """Two units naming the same file (however spelled) would share spikes: refuse."""
+    seen: dict[Path, int] = {}
+    for i, path in enumerate(spike_paths):
+        if path in seen:
+            first = seen[path]
+            raise RawFormatError(
+                f"{meta_path}: units {first} ({rows[first]['__path__']!r}) and {i} ({rows[i]['__path__']!r}) name "
+                "the same spike file; each unit needs its own"
+            )
+        seen[path] = i
 
 
 def _stimulus_index(position: int, stim_params: dict[str, Any]) -> int:
@@ -371,8 +376,13 @@ def _read_spike_file(spike_file: Path) -> list[RawSet]:
                             f"{getattr(times, 'dtype', type(times))}; expected numbers"
                         )
                 stamp = None
-                if isinstance(raw_stamp, np.ndarray) and raw_stamp.size == 1:
-                    stamp = raw_stamp.item().strip() or None
+                if isinstance(raw_stamp, np.ndarray) and raw_stamp.size:
+                    if raw_stamp.dtype.kind != "U":
+                        raise RawFormatError(
+                            f"{spike_file}: set {position + 1} has a timestamp of type {raw_stamp.dtype} "
+                            f"({raw_stamp.ravel()[0]!r}); expected text 'YYYYMMDD-HHMMSSmmm'"
+                        )
+                    stamp = "".join(raw_stamp.ravel().tolist()).strip() or None
                 repeats.append(RawRepeat(np.asarray(times, dtype=np.float64).ravel(), stamp))
         elif not (isinstance(repeats_struct, np.ndarray) and repeats_struct.size == 0):
             raise RawFormatError(f"{spike_file}: set {position + 1} has a 'repeats' field without 't'")
@@ -490,6 +500,8 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
     fields, rows, meta_path = _read_metadata(root)
     # Validate every path before reading any file, so a bad path reads nothing.
     spike_paths = [_checked_spike_path(root, row["__path__"], meta_path) for row in rows]
+    _reject_duplicates(spike_paths, rows, meta_path)
+    named = set(spike_paths)
 
     units: list[RawUnit] = []
     skipped: list[SkippedUnit] = []
@@ -501,8 +513,10 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
     for index, (row, spike_path) in enumerate(iterator):
         rel_path = row.pop("__path__")
         candidates = [spike_path]
-        if spike_path.suffix == ".mat":
-            candidates.append(spike_path.with_name(spike_path.stem + "_1.mat"))
+        fallback = spike_path.with_name(spike_path.stem + "_1.mat")
+        # The `_1` name is a fallback only when no other unit names that file.
+        if spike_path.suffix == ".mat" and fallback not in named:
+            candidates.append(fallback)
         found = next((c for c in candidates if c.is_file()), None)
         if found is None:
             reason = f"spike file not found (looked for {', '.join(c.name for c in candidates)})"

@@ -1,0 +1,846 @@
+"""Tests of ns1nwb.raw.read_raw_tree: every tolerance of the raw format, corrupt input, the real release.
+
+Each test that changes files works on its own copy of a small generated tree (3 units) and
+rewrites spike files or the metadata with scipy.io.loadmat/savemat, keeping the structure
+loadmat shows on the real files. Expected values come from loadmat/soundfile, not from the reader.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.io as sio
+import soundfile as sf
+
+from ns1nwb.constants import METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
+from ns1nwb.exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
+from ns1nwb.raw import read_raw_tree
+from ns1nwb.sample_data import write_sample_tree
+
+META_FIELDS = ["path", "NrOfElectrodes", "ElectrodeNumber", "depth", "NoiseRatio", "singleT", "singleN"]
+INT_FIELDS = ("NrOfElectrodes", "ElectrodeNumber", "depth", "singleN")
+
+
+# --------------------------------------------------------------------------- fixtures and helpers
+
+
+@pytest.fixture(scope="module")
+def small_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 3-unit tree without test_data_5ms.mat. Read-only: tests copy it."""
+    return write_sample_tree(tmp_path_factory.mktemp("small") / "raw", n_units=3, seed=0, with_spectrogram=False)
+
+
+@pytest.fixture
+def tree(small_raw: Path, tmp_path: Path) -> Path:
+    """A private copy of ``small_raw`` whose MAT files may be changed.
+
+    Its wav folder is a symlink to the shared one (copying 20 MB per test is slow):
+    tests that change wavs use ``wav_tree``.
+    """
+    wav_dir = Path(SPIKES_DIR, WAV_DIR)
+    root = Path(shutil.copytree(small_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
+    (root / wav_dir).symlink_to((small_raw / wav_dir).resolve(), target_is_directory=True)
+    return root
+
+
+@pytest.fixture
+def wav_tree(small_raw: Path, tmp_path: Path) -> Path:
+    """A full private copy of ``small_raw``, wavs included."""
+    return Path(shutil.copytree(small_raw, tmp_path / "raw"))
+
+
+def _save(path: Path, mat: dict) -> None:
+    """Write back what loadmat returned (without its ``__header__`` etc.)."""
+    sio.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
+
+
+def _neurons(root: Path) -> np.ndarray:
+    return sio.loadmat(root / METADATA_FILE)["neuron"]
+
+
+def _save_neurons(root: Path, neuron: np.ndarray) -> None:
+    sio.savemat(root / METADATA_FILE, {"neuron": neuron})
+
+
+def _unit_paths(root: Path) -> list[str]:
+    return [str(n["path"].item()) for n in _neurons(root).ravel()]
+
+
+def _spike_file(root: Path, unit: int = 0) -> Path:
+    return root / SPIKES_DIR / _unit_paths(root)[unit]
+
+
+def _load_spikes(path: Path) -> tuple[dict, np.ndarray]:
+    """(the loadmat dict, its ``data.set`` struct array); edit the sets in place, then ``_save``."""
+    mat = sio.loadmat(path)
+    return mat, mat["data"][0, 0]["set"]
+
+
+def _struct(shape: tuple[int, ...], columns: dict[str, list]) -> np.ndarray:
+    """A MATLAB struct array for savemat: fields in the given order, one object per record."""
+    arr = np.empty(shape, dtype=[(name, object) for name in columns])
+    flat = arr.reshape(-1)
+    for name, values in columns.items():
+        column = flat[name]
+        for i, value in enumerate(values):
+            column[i] = value
+    return arr
+
+
+def _without(arr: np.ndarray, *drop: str) -> np.ndarray:
+    """The same struct array without the fields ``drop``."""
+    records = arr.reshape(-1)
+    return _struct(arr.shape, {n: [rec[n] for rec in records] for n in arr.dtype.names if n not in drop})
+
+
+def _stored_times(path: Path) -> list[list[np.ndarray]]:
+    """``repeats(r).t`` of every set exactly as loadmat returns them."""
+    sets = sio.loadmat(path)["data"][0, 0]["set"]
+    return [list(sets[0, s]["repeats"]["t"].ravel()) for s in range(sets.shape[1])]
+
+
+def _first_nonempty(repeats: np.ndarray) -> int:
+    return next(r for r in range(repeats.shape[1]) if repeats[0, r]["t"].size)
+
+
+def _wav_path(root: Path, index: int) -> Path:
+    return root / SPIKES_DIR / WAV_DIR / STIMULI[index].wav_name
+
+
+# --------------------------------------------------------------------------- baseline
+
+
+def test_generated_tree_read_in_metadata_order(small_raw):
+    """Units come in metadata order with every field, 32 sets, the protocol's repeats and stored set values."""
+    release = read_raw_tree(small_raw)
+    paths = _unit_paths(small_raw)
+    assert [u.path for u in release.units] == paths
+    assert [u.metadata_index for u in release.units] == list(range(len(paths)))
+    assert release.metadata_fields == META_FIELDS
+    assert release.skipped_units == [] and release.warnings == []
+    for unit in release.units:
+        assert list(unit.metadata) == META_FIELDS and unit.metadata["path"] == unit.path
+        assert unit.unit_name == unit.path[: -len(".mat")]
+        stored = sio.loadmat(small_raw / SPIKES_DIR / unit.path)["data"][0, 0]["set"]
+        assert [s.position for s in unit.sets] == list(range(32))
+        assert [s.stimulus_index for s in unit.sets] == list(range(32))
+        for s, raw_set in enumerate(unit.sets):
+            assert len(raw_set.repeats) == STIMULI[s].n_repeats
+            assert raw_set.length_signal_ms == float(stored[0, s]["length_signal_ms"].item())
+            stim = stored[0, s]["stim_params"][0, 0]
+            for name in ("Source", "Set", "StimID", "Token", "NominalLevel", "Level"):
+                assert raw_set.stim_params[name] == int(stim[name].item())
+            for r, rep in enumerate(raw_set.repeats):
+                assert rep.timestamp == str(stored[0, s]["repeats"][0, r]["timestamp"].item())
+    # A 1x0 repeat (the generator always writes one) is an empty float64 array.
+    empties = [r for u in release.units for s in u.sets for r in s.repeats if r.spike_times_ms.size == 0]
+    assert empties and all(r.spike_times_ms.dtype == np.float64 and r.spike_times_ms.shape == (0,) for r in empties)
+
+
+# --------------------------------------------------------------------------- 1. column and 0x0 times
+
+
+def test_column_spike_times_read_flat(tree):
+    """Spike times stored as n x 1 columns read as the same flat float64 values."""
+    spike_file = _spike_file(tree)
+    expected = _stored_times(spike_file)
+    mat, sets = _load_spikes(spike_file)
+    for s in range(sets.shape[1]):
+        times = sets[0, s]["repeats"]["t"]
+        for r in range(times.shape[1]):
+            times[0, r] = times[0, r].reshape(-1, 1)
+    _save(spike_file, mat)
+    assert sio.loadmat(spike_file)["data"][0, 0]["set"][0, 0]["repeats"][0, 0]["t"].shape[1] == 1
+
+    unit = read_raw_tree(tree).units[0]
+    for s, raw_set in enumerate(unit.sets):
+        for r, rep in enumerate(raw_set.repeats):
+            assert rep.spike_times_ms.dtype == np.float64 and rep.spike_times_ms.ndim == 1
+            np.testing.assert_array_equal(rep.spike_times_ms, expected[s][r].ravel())
+
+
+def test_0x0_spike_times_read_empty(tree):
+    """A 0x0 ``[]`` repeat reads as an empty flat float64 array; its neighbours are unchanged."""
+    spike_file = _spike_file(tree)
+    expected = _stored_times(spike_file)
+    mat, sets = _load_spikes(spike_file)
+    times = sets[0, 2]["repeats"]["t"]
+    r = _first_nonempty(sets[0, 2]["repeats"])
+    times[0, r] = np.zeros((0, 0))
+    _save(spike_file, mat)
+
+    raw_set = read_raw_tree(tree).units[0].sets[2]
+    empty = raw_set.repeats[r].spike_times_ms
+    assert empty.shape == (0,) and empty.dtype == np.float64
+    assert len(raw_set.repeats) == STIMULI[2].n_repeats
+    for other in range(len(raw_set.repeats)):
+        if other != r:
+            np.testing.assert_array_equal(raw_set.repeats[other].spike_times_ms, expected[2][other].ravel())
+
+
+# --------------------------------------------------------------------------- 2. `_1` fallback
+
+
+def test_spike_file_1_fallback(tree):
+    """A spike file saved as ``<stem>_1.mat`` is read in its place; the unit keeps its metadata path."""
+    path = _unit_paths(tree)[1]
+    original = tree / SPIKES_DIR / path
+    expected = _stored_times(original)
+    fallback = original.with_name(original.stem + "_1.mat")
+    original.rename(fallback)
+
+    release = read_raw_tree(tree)  # silently: any Ns1Warning would fail the test
+    assert release.skipped_units == []
+    unit = release.units[1]
+    assert unit.path == path and unit.metadata["path"] == path and unit.metadata_index == 1
+    assert unit.unit_name == path[: -len(".mat")]
+    assert unit.spike_file.name == fallback.name and unit.spike_file.resolve() == fallback.resolve()
+    assert [len(s.repeats) for s in unit.sets] == [len(reps) for reps in expected]
+    np.testing.assert_array_equal(unit.sets[0].repeats[0].spike_times_ms, expected[0][0].ravel())
+
+
+def test_spike_file_preferred_over_fallback(tree):
+    """When both exist, the file named in the metadata is read, not ``<stem>_1.mat``."""
+    original = _spike_file(tree, 0)
+    shutil.copy(_spike_file(tree, 1), original.with_name(original.stem + "_1.mat"))
+    unit = read_raw_tree(tree).units[0]
+    assert unit.spike_file.resolve() == original.resolve()
+    np.testing.assert_array_equal(unit.sets[0].repeats[0].spike_times_ms, _stored_times(original)[0][0].ravel())
+
+
+# --------------------------------------------------------------------------- 3. missing spike file
+
+
+def test_missing_spike_file_skipped_with_warning(tree):
+    """A unit without spike file (nor fallback) is skipped with a warning naming the file."""
+    paths = _unit_paths(tree)
+    missing = tree / SPIKES_DIR / paths[1]
+    missing.unlink()
+    with pytest.warns(Ns1Warning, match=re.escape(missing.name)):
+        release = read_raw_tree(tree)
+    assert [u.path for u in release.units] == [paths[0], paths[2]]
+    assert [u.metadata_index for u in release.units] == [0, 2]
+    assert len(release.skipped_units) == 1
+    skipped = release.skipped_units[0]
+    assert skipped.path == paths[1] and skipped.metadata_index == 1 and skipped.reason
+    assert len(release.warnings) == 1 and missing.name in release.warnings[0]
+    summary = release.summary()
+    assert "2 units read" in summary and "1 skipped" in summary and paths[1] in summary
+
+
+def test_missing_spike_file_strict_raises(tree):
+    """With ``strict=True`` a missing spike file is an error, not a skip."""
+    missing = _spike_file(tree, 1)
+    missing.unlink()
+    with pytest.raises(StrictModeError, match=re.escape(missing.name)):
+        read_raw_tree(tree, strict=True)
+
+
+def test_all_spike_files_missing_raises(tree):
+    """A release without any readable unit is an error after the per-unit warnings."""
+    for path in _unit_paths(tree):
+        (tree / SPIKES_DIR / path).unlink()
+    with pytest.warns(Ns1Warning, match="spike file not found"):
+        with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
+            read_raw_tree(tree)
+
+
+# --------------------------------------------------------------------------- 4. fewer sets / repeats
+
+
+def test_fewer_sets_and_repeats(tree):
+    """A file with 20 sets, one of them with 3 repeats, reads without error and keeps those counts."""
+    spike_file = _spike_file(tree)
+    expected = _stored_times(spike_file)
+    mat, sets = _load_spikes(spike_file)
+    sets = sets[:, :20].copy()
+    sets[0, 5]["repeats"] = sets[0, 5]["repeats"][:, :3].copy()
+    mat["data"]["set"][0, 0] = sets
+    _save(spike_file, mat)
+
+    release = read_raw_tree(tree)
+    unit = release.units[0]
+    assert len(unit.sets) == 20
+    assert [len(s.repeats) for s in unit.sets] == [3 if s == 5 else STIMULI[s].n_repeats for s in range(20)]
+    assert [s.stimulus_index for s in unit.sets] == list(range(20))
+    for r in range(3):
+        np.testing.assert_array_equal(unit.sets[5].repeats[r].spike_times_ms, expected[5][r].ravel())
+    assert unit.n_spikes == sum(t.size for s in range(20) for t in expected[s][: 3 if s == 5 else None])
+    assert [len(u.sets) for u in release.units[1:]] == [32, 32]
+
+
+def test_reordered_sets_identified_by_stim_params(tree):
+    """Sets stored in another order are identified by their ``stim_params``, not their position."""
+    spike_file = _spike_file(tree)
+    mat, sets = _load_spikes(spike_file)
+    mat["data"]["set"][0, 0] = sets[:, ::-1].copy()
+    _save(spike_file, mat)
+    unit = read_raw_tree(tree).units[0]
+    assert [s.position for s in unit.sets] == list(range(32))
+    assert [s.stimulus_index for s in unit.sets] == list(range(31, -1, -1))
+
+
+# --------------------------------------------------------------------------- 5. integer dtypes
+
+
+@pytest.mark.parametrize("dtype", ["int8", "int16", "uint32", "uint64"])
+def test_metadata_integer_fields_any_dtype(tree, dtype):
+    """NrOfElectrodes/ElectrodeNumber/depth/singleN of any integer dtype read as the same Python ints."""
+    neuron = _neurons(tree)
+    info = np.iinfo(dtype)
+    expected = []
+    for rec in neuron.ravel():
+        row = {}
+        for name in INT_FIELDS:
+            value = int(rec[name].item())
+            value = value if info.min <= value <= info.max else abs(value)  # negative depth in unsigned
+            value = min(value, int(info.max))  # depth > 127 in int8
+            rec[name] = np.array([[value]], dtype=dtype)
+            row[name] = value
+        expected.append(row)
+    _save_neurons(tree, neuron)
+    assert _neurons(tree)[0, 0]["depth"].dtype == np.dtype(dtype)
+
+    release = read_raw_tree(tree)
+    for unit, row in zip(release.units, expected, strict=True):
+        for name in INT_FIELDS:
+            assert type(unit.metadata[name]) is int and unit.metadata[name] == row[name]
+
+
+def test_metadata_mixed_integer_dtypes(tree):
+    """A different integer dtype per field (int8, int32, uint16, int64) reads as the same Python ints."""
+    neuron = _neurons(tree)
+    dtypes = dict(zip(INT_FIELDS, ("int8", "int32", "uint16", "int64")))
+    expected = []
+    for rec in neuron.ravel():
+        row = {name: int(rec[name].item()) for name in INT_FIELDS}
+        row["depth"] = abs(row["depth"])
+        for name, dtype in dtypes.items():
+            rec[name] = np.array([[row[name]]], dtype=dtype)
+        expected.append(row)
+    _save_neurons(tree, neuron)
+    release = read_raw_tree(tree)
+    assert [{n: u.metadata[n] for n in INT_FIELDS} for u in release.units] == expected
+    assert all(type(u.metadata[n]) is int for u in release.units for n in INT_FIELDS)
+
+
+@pytest.mark.parametrize("dtype", ["uint16", "int32"])
+def test_integer_spike_times_read_as_float64(tree, dtype):
+    """Spike times stored as integers (whole ms) read as float64 with the same values."""
+    spike_file = _spike_file(tree)
+    mat, sets = _load_spikes(spike_file)
+    expected = []
+    for s in range(sets.shape[1]):
+        times = sets[0, s]["repeats"]["t"]
+        for r in range(times.shape[1]):
+            times[0, r] = np.round(times[0, r]).astype(dtype)
+            expected.append(times[0, r].ravel())
+    _save(spike_file, mat)
+    assert sio.loadmat(spike_file)["data"][0, 0]["set"][0, 0]["repeats"][0, 0]["t"].dtype == np.dtype(dtype)
+
+    unit = read_raw_tree(tree).units[0]
+    got = [rep.spike_times_ms for s in unit.sets for rep in s.repeats]
+    assert len(got) == len(expected)
+    for times, want in zip(got, expected):
+        assert times.dtype == np.float64
+        np.testing.assert_array_equal(times, want.astype(np.float64))
+
+
+# --------------------------------------------------------------------------- 6. extra metadata fields
+
+
+def test_extra_metadata_fields_kept_in_file_order(tree):
+    """Extra fields (text and numbers) are kept with their values and listed in file order."""
+    neuron = _neurons(tree)
+    records = neuron.reshape(-1)
+    n = records.size
+    comments = [f"cell {i} looks fine" for i in range(n)]
+    snr = [1.5 + i for i in range(n)]
+    ids = [100 + i for i in range(n)]
+    fields = ["path", "Comment", *META_FIELDS[1:5], "SNR", *META_FIELDS[5:], "CellID"]
+    columns = {}
+    for name in fields:
+        if name == "Comment":
+            columns[name] = [np.array([c]) for c in comments]
+        elif name == "SNR":
+            columns[name] = [np.array([[v]]) for v in snr]
+        elif name == "CellID":
+            columns[name] = [np.array([[v]], dtype=np.uint16) for v in ids]
+        else:
+            columns[name] = [rec[name] for rec in records]
+    _save_neurons(tree, _struct(neuron.shape, columns))
+
+    release = read_raw_tree(tree)
+    assert release.metadata_fields == fields
+    for i, unit in enumerate(release.units):
+        assert list(unit.metadata) == fields
+        assert unit.metadata["Comment"] == comments[i]
+        assert unit.metadata["SNR"] == snr[i]
+        assert unit.metadata["CellID"] == ids[i] and type(unit.metadata["CellID"]) is int
+        assert unit.metadata["NoiseRatio"] == float(records[i]["NoiseRatio"].item())
+
+
+# --------------------------------------------------------------------------- 7. paths leaving spikesandwav/
+
+
+@pytest.mark.parametrize("bad", ["../x.mat", "/etc/passwd", "a/../../x.mat", "..\\x.mat", "C:/x.mat"])
+def test_path_leaving_spikesandwav_rejected_before_reading(tree, monkeypatch, bad):
+    """A unit path outside spikesandwav/ is an error naming the metadata file, raised before any spike file is read."""
+    paths = _unit_paths(tree)
+    # A valid spike file where the escaping paths point, so following them would "work".
+    shutil.copy(tree / SPIKES_DIR / paths[2], tree / "x.mat")
+    # The first unit's file is unreadable: reading it before checking all paths gives another error.
+    first = tree / SPIKES_DIR / paths[0]
+    first.write_text("not a MAT file\n")
+    neuron = _neurons(tree)
+    neuron[0, 1]["path"] = np.array([bad])
+    _save_neurons(tree, neuron)
+
+    loaded = []
+    real_loadmat = sio.loadmat
+
+    def spy(file_name, *args, **kwargs):
+        loaded.append(Path(file_name))
+        return real_loadmat(file_name, *args, **kwargs)
+
+    monkeypatch.setattr(sio, "loadmat", spy)  # the reader calls scipy.io.loadmat
+    with pytest.raises(RawFormatError) as excinfo:
+        read_raw_tree(tree)
+    message = str(excinfo.value)
+    assert str(tree / METADATA_FILE) in message and repr(bad) in message
+    assert first.name not in message
+    assert all(SPIKES_DIR not in p.parts and p.name != "x.mat" for p in loaded), loaded
+
+
+def test_symlink_leaving_spikesandwav_rejected(tree, tmp_path):
+    """A folder inside spikesandwav/ that links outside the release is refused too."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    shutil.copy(_spike_file(tree, 0), outside / "cluster.99.data.mat")
+    (tree / SPIKES_DIR / "linked").symlink_to(outside, target_is_directory=True)
+    neuron = _neurons(tree)
+    neuron[0, 1]["path"] = np.array(["linked/cluster.99.data.mat"])
+    _save_neurons(tree, neuron)
+    with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
+        read_raw_tree(tree)
+
+
+# --------------------------------------------------------------------------- 8. missing optional fields
+
+
+def test_missing_optional_fields(tree):
+    """Without timestamp, repeat_id, spikes, stim_params and length_signal_ms a file still reads.
+
+    The sets are also stored in reverse order: with no ``stim_params`` nothing but the
+    position identifies a set, so ``stimulus_index`` must fall back to it.
+    """
+    spike_file = _spike_file(tree)
+    expected = _stored_times(spike_file)[::-1]
+    mat, sets = _load_spikes(spike_file)
+    for rec in sets.reshape(-1):
+        rec["repeats"] = _without(rec["repeats"], "timestamp", "repeat_id")
+    sets = _without(sets[:, ::-1].copy(), "spikes", "stim_params", "length_signal_ms")
+    assert sets.dtype.names == ("repeats",)
+    mat["data"]["set"][0, 0] = sets
+    _save(spike_file, mat)
+
+    release = read_raw_tree(tree)
+    unit = release.units[0]
+    assert len(unit.sets) == 32 and unit.timestamps == []
+    for s, raw_set in enumerate(unit.sets):
+        assert raw_set.stimulus_index == s == raw_set.position
+        assert raw_set.length_signal_ms is None and raw_set.stim_params == {}
+        assert len(raw_set.repeats) == len(expected[s])
+        for r, rep in enumerate(raw_set.repeats):
+            assert rep.timestamp is None
+            np.testing.assert_array_equal(rep.spike_times_ms, expected[s][r].ravel())
+    # The other units still carry theirs.
+    assert all(s.length_signal_ms is not None and s.stim_params for s in release.units[1].sets)
+    assert len(release.units[1].timestamps) == sum(s.n_repeats for s in STIMULI)
+
+
+# --------------------------------------------------------------------------- 9. stored order, late spikes
+
+
+def test_spike_times_bit_identical_to_loadmat(small_raw):
+    """Every repeat's times are loadmat's values in stored order, unsorted ones and those after 4995 ms included."""
+    release = read_raw_tree(small_raw)
+    n_unsorted = n_late = 0
+    for unit in release.units:
+        stored = _stored_times(small_raw / SPIKES_DIR / unit.path)
+        assert [len(s.repeats) for s in unit.sets] == [len(reps) for reps in stored]
+        for raw_set, reps in zip(unit.sets, stored):
+            for rep, times in zip(raw_set.repeats, reps):
+                want = np.ascontiguousarray(times.ravel(), dtype=np.float64)
+                assert rep.spike_times_ms.tobytes() == want.tobytes()
+                n_unsorted += bool(np.any(np.diff(want) < 0))
+                n_late += int(np.sum(want > 4995))
+    # The comparison above covered both cases.
+    assert n_unsorted > 0 and n_late > 0
+
+
+def test_unsorted_and_late_spikes_kept(tree):
+    """An explicitly unsorted repeat with spikes after 4995 ms is kept as written."""
+    spike_file = _spike_file(tree)
+    times = np.array([[3000.5, 12.25, 5100.75, 4995.0, 0.625, 5241.9, 4994.99]])
+    mat, sets = _load_spikes(spike_file)
+    sets[0, 4]["repeats"]["t"][0, 7] = times
+    _save(spike_file, mat)
+    got = read_raw_tree(tree).units[0].sets[4].repeats[7].spike_times_ms
+    assert got.tobytes() == times.ravel().tobytes()
+
+
+# --------------------------------------------------------------------------- 10. every spike kept
+
+
+def test_every_spike_kept(small_raw):
+    """n_spikes and n_repeats equal the counts loadmat gives on the files."""
+    release = read_raw_tree(small_raw)
+    total_spikes = total_repeats = 0
+    for unit in release.units:
+        sets = sio.loadmat(small_raw / SPIKES_DIR / unit.path)["data"][0, 0]["set"]
+        spikes = sum(t.size for s in range(sets.shape[1]) for t in sets[0, s]["repeats"]["t"].ravel())
+        assert unit.n_spikes == spikes
+        total_spikes += spikes
+        total_repeats += sum(sets[0, s]["repeats"].size for s in range(sets.shape[1]))
+    assert len(release.units) == len(_unit_paths(small_raw))
+    assert release.n_spikes == total_spikes > 0
+    assert release.n_repeats == total_repeats
+    assert f"{total_spikes:,} spikes" in release.summary()
+
+
+# --------------------------------------------------------------------------- 11. corrupt input
+
+
+def _truncate(path: Path) -> None:
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+
+
+@pytest.mark.parametrize(
+    "corrupt",
+    [
+        pytest.param(_truncate, id="truncated"),
+        pytest.param(lambda p: p.write_bytes(p.read_bytes()[:128]), id="header-only"),
+        pytest.param(lambda p: p.write_bytes(b""), id="empty"),
+        pytest.param(lambda p: p.write_text("spike times: 1.0 2.0 3.0\n" * 20), id="text"),
+    ],
+)
+def test_unreadable_spike_file(tree, corrupt):
+    """A spike file that is not a readable MAT file is an error naming it."""
+    spike_file = _spike_file(tree, 1)
+    corrupt(spike_file)
+    with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
+        read_raw_tree(tree)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        pytest.param(lambda mat: {"spikes": np.ones((1, 10))}, id="no-data"),
+        pytest.param(lambda mat: {"data": np.array([[1.0, 2.0]])}, id="data-not-struct"),
+        pytest.param(lambda mat: {"data": _struct((1, 1), {"sets": [np.ones((1, 10))]})}, id="no-set"),
+        pytest.param(lambda mat: {"data": _struct((1, 1), {"set": [np.array([[1.0]])]})}, id="set-not-struct"),
+        pytest.param(
+            lambda mat: {"data": _struct((1, 1), {"set": [_without(mat["data"][0, 0]["set"], "repeats")]})},
+            id="no-repeats",
+        ),
+    ],
+)
+def test_spike_file_without_data_set(tree, variables):
+    """A MAT file without a ``data.set`` struct with ``repeats`` is not a spike file."""
+    spike_file = _spike_file(tree, 1)
+    sio.savemat(spike_file, variables(sio.loadmat(spike_file)))
+    with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
+        read_raw_tree(tree)
+
+
+def test_repeats_without_t(tree):
+    """A ``repeats`` struct without ``t`` (the one required field) is an error."""
+    spike_file = _spike_file(tree, 1)
+    mat, sets = _load_spikes(spike_file)
+    sets[0, 3]["repeats"] = _without(sets[0, 3]["repeats"], "t")
+    _save(spike_file, mat)
+    with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
+        read_raw_tree(tree)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -0.5])
+def test_corrupt_spike_values(tree, bad):
+    """NaN, infinite and negative spike times are errors naming the file."""
+    spike_file = _spike_file(tree, 1)
+    mat, sets = _load_spikes(spike_file)
+    repeats = sets[0, 9]["repeats"]
+    r = _first_nonempty(repeats)
+    times = repeats[0, r]["t"].copy()
+    times[0, times.shape[1] // 2] = bad
+    repeats["t"][0, r] = times
+    _save(spike_file, mat)
+    with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
+        read_raw_tree(tree)
+
+
+def _times_to_seconds(spike_file: Path) -> None:
+    mat, sets = _load_spikes(spike_file)
+    for s in range(sets.shape[1]):
+        times = sets[0, s]["repeats"]["t"]
+        for r in range(times.shape[1]):
+            times[0, r] = times[0, r] / 1000.0
+    _save(spike_file, mat)
+
+
+def test_times_in_seconds_warn(tree):
+    """Times that all look like seconds (< 6) are read but warned about."""
+    spike_file = _spike_file(tree, 1)
+    _times_to_seconds(spike_file)
+    with pytest.warns(Ns1Warning, match=re.escape(spike_file.name) + ".*seconds"):
+        release = read_raw_tree(tree)
+    assert len(release.units) == 3 and len(release.warnings) == 1
+    assert release.units[1].sets[0].repeats[0].spike_times_ms.max() < 6
+
+
+def test_times_in_seconds_strict_raises(tree):
+    """Under ``strict`` the seconds warning is an error."""
+    _times_to_seconds(_spike_file(tree, 1))
+    with pytest.raises(StrictModeError, match="seconds"):
+        read_raw_tree(tree, strict=True)
+
+
+def test_duplicate_unit_paths(tree):
+    """Two units naming the same spike file are an error naming the metadata file."""
+    neuron = _neurons(tree)
+    neuron[0, 2]["path"] = neuron[0, 0]["path"]
+    _save_neurons(tree, neuron)
+    with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE) + ".*same spike file"):
+        read_raw_tree(tree)
+
+
+def _read_distinct_files_or_reject(root: Path) -> None:
+    """Reading either fails with RawFormatError or gives every unit its own spike file."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", Ns1Warning)
+        try:
+            release = read_raw_tree(root)
+        except RawFormatError:
+            return
+    files = [u.spike_file.resolve() for u in release.units]
+    assert len(set(files)) == len(files), f"units share a spike file: {[f.name for f in files]}"
+
+
+@pytest.mark.parametrize("spelling", ["./{p}", "{d}//{f}", "{p_win}"])
+def test_duplicate_unit_paths_spelled_differently(tree, spelling):
+    """Two paths that name the same spike file are duplicates too (each unit needs its own file)."""
+    path = _unit_paths(tree)[0]
+    folder, name = path.rsplit("/", 1)
+    neuron = _neurons(tree)
+    neuron[0, 2]["path"] = np.array([spelling.format(p=path, d=folder, f=name, p_win=path.replace("/", "\\"))])
+    _save_neurons(tree, neuron)
+    _read_distinct_files_or_reject(tree)
+
+
+def test_fallback_to_another_units_file(tree):
+    """A missing ``x.mat`` must not fall back to ``x_1.mat`` when another unit is ``x_1.mat``."""
+    paths = _unit_paths(tree)
+    spike_file = tree / SPIKES_DIR / paths[0]
+    spike_file.rename(spike_file.with_name(spike_file.stem + "_1.mat"))
+    neuron = _neurons(tree)
+    neuron[0, 2]["path"] = np.array([paths[0][: -len(".mat")] + "_1.mat"])
+    _save_neurons(tree, neuron)
+    _read_distinct_files_or_reject(tree)
+
+
+def test_empty_unit_path(tree):
+    """A unit without a path is an error naming the metadata file."""
+    neuron = _neurons(tree)
+    neuron[0, 1]["path"] = np.array([""])
+    _save_neurons(tree, neuron)
+    with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
+        read_raw_tree(tree)
+
+
+def test_missing_folder(tmp_path):
+    """A folder that does not exist is RawFileNotFoundError naming it."""
+    missing = tmp_path / "nope"
+    with pytest.raises(RawFileNotFoundError, match=re.escape(str(missing))):
+        read_raw_tree(missing)
+
+
+def test_missing_metadata(tree):
+    """A folder without MetadataSHEnCneurons.mat is RawFileNotFoundError naming it."""
+    (tree / METADATA_FILE).unlink()
+    with pytest.raises(RawFileNotFoundError, match=re.escape(METADATA_FILE)):
+        read_raw_tree(tree)
+
+
+def test_metadata_without_neuron(tree):
+    """A metadata file without the ``neuron`` variable is an error naming the file."""
+    sio.savemat(tree / METADATA_FILE, {"cells": _neurons(tree)})
+    with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE) + ".*neuron"):
+        read_raw_tree(tree)
+
+
+def test_metadata_neuron_not_struct(tree):
+    """``neuron`` that is not a struct array is an error naming the file."""
+    sio.savemat(tree / METADATA_FILE, {"neuron": np.arange(3.0)})
+    with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
+        read_raw_tree(tree)
+
+
+def test_unreadable_metadata(tree):
+    """A truncated metadata file is an error naming it."""
+    _truncate(tree / METADATA_FILE)
+    with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
+        read_raw_tree(tree)
+
+
+def test_numeric_timestamp_is_not_a_crash(tree):
+    """A timestamp stored as a number (e.g. a datenum) is tolerated or a RawFormatError, never a crash."""
+    spike_file = _spike_file(tree)
+    mat, sets = _load_spikes(spike_file)
+    sets[0, 0]["repeats"]["timestamp"][0, 0] = np.array([[735000.5]])
+    _save(spike_file, mat)
+    try:
+        read_raw_tree(tree)
+    except RawFormatError:
+        pass
+
+
+# --------------------------------------------------------------------------- 12. wavs and spectrogram
+
+
+def test_wavs_bit_identical(small_raw):
+    """All 20 wavs: header rate 48828, true rate 48828.125, float32 samples as soundfile and the bytes give."""
+    wavs = read_raw_tree(small_raw).wavs
+    assert sorted(wavs) == list(range(N_NATURAL))
+    for index, wav in wavs.items():
+        path = _wav_path(small_raw, index)
+        assert wav.stimulus_index == index and wav.path.resolve() == path.resolve()
+        assert wav.header_rate_hz == 48828 and type(wav.header_rate_hz) is int
+        assert wav.sample_rate_hz == 48828.125
+        expected, rate = sf.read(path, dtype="float32")
+        assert rate == 48828
+        assert wav.samples.dtype == np.float32 and wav.samples.shape == expected.shape
+        assert wav.samples.tobytes() == expected.tobytes()
+        # And independently of soundfile: the data chunk after the 44-byte header.
+        assert wav.samples.tobytes() == np.frombuffer(path.read_bytes()[44:], "<f4").tobytes()
+
+
+def test_missing_wav_warns(wav_tree):
+    """A missing wav is a warning naming it; the other 19 are read."""
+    missing = _wav_path(wav_tree, 7)
+    missing.unlink()
+    with pytest.warns(Ns1Warning, match=re.escape(missing.name)):
+        release = read_raw_tree(wav_tree)
+    assert sorted(release.wavs) == [i for i in range(N_NATURAL) if i != 7]
+    assert "19 wavs" in release.summary()
+
+
+def test_missing_wav_strict_raises(wav_tree):
+    """Under ``strict`` a missing wav is an error."""
+    _wav_path(wav_tree, 7).unlink()
+    with pytest.raises(StrictModeError, match=re.escape(_wav_path(wav_tree, 7).name)):
+        read_raw_tree(wav_tree, strict=True)
+
+
+def test_wav_with_other_rate_rejected(wav_tree):
+    """A wav at another sample rate is not the released file."""
+    path = _wav_path(wav_tree, 3)
+    samples, _ = sf.read(path, dtype="float32")
+    sf.write(path, samples, 44100, format="WAV", subtype="FLOAT")
+    with pytest.raises(RawFormatError, match=re.escape(str(path)) + ".*44100"):
+        read_raw_tree(wav_tree)
+
+
+@pytest.mark.parametrize("frames", [0, 1000], ids=["no-frames", "short"])
+def test_empty_or_short_wav_rejected(wav_tree, frames):
+    """A wav without samples (or shorter than the 4995-ms window) is an error naming it."""
+    path = _wav_path(wav_tree, 3)
+    sf.write(path, np.zeros(frames, dtype=np.float32), 48828, format="WAV", subtype="FLOAT")
+    with pytest.raises(RawFormatError, match=re.escape(str(path))):
+        read_raw_tree(wav_tree)
+
+
+def test_zero_byte_wav_rejected(wav_tree):
+    """A zero-byte wav is an error naming it."""
+    path = _wav_path(wav_tree, 3)
+    path.write_bytes(b"")
+    with pytest.raises(RawFormatError, match=re.escape(str(path))):
+        read_raw_tree(wav_tree)
+
+
+def test_spectrogram_absent(tree):
+    """Without test_data_5ms.mat the spectrogram is None (and no warning)."""
+    assert not (tree / SPECTROGRAM_FILE).exists()
+    release = read_raw_tree(tree)
+    assert release.spectrogram_x_nfht is None and release.spectrogram_file is None
+    assert "spectrogram absent" in release.summary()
+
+
+def test_spectrogram_read(tree):
+    """X_nfht of the right shape is read with its values."""
+    x_nfht = np.random.default_rng(1).normal(size=(N_NATURAL, N_BANDS, 1, 999))
+    sio.savemat(tree / SPECTROGRAM_FILE, {"X_nfht": x_nfht, "y_nt": np.zeros((N_NATURAL, 999))})
+    release = read_raw_tree(tree)
+    assert release.spectrogram_file.resolve() == (tree / SPECTROGRAM_FILE).resolve()
+    assert release.spectrogram_x_nfht.tobytes() == x_nfht.tobytes()
+    assert release.spectrogram_x_nfht.shape == (N_NATURAL, N_BANDS, 1, 999)
+
+
+@pytest.mark.parametrize(
+    "variables",
+    [
+        pytest.param({"X_nfht": np.zeros((N_NATURAL, N_BANDS, 1, 998))}, id="short"),
+        pytest.param({"X_nfht": np.zeros((N_NATURAL, N_BANDS, 999))}, id="3d"),
+        pytest.param({"y_nt": np.zeros((N_NATURAL, 999))}, id="no-X_nfht"),
+        pytest.param({"X_nfht": np.full((N_NATURAL, N_BANDS, 1, 999), np.nan)}, id="nan"),
+    ],
+)
+def test_bad_spectrogram_rejected(tree, variables):
+    """A test_data_5ms.mat without a finite (20, 34, 1, 999) X_nfht is an error naming it."""
+    sio.savemat(tree / SPECTROGRAM_FILE, variables)
+    with pytest.raises(RawFormatError, match=re.escape(SPECTROGRAM_FILE)):
+        read_raw_tree(tree)
+
+
+# --------------------------------------------------------------------------- 13. the real release
+
+
+@pytest.fixture(scope="module")
+def real_release(real_raw):
+    return read_raw_tree(real_raw)
+
+
+@pytest.mark.realdata
+def test_real_release_counts(real_release):
+    """The real release: 119 units x 32 sets, every spike, repeat, block and wav."""
+    release = real_release
+    assert len(release.units) == 119 and release.skipped_units == [] and release.warnings == []
+    assert all(len(u.sets) == 32 for u in release.units)
+    assert all([s.stimulus_index for s in u.sets] == list(range(32)) for u in release.units)
+    assert release.n_spikes == 3_627_155
+    natural = sum(r.spike_times_ms.size for u in release.units for s in u.sets[:20] for r in s.repeats)
+    assert natural == 3_164_715
+    assert release.n_repeats == 54_740
+    assert sum(r.spike_times_ms.size == 0 for u in release.units for s in u.sets for r in s.repeats) == 103
+    assert len(release.recording_blocks) == 15
+    assert sorted(release.wavs) == list(range(20))
+    assert all(w.header_rate_hz == 48828 for w in release.wavs.values())
+
+
+@pytest.mark.realdata
+def test_real_release_metadata(real_release):
+    """Every metadata field is present for every unit; 73 units are 'good' (singleT Yes/Maybe, depth >= 0)."""
+    release = real_release
+    assert release.metadata_fields == META_FIELDS
+    for unit in release.units:
+        assert list(unit.metadata) == META_FIELDS
+        assert all(unit.metadata[name] is not None for name in META_FIELDS)
+        assert all(type(unit.metadata[name]) is int for name in INT_FIELDS)
+        assert unit.metadata["singleT"] in ("Yes", "Maybe", "No")
+    good = [u for u in release.units if u.metadata["singleT"] in ("Yes", "Maybe") and u.metadata["depth"] >= 0]
+    assert len(good) == 73
