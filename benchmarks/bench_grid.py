@@ -1,0 +1,251 @@
+"""The response grid: ``Recording.response_grid()`` vs the seed pipeline straight from the .mat files.
+
+baseline: a faithful reimplementation of the seed (deepSTRF ``NS1Dataset``, spec section "What the
+seed computes"): ``scipy.io.loadmat`` of the metadata and each unit's spike file; for every unit in
+metadata order, natural set 0..19 and repeat: ``np.round(t).astype(int)``, keep ``0 <= st < 4995``,
+one-hot a 4995-ms vector, sum every 5 ms (999 bins); then every row smoothed with the unnormalised
+``np.hanning(5)`` kernel, zero padded (one vectorised ``scipy.ndimage.convolve1d`` over all rows).
+Result (119, 20, 20, 999) float32.
+
+ns1nwb: a cold ``with ns1nwb.open(nwb) as rec: rec.response_grid()`` (open included) on a file
+converted once, untimed, into a temp folder. The two grids must be exactly equal.
+Target: baseline / ns1nwb >= 30. Also one unit's grid (``units=[k]``), fresh open each run, timed
+with the open excluded and included. Target < 50 ms.
+
+    python benchmarks/bench_grid.py [--raw PATH] [--repeats N] [--units K [K ...]]
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from _common import (
+    METADATA_FILE,
+    SPIKES_DIR,
+    Table,
+    best_of_alternating,
+    fmt_seconds,
+    make_parser,
+    parse_args,
+    print_header,
+    print_warnings,
+    timed,
+    verdict,
+)
+
+TARGET_SPEEDUP = 30.0
+TARGET_ONE_UNIT_S = 0.050
+RAW_LEN_MS = 4995
+DT_MS = 5
+N_NATURAL = 20
+
+
+# --------------------------------------------------------------------------- the seed, reimplemented
+
+
+def _load_spike_file(spike_path: Path) -> Any:
+    import scipy.io as sio
+
+    try:
+        return sio.loadmat(spike_path)
+    except FileNotFoundError:  # the seed's fallback, then skip
+        fallback = spike_path.with_name(spike_path.stem + "_1.mat")
+        try:
+            return sio.loadmat(fallback)
+        except FileNotFoundError:
+            print(f"seed: skipping {spike_path} (not found, nor {fallback.name})")
+            return None
+
+
+def seed_counts(temp: Any) -> np.ndarray:
+    """One loaded spike file -> (20, R, 999) float32 counts, the seed's loop as written."""
+    bin_size = DT_MS
+    n_bins = RAW_LEN_MS // bin_size
+    per_set = []
+    for s in range(N_NATURAL):
+        repeats_grp = temp["data"]["set"][0, 0]["repeats"][0, s]
+        n_repeats = int(repeats_grp.shape[1])
+        spike_matrix = np.zeros((n_repeats, n_bins), dtype=np.float32)
+        for r in range(n_repeats):
+            spiketimes = np.round(repeats_grp[0]["t"][r][0]).astype(int)
+            spiketimes = spiketimes[(spiketimes >= 0) & (spiketimes < RAW_LEN_MS)]
+            one_hot = np.zeros(RAW_LEN_MS, dtype=np.float32)
+            one_hot[spiketimes] = 1.0
+            spike_matrix[r] = one_hot.reshape(-1, bin_size).sum(axis=1)
+        per_set.append(spike_matrix)
+    return np.stack(per_set)
+
+
+def seed_smooth(counts: np.ndarray) -> np.ndarray:
+    """Unnormalised ``np.hanning(5)`` over the last axis, zero padded, all rows at once (float32)."""
+    from scipy.ndimage import convolve1d
+
+    width = int(21.0 // DT_MS)
+    if width % 2 == 0:
+        width += 1
+    return convolve1d(counts, np.hanning(width), axis=-1, mode="constant", cval=0.0)
+
+
+def seed_grid(raw: Path, smooth: bool = True) -> np.ndarray:
+    """(n_units, 20, 20, 999) float32, units in metadata order (missing spike files skipped)."""
+    import scipy.io as sio
+
+    neurons = sio.loadmat(raw / METADATA_FILE)["neuron"][0]
+    units = []
+    for neuron in neurons:
+        temp = _load_spike_file(raw / SPIKES_DIR / str(neuron["path"].item()))
+        if temp is not None:
+            units.append(seed_counts(temp))
+    counts = np.stack(units)
+    return seed_smooth(counts) if smooth else counts
+
+
+def seed_one_unit(spike_path: Path) -> np.ndarray:
+    """(1, 20, 20, 999): one unit whose spike-file path is already known."""
+    return seed_smooth(seed_counts(_load_spike_file(spike_path))[None])
+
+
+def spike_paths(raw: Path) -> list[Path]:
+    import scipy.io as sio
+
+    return [raw / SPIKES_DIR / str(n["path"].item()) for n in sio.loadmat(raw / METADATA_FILE)["neuron"][0]]
+
+
+# --------------------------------------------------------------------------- ns1nwb side
+
+
+def ns1nwb_grid(nwb: Path, **kwargs: Any) -> np.ndarray:
+    import ns1nwb
+
+    with ns1nwb.open(nwb) as rec:
+        return rec.response_grid(**kwargs)
+
+
+def ns1nwb_one_unit(nwb: Path, k: int) -> tuple[float, float, np.ndarray]:
+    """(seconds open excluded, seconds open included, grid) of ``response_grid(units=[k])`` on a fresh open."""
+    import ns1nwb
+
+    start = time.perf_counter()
+    rec = ns1nwb.open(nwb)
+    opened = time.perf_counter()
+    grid = rec.response_grid(units=[k])
+    done = time.perf_counter()
+    rec.close()
+    closed = time.perf_counter()
+    return done - opened, closed - start, grid
+
+
+# --------------------------------------------------------------------------- comparison
+
+
+def describe_mismatch(expected: np.ndarray, got: np.ndarray, label: str, limit: int = 10) -> None:
+    """Say precisely where two grids differ."""
+    print(f"\n**{label}: MISMATCH**  ")
+    if expected.shape != got.shape or expected.dtype != got.dtype:
+        print(f"baseline {expected.shape} {expected.dtype} vs ns1nwb {got.shape} {got.dtype}")
+        if expected.shape != got.shape:
+            return
+    nan_got = np.isnan(got)
+    if nan_got.any():
+        units, stims, reps = np.nonzero(nan_got.any(axis=-1))
+        print(f"ns1nwb has {int(nan_got.sum())} NaN values in {units.size} rows, e.g. "
+              + ", ".join(f"(unit {u}, stim {s}, repeat {r})" for u, s, r in list(zip(units, stims, reps))[:limit]))
+    differ = ~((expected == got) | (np.isnan(expected) & nan_got))
+    n_diff = int(differ.sum())
+    idx = np.argwhere(differ)
+    rows = {tuple(i[:3]) for i in idx}
+    print(f"{n_diff} of {differ.size} values differ, in {len(rows)} (unit, stim, repeat) rows, "
+          f"{len({i[0] for i in idx})} units; max |diff| "
+          f"{float(np.nanmax(np.abs(expected.astype(np.float64) - got)[differ])) if n_diff else 0:.6g}")
+    for u, s, r, t in idx[:limit]:
+        print(f"  unit {u} stim {s} repeat {r} bin {t}: baseline {expected[u, s, r, t]!r} ns1nwb {got[u, s, r, t]!r}")
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--units", type=int, nargs="+", default=[0, 59, 118],
+                        help="units (metadata rows) to time one-unit grids for (default: 0 59 118)")
+    args = parse_args(parser, argv)
+    raw = args.raw
+
+    from ns1nwb.nwb_writer import convert
+
+    print_header("bench_grid: response grid (119 units x 20 sounds x 20 repeats x 999 bins)", raw, args.repeats)
+
+    with tempfile.TemporaryDirectory(prefix="ns1nwb-bench-") as tmp:
+        nwb = Path(tmp) / "ns1.nwb"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            seconds, result = timed(lambda: convert(raw, nwb, overwrite=True))
+        print(f"converted once (untimed in the comparison, {fmt_seconds(seconds)}): {result.summary()}")
+        print_warnings(caught, "the conversion")
+
+        # Warm-up (imports excluded from both) and the grids to compare.
+        _, expected = timed(lambda: seed_grid(raw))
+        _, got = timed(lambda: ns1nwb_grid(nwb))
+        equal = bool(np.array_equal(expected, got))
+        print(f"\nnp.array_equal(baseline, ns1nwb) = {equal}: baseline {expected.shape} {expected.dtype}, "
+              f"ns1nwb {got.shape} {got.dtype}; {int(expected.sum()):,} summed smoothed counts")
+        if not equal:
+            describe_mismatch(expected, got, "smoothed grid")
+            counts_expected = seed_grid(raw, smooth=False)
+            counts_got = ns1nwb_grid(nwb, smooth=False)
+            if np.array_equal(counts_expected, counts_got):
+                print("unsmoothed counts (smooth=False) are equal: the difference is in the smoothing")
+            else:
+                describe_mismatch(counts_expected, counts_got, "unsmoothed counts (smooth=False)")
+        print()
+
+        best = best_of_alternating({"baseline": lambda: seed_grid(raw), "ns1nwb": lambda: ns1nwb_grid(nwb)},
+                                   args.repeats)
+        speedup = best["baseline"] / best["ns1nwb"]
+
+        table = Table()
+        table.add("full grid (ns1nwb: cold open included)", fmt_seconds(best["baseline"]),
+                  fmt_seconds(best["ns1nwb"]), f"{speedup:.1f}x", f"baseline/ns1nwb >= {TARGET_SPEEDUP:.0f}",
+                  verdict(speedup >= TARGET_SPEEDUP))
+        table.add("grids exactly equal (np.array_equal)", f"{expected.shape} {expected.dtype}",
+                  f"{got.shape} {got.dtype}", "-", "equal", verdict(equal))
+
+        paths = spike_paths(raw)
+        one_unit_equal = True
+        for k in args.units:
+            if not 0 <= k < len(paths):
+                print(f"skipping unit {k}: out of range 0..{len(paths) - 1}")
+                continue
+            base_times, excl, incl = [], [], []
+            timed(lambda: seed_one_unit(paths[k]))
+            ns1nwb_one_unit(nwb, k)  # warm-up
+            for _ in range(args.repeats):
+                base_times.append(timed(lambda: seed_one_unit(paths[k]))[0])
+                t_excl, t_incl, grid_k = ns1nwb_one_unit(nwb, k)
+                excl.append(t_excl)
+                incl.append(t_incl)
+            same = bool(np.array_equal(grid_k[0], expected[k]))
+            one_unit_equal &= same
+            if not same:
+                describe_mismatch(expected[k:k + 1], grid_k, f"one-unit grid k={k}")
+            b, e, i = min(base_times), min(excl), min(incl)
+            table.add(f"one unit k={k}, open excluded", fmt_seconds(b), fmt_seconds(e), f"{b / e:.1f}x",
+                      f"ns1nwb < {TARGET_ONE_UNIT_S * 1000:.0f} ms", verdict(e < TARGET_ONE_UNIT_S))
+            table.add(f"one unit k={k}, open included", fmt_seconds(b), fmt_seconds(i), f"{b / i:.1f}x",
+                      f"ns1nwb < {TARGET_ONE_UNIT_S * 1000:.0f} ms", verdict(i < TARGET_ONE_UNIT_S))
+        table.add("one-unit grids == rows of the full baseline grid", "-", "-", "-", "equal",
+                  verdict(one_unit_equal))
+    print("(one-unit baseline: loadmat of that unit's spike file + the seed's binning and smoothing; "
+          "ns1nwb: a fresh open each run)\n")
+    print(table.render())
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
