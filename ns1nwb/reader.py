@@ -24,7 +24,7 @@ import numpy as np
 from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS
 from .exceptions import NwbContentError
 
-__all__ = ["open", "Recording", "bin_spike_times", "smooth_grid", "hanning_kernel"]
+__all__ = ["open", "Recording", "bin_spike_times", "hanning_kernel"]
 
 #: Unit columns that are per-spike (ragged) or references, not one value per unit.
 _NOT_PER_UNIT = {"spike_times", "spike_trial_index", "obs_intervals", "electrodes"}
@@ -43,28 +43,6 @@ def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
     return np.hanning(width)
 
 
-def smooth_grid(counts: np.ndarray, kernel: np.ndarray) -> np.ndarray:
-    """Convolve the last axis with ``kernel``, zero padded, same length (float32 out).
-
-    Written as a sum of shifted copies over the kernel's non-zero taps, in float32:
-    with the default kernel ([0, .5, 1, .5, 0]) and integer counts every value is exact.
-    """
-    counts = np.asarray(counts, dtype=np.float32)
-    half = kernel.size // 2
-    out = np.zeros_like(counts)
-    n = counts.shape[-1]
-    for tap, weight in enumerate(kernel):
-        if weight == 0.0:
-            continue
-        shift = tap - half  # out[t] += weight * counts[t - shift]... for a symmetric kernel either sign works
-        weight32 = np.float32(weight)
-        if shift >= 0:
-            out[..., shift:] += weight32 * counts[..., :n - shift]
-        else:
-            out[..., :n + shift] += weight32 * counts[..., -shift:]
-    return out
-
-
 def _n_bins(dt_ms: float) -> tuple[int, int]:
     """(bin width in whole ms, number of bins T = floor(4995 / dt_ms))."""
     if not float(dt_ms).is_integer() or dt_ms < 1:
@@ -74,17 +52,19 @@ def _n_bins(dt_ms: float) -> tuple[int, int]:
 
 
 def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms: float = DEFAULT_DT_MS,
-                    presorted: bool = False) -> np.ndarray:
-    """Count spikes per (row, bin) the seed's way.
+                    kernel: np.ndarray | None = None, presorted: bool = False) -> np.ndarray:
+    """Count spikes per (row, bin) the seed's way, optionally smoothed.
 
     Parameters
     ----------
     relative_ms : np.ndarray, shape (n_spikes,)
         Spike times, ms after the onset of their presentation.
     row : np.ndarray of int, shape (n_spikes,)
-        Output row of each spike (e.g. a flattened (unit, stimulus, repeat)).
+        Output row of each spike (e.g. a flattened (stimulus, repeat)); negative rows are dropped.
     n_rows : int
     dt_ms : float, whole milliseconds
+    kernel : np.ndarray, optional
+        Smoothing kernel (odd length, symmetric); None for raw counts.
     presorted : bool, default False
         The spikes of each row are consecutive and in time order (true of ns1nwb
         files, whose spikes are sorted within trials): duplicates are then found
@@ -97,18 +77,46 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     """
     width, n_bins = _n_bins(dt_ms)
     span = width * n_bins
-    ms = np.round(relative_ms).astype(np.int64)
-    keep = (ms >= 0) & (ms < span)
-    keys = np.asarray(row, dtype=np.int64)[keep] * span + ms[keep]
+    ms = np.rint(relative_ms)  # = np.round: half to even
+    row = np.asarray(row)
+    keep = (ms >= 0) & (ms < span) & (row >= 0)
+    ms = ms[keep].astype(np.int32)
+    spike_row = row[keep].astype(np.int32)
     # One-hot per (row, ms): a second spike in the same rounded millisecond is dropped.
     if presorted:
-        if keys.size > 1:
-            keys = keys[np.concatenate(([True], keys[1:] != keys[:-1]))]
+        if ms.size > 1:
+            first = np.empty(ms.size, dtype=bool)
+            first[0] = True
+            np.not_equal(ms[1:], ms[:-1], out=first[1:])
+            first[1:] |= spike_row[1:] != spike_row[:-1]
+            ms, spike_row = ms[first], spike_row[first]
     else:
-        keys = np.unique(keys)
-    flat = (keys // span) * n_bins + (keys % span) // width
-    counts = np.bincount(flat, minlength=n_rows * n_bins)
-    return counts.reshape(n_rows, n_bins).astype(np.float32)
+        keys = np.unique(spike_row.astype(np.int64) * span + ms)
+        spike_row, ms = (keys // span).astype(np.int32), (keys % span).astype(np.int32)
+    flat = spike_row * n_bins + (ms // width if width > 1 else ms)
+    size = n_rows * n_bins
+    if kernel is None or kernel.size <= 1:
+        scale = 1.0 if kernel is None or kernel.size == 0 else float(kernel[0])
+        counts = np.bincount(flat, minlength=size)
+        return (counts * scale if scale != 1.0 else counts).reshape(n_rows, n_bins).astype(np.float32)
+    # Smoothing is linear: spread each spike over the kernel's taps and sum, dropping what
+    # falls outside its row (= zero padding). Halves of small integers stay exact.
+    spike_bin = flat - spike_row * n_bins
+    half = kernel.size // 2
+    targets, weights = [], []
+    for offset, weight in enumerate(kernel):
+        if weight == 0.0:
+            continue
+        shift = offset - half
+        if shift == 0:
+            targets.append(flat)
+            weights.append(np.full(flat.size, weight))
+            continue
+        inside = (spike_bin >= -shift) & (spike_bin < n_bins - shift)
+        targets.append(flat[inside] + shift)
+        weights.append(np.full(targets[-1].size, weight))
+    smoothed = np.bincount(np.concatenate(targets), weights=np.concatenate(weights), minlength=size)
+    return smoothed.reshape(n_rows, n_bins).astype(np.float32)
 
 
 # --------------------------------------------------------------------------- one file
@@ -176,17 +184,23 @@ class _File:
         data["n_spikes"] = np.diff(np.concatenate([[0], self.spike_ends]))
         return pd.DataFrame(data)
 
-    def spikes(self, local_units: Sequence[int]) -> tuple[list[np.ndarray], list[np.ndarray]]:
-        """(spike times s, trial rows) of each asked unit: one bulk read, or one slice per unit."""
+    def spikes(self, local_units: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(spike times s, trial rows, bounds) of the asked units, concatenated in the order asked.
+
+        Unit i's spikes are ``[bounds[i]:bounds[i + 1]]``. Many units: one bulk read of
+        the data and of the index; a few: one slice per unit.
+        """
+        starts, ends = self.spike_starts[list(local_units)], self.spike_ends[list(local_units)]
+        bounds = np.concatenate([[0], np.cumsum(ends - starts)])
         if len(local_units) > _BULK_READ_UNITS:
-            times = self._spike_times[:]
-            trials = self._spike_trial[:]
-            pieces = [(times[self.spike_starts[u]:self.spike_ends[u]], trials[self.spike_starts[u]:self.spike_ends[u]])
-                      for u in local_units]
+            times, trials = self._spike_times[:], self._spike_trial[:]
+            if not np.array_equal(local_units, np.arange(self.n_units)):
+                times = np.concatenate([times[a:b] for a, b in zip(starts, ends)])
+                trials = np.concatenate([trials[a:b] for a, b in zip(starts, ends)])
         else:
-            pieces = [(self._spike_times[self.spike_starts[u]:self.spike_ends[u]],
-                       self._spike_trial[self.spike_starts[u]:self.spike_ends[u]]) for u in local_units]
-        return [p[0] for p in pieces], [p[1].astype(np.int64) for p in pieces]
+            times = np.concatenate([self._spike_times[a:b] for a, b in zip(starts, ends)] or [np.empty(0)])
+            trials = np.concatenate([self._spike_trial[a:b] for a, b in zip(starts, ends)] or [np.empty(0, int)])
+        return times, trials.astype(np.intp), bounds
 
     def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray) -> np.ndarray:
         return (times_s - self.trial_start_s[trial_rows]) * 1000.0
@@ -233,6 +247,7 @@ class Recording:
         self._files = files
         self._units_df: Any = None
         self._stimuli_df: Any = None
+        self._n_repeats: np.ndarray | None = None
         order = []
         for f_index, nwb in enumerate(files):
             meta_index = nwb.h5["units/metadata_index"][:] if "metadata_index" in nwb.h5["units"] else None
@@ -338,9 +353,9 @@ class Recording:
         row = nwb.trial_row(nwb.unit_session[ref.local], int(stimulus), int(repeat))
         if row is None:
             raise KeyError(f"unit {unit!r} has no presentation of stimulus {stimulus} repeat {repeat}")
-        (times,), (trials,) = nwb.spikes([ref.local])
-        relative = nwb.relative_ms(times[trials == row], trials[trials == row])
-        return np.sort(relative)
+        times, trials, _ = nwb.spikes([ref.local])
+        mine = trials == row
+        return np.sort(nwb.relative_ms(times[mine], trials[mine]))
 
     def response_grid(self, units: Any = None, stimuli: Iterable[int] = range(N_NATURAL),
                       dt_ms: float = DEFAULT_DT_MS, smooth: bool = True,
@@ -381,36 +396,38 @@ class Recording:
             by_file.setdefault(ref.file, []).append((out_index, ref.local))
         for f_index, members in by_file.items():
             nwb = self._files[f_index]
-            times_list, trials_list = nwb.spikes([local for _, local in members])
+            times, trials, bounds = nwb.spikes([local for _, local in members])
             trial_slot = stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat
             trial_slot[(stimulus_slot[nwb.trial_stimulus] < 0) | (nwb.trial_repeat >= n_repeats)] = -1
+            # One pass over all the spikes; the loop below only bins each unit's slice.
+            relative = nwb.relative_ms(times, trials)
+            slots = trial_slot[trials]
+            in_trial_order = trials[1:] >= trials[:-1]
             missing = {}  # per session: the grid rows its trials do not fill
-            for (out_index, local), times, trials in zip(members, times_list, trials_list):
-                slots = trial_slot[trials]
-                keep = slots >= 0
-                kept_trials = trials[keep]
-                # Spikes come trial by trial in time order unless trials overlap; check, don't assume.
-                presorted = kept_trials.size < 2 or bool(np.all(kept_trials[1:] >= kept_trials[:-1]))
-                counts = bin_spike_times(nwb.relative_ms(times[keep], kept_trials), slots[keep],
-                                         n_stimuli * n_repeats, dt_ms, presorted=presorted)
+            for i, (out_index, local) in enumerate(members):
+                a, b = bounds[i], bounds[i + 1]
+                # Spikes come trial by trial unless trials overlap; check, don't assume.
+                presorted = b - a < 2 or bool(in_trial_order[a:b - 1].all())
+                counts = bin_spike_times(relative[a:b], slots[a:b], n_stimuli * n_repeats, dt_ms,
+                                         kernel=kernel, presorted=presorted)
                 session = nwb.unit_session[local]
                 if session not in missing:
                     present = np.zeros(n_stimuli * n_repeats, dtype=bool)
-                    rows = (nwb.trial_session == session) & (trial_slot >= 0)
-                    present[trial_slot[rows]] = True
+                    present[trial_slot[(nwb.trial_session == session) & (trial_slot >= 0)]] = True
                     missing[session] = ~present
-                if kernel is not None:
-                    counts = smooth_grid(counts, kernel)
+                rows = grid[out_index].reshape(n_stimuli * n_repeats, n_bins)
+                np.copyto(rows, counts, casting="same_kind")
                 # Presentations the unit's block does not have are unknown, not silent.
-                counts[missing[session]] = np.nan
-                grid[out_index] = counts.reshape(n_stimuli, n_repeats, n_bins)
+                rows[missing[session]] = np.nan
         return grid
 
     def _repeats_per_stimulus(self, stimuli: list[int]) -> int:
         bad = [s for s in stimuli if not 0 <= s < 32]
         if bad:
             raise IndexError(f"stimulus {bad[0]} out of range 0-31")
-        n_repeats = {int(self.stimuli.loc[s, "n_repeats"]) for s in stimuli}
+        if self._n_repeats is None:  # straight from the file: cheaper than building the stimuli table
+            self._n_repeats = self._files[0].h5["processing/stimuli/stimuli/n_repeats"][:]
+        n_repeats = {int(self._n_repeats[s]) for s in stimuli}
         if len(n_repeats) != 1:
             raise ValueError("the stimuli asked for have different repeat counts (natural 0-19 have 20, DRC 20-31 "
                              "have 5); ask for them in separate calls")
@@ -458,7 +475,9 @@ class Recording:
         for f_index, members in by_file.items():
             nwb = self._files[f_index]
             locals_ = [self._unit_refs[p].local for p in members]
-            times_list, trials_list = nwb.spikes(locals_)
+            times, trials, bounds = nwb.spikes(locals_)
+            times_list = [times[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+            trials_list = [trials[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
             sessions = {nwb.unit_session[local] for local in locals_}
             stimuli = self.stimuli
             for row in np.flatnonzero(np.isin(nwb.trial_session, list(sessions))):
