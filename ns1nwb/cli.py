@@ -144,6 +144,67 @@ def inspect_command(path: Path, max_messages: int) -> None:
         sys.exit(1)
 
 
+@cli.command("download")
+@click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
+@click.option("--with-spectrogram", is_flag=True,
+              help="Also fetch test_data_5ms.mat (the spectrograms of Rahman et al. 2019) from the DNet repository.")
+@click.option("--osf-base-url", metavar="URL",
+              help="Instead of https://osf.io/download (files are URL/<guid>/); or set NS1NWB_OSF_BASE_URL.")
+@click.option("--github-base-url", metavar="URL",
+              help="Instead of https://raw.githubusercontent.com/monzilur/DNet/master; "
+                   "or set NS1NWB_GITHUB_BASE_URL.")
+@_handle_errors
+def download_command(folder: Path, with_spectrogram: bool, osf_base_url: str | None,
+                     github_base_url: str | None) -> None:
+    """Download the NS1 release from OSF into FOLDER and unpack spikesandwav.zip (safe to re-run).
+
+    Finished files are checked (size and SHA-256 in FOLDER/ns1nwb-download.json) and not
+    fetched again; an interrupted download resumes where it stopped.
+    """
+    from .download import download_release
+
+    result = download_release(folder, with_spectrogram=with_spectrogram, osf_base_url=osf_base_url,
+                              github_base_url=github_base_url, progress=sys.stderr.isatty())
+    click.echo(result.summary())
+
+
+@cli.command("plot")
+@click.argument("file")  # a str: it may be an http(s) URL
+@click.option("--unit", "-u", required=True, help="Unit index (row of rec.units) or unit_name.")
+@click.option("--stimulus", "-s", required=True, help="Stimulus index 0-31 or name (nat01..nat20, drc01..drc12).")
+@click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Image to write (.png, .pdf, .svg).")
+@click.option("--dt-ms", type=click.IntRange(min=1), default=5, show_default=True, help="PSTH bin width in ms.")
+@click.option("--no-smooth", is_flag=True, help="Plot the PSTH without the 21-ms Hanning smoothing.")
+@click.option("--dpi", type=click.IntRange(min=10), default=100, show_default=True, help="Resolution of a PNG.")
+@_handle_errors
+def plot_command(file: str, unit: str, stimulus: str, output: Path, dt_ms: int, no_smooth: bool, dpi: int) -> None:
+    """Draw a unit's response to one sound in FILE: spectrogram, raster of every repeat, PSTH.
+
+    FILE is a pooled file, a folder of per-session files or an http(s) URL. Needs
+    matplotlib (pip install 'ns1nwb[plot]').
+    """
+    from .plot import plot_response
+
+    plot_response(file, unit, stimulus, output, dt_ms=float(dt_ms), smooth=not no_smooth, dpi=dpi)
+    click.echo(f"wrote {output}")
+
+
+@cli.command("info")
+@click.argument("path")  # a str: it may be an http(s) URL
+@click.option("--no-inspect", is_flag=True, help="Skip the NWB Inspector (a few seconds per file).")
+@_handle_errors
+def info_command(path: str, no_inspect: bool) -> None:
+    """Summarise PATH (a file, a folder of per-session files or a URL) in one screen.
+
+    Units, good units, recording blocks, subjects, trials, stimuli, spikes, size, session
+    start, clock and notes, and the NWB Inspector's verdict (DANDI configuration).
+    """
+    from .info import summarize
+
+    click.echo(summarize(path, inspect=not no_inspect).report())
+
+
 def main() -> None:
     """Console-script entry point."""
     cli(prog_name="ns1nwb")

@@ -39,7 +39,7 @@ from .constants import (
 )
 from .exceptions import OutputError
 from .metadata import column_specs, load_metadata, subject_metadata
-from .raw import RawRelease, RawUnit, read_raw_tree
+from .raw import RawRelease, RawUnit, _gc_paused, read_raw_tree
 from .sessions import RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
 
 if TYPE_CHECKING:
@@ -250,9 +250,9 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
     dict
         stimulus index -> the template a trial of that sound references.
     """
-    from hdmf.common import DynamicTable
+    from hdmf.common import DynamicTable, ElementIdentifiers
     from ndx_sound import AcousticWaveformSeries
-    from pynwb.misc import DecompositionSeries
+    from pynwb.misc import DecompositionSeries, FrequencyBandsTable
 
     from .audio import SPECTROGRAM_RECIPE, band_edges_hz, compute_spectrogram, resample_waveform
 
@@ -291,8 +291,14 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
             source = SPECTROGRAM_RECIPE
         else:
             continue
+        bands = FrequencyBandsTable(
+            id=ElementIdentifiers(name="id", data=np.arange(len(BAND_CENTRES_HZ))),
+            columns=[_vector("band_name", "Band centre as text.", [f"{c:.0f} Hz" for c in BAND_CENTRES_HZ]),
+                     _vector("band_limits", "Lower and upper edge of the band, Hz.", edges),
+                     _vector("band_mean", "Centre frequency of the band, Hz.", np.asarray(BAND_CENTRES_HZ))])
         series = DecompositionSeries(
             name=f"{info.name}_spectrogram",
+            bands=bands,
             data=_compressed(np.ascontiguousarray(spectrogram[:, None, :])),
             metric="power",
             unit="dB",
@@ -302,8 +308,6 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
             description=(f"34-band log-power spectrogram of {info.name}, 5-ms frames (frame n is response bin n, "
                          f"[5n, 5n+5) ms after onset), bands 1/6 octave apart from 500 Hz; source: {source}."),
         )
-        for band, centre in enumerate(BAND_CENTRES_HZ):
-            series.add_band(band_name=f"{centre:.0f} Hz", band_limits=edges[band], band_mean=centre)
         nwbfile.add_stimulus_template(series)
         spectrogram_names[info.index] = series.name
         templates.setdefault(info.index, series)
@@ -474,20 +478,16 @@ def add_electrodes_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[tuple[s
 
 def _unit_spikes(unit: RawUnit, session_id: str, layout: _TrialLayout) -> tuple[np.ndarray, np.ndarray]:
     """(spike_times s, trial row) of one unit, ascending in time, sorted within each trial."""
-    relative_parts: list[np.ndarray] = []
-    trial_parts: list[np.ndarray] = []
-    for raw_set in unit.sets:
-        for repeat_index, repeat in enumerate(raw_set.repeats):
-            if repeat.spike_times_ms.size:
-                relative_parts.append(repeat.spike_times_ms)
-                row = layout.row_of[(session_id, raw_set.stimulus_index, repeat_index)]
-                trial_parts.append(np.full(repeat.spike_times_ms.size, row, dtype=np.int32))
-    if not relative_parts:
+    parts = [(layout.row_of[(session_id, raw_set.stimulus_index, r)], repeat.spike_times_ms)
+             for raw_set in unit.sets for r, repeat in enumerate(raw_set.repeats) if repeat.spike_times_ms.size]
+    if not parts:
         return np.empty(0), np.empty(0, dtype=np.int32)
-    relative_ms = np.concatenate(relative_parts)
-    trial = np.concatenate(trial_parts)
+    parts.sort(key=lambda part: part[0])  # trial order = time order
+    relative_ms = np.concatenate([times for _, times in parts])
+    trial = np.repeat(np.array([row for row, _ in parts], dtype=np.int32), [times.size for _, times in parts])
     absolute_s = layout.start_s[trial] + relative_ms / 1000.0
-    order = np.lexsort((relative_ms, trial, absolute_s))
+    # Sorting by absolute time sorts within each trial too (a stable sort keeps equal times in trial order).
+    order = np.argsort(absolute_s, kind="stable")
     return absolute_s[order], trial[order]
 
 
@@ -727,7 +727,7 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
     dandiset_id : str, optional
         With ``dandi``: write a minimal ``dandiset.yaml`` when the folder has none.
     """
-    from .dandi import _check_output_folder, write_dandi_folder
+    from .dandi import _check_output_folder
 
     output = Path(output_path)
     # Fail on the output before the slow part.
@@ -736,6 +736,16 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
     else:
         _check_output_path(output, overwrite=overwrite)
     metadata = load_metadata(metadata_path)
+    with _gc_paused():  # hdmf builds ~10^5 long-lived objects too; collect once at the end
+        return _convert(raw_folder, output, metadata, audio_rate_hz=audio_rate_hz, overwrite=overwrite,
+                        strict=strict, progress=progress, dandi=dandi, dandiset_id=dandiset_id)
+
+
+def _convert(raw_folder: str | os.PathLike, output: Path, metadata: dict[str, Any], *,
+             audio_rate_hz: float | None, overwrite: bool, strict: bool, progress: bool, dandi: bool,
+             dandiset_id: str | None) -> ConversionResult:
+    from .dandi import write_dandi_folder
+
     release = read_raw_tree(raw_folder, strict=strict, progress=progress)
     defaulted: dict[str, list[str]] = {}
     if dandi:

@@ -1,0 +1,243 @@
+"""The first figure of a unit: the sound's spectrogram, the raster of every repeat and the PSTH.
+
+Needs matplotlib (``pip install 'ns1nwb[plot]'``). Figures are drawn on matplotlib's
+Agg canvas directly (no pyplot), so using this module never changes the user's
+backend or opens a window.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .constants import BAND_CENTRES_HZ, DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_STIMULI, RESPONSE_WINDOW_MS
+from .exceptions import Ns1Error, NwbContentError, OutputError
+
+__all__ = ["plot_response", "response_figure", "psth", "MissingDependencyError"]
+
+
+class MissingDependencyError(Ns1Error, ImportError):
+    """An optional dependency (here matplotlib) is not installed."""
+
+
+def _matplotlib() -> tuple[Any, Any]:
+    try:
+        from matplotlib.backends.backend_agg import FigureCanvasAgg
+        from matplotlib.figure import Figure
+    except ImportError:
+        raise MissingDependencyError("plotting needs matplotlib, which is not installed; "
+                                     "pip install 'ns1nwb[plot]' (or pip install matplotlib)") from None
+    return Figure, FigureCanvasAgg
+
+
+# --------------------------------------------------------------------------- what is drawn
+
+
+def _unit_position(rec: Any, unit: int | str) -> int:
+    units = rec.units
+    if isinstance(unit, str) and unit.strip().lstrip("-").isdigit():
+        unit = int(unit)
+    if isinstance(unit, (int, np.integer)):
+        if not -len(units) <= int(unit) < len(units):
+            raise NwbContentError(f"unit {unit} out of range: the file has {len(units)} units (0-{len(units) - 1}); "
+                                  "`ns1nwb info FILE` lists them")
+        return int(unit) % len(units)
+    names = list(units["unit_name"])
+    if unit not in names:
+        raise NwbContentError(f"no unit named {unit!r} (give an index 0-{len(units) - 1} or a unit_name such as "
+                              f"{names[0]!r})")
+    return names.index(unit)
+
+
+def _stimulus_index(rec: Any, stimulus: int | str) -> int:
+    stimuli = rec.stimuli
+    if isinstance(stimulus, str) and stimulus.strip().isdigit():
+        stimulus = int(stimulus)
+    if isinstance(stimulus, (int, np.integer)):
+        if int(stimulus) not in stimuli.index:
+            raise NwbContentError(f"stimulus {stimulus} out of range 0-{N_STIMULI - 1} "
+                                  "(0-19 natural sounds, 20-31 dynamic random chords)")
+        return int(stimulus)
+    names = list(stimuli["stimulus_name"])
+    if stimulus not in names:
+        raise NwbContentError(f"no stimulus named {stimulus!r} (give an index 0-31 or a name nat01..nat20, "
+                              "drc01..drc12)")
+    return int(stimuli.index[names.index(stimulus)])
+
+
+def psth(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAULT_DT_MS, smooth: bool = True,
+         window_ms: float = DEFAULT_WINDOW_MS) -> tuple[np.ndarray, np.ndarray]:
+    """Mean firing rate over repeats, in spikes/s, from :meth:`Recording.response_grid`.
+
+    The grid's smoothing kernel is the seed's unnormalised ``np.hanning(K)`` (its taps sum
+    to 2 at the default 5-ms bins), so the smoothed counts are divided by the kernel's sum
+    as well as by the bin width: the rate is then in true spikes/s.
+
+    Parameters
+    ----------
+    rec : Recording
+    unit : int or str
+        Row of ``rec.units`` or a ``unit_name``.
+    stimulus : int or str
+        Stimulus index (0-31) or name (``nat01``...).
+    dt_ms : float, whole milliseconds, default 5
+
+    Returns
+    -------
+    t_ms : np.ndarray, shape (T,)
+        Bin centres, ms after sound onset.
+    rate_hz : np.ndarray, float64, shape (T,)
+        Spikes/s averaged over the repeats the unit's block has (NaN presentations skipped).
+    """
+    from .reader import hanning_kernel
+
+    position = _unit_position(rec, unit)
+    index = _stimulus_index(rec, stimulus)
+    grid = rec.response_grid(units=[position], stimuli=[index], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
+    counts = grid[0, 0].astype(np.float64)  # (repeats, T)
+    present = ~np.isnan(counts).all(axis=1)
+    mean = counts[present].mean(axis=0) if present.any() else np.full(counts.shape[1], np.nan)
+    gain = float(hanning_kernel(window_ms, dt_ms).sum()) if smooth else 1.0
+    rate = mean / (dt_ms / 1000.0) / gain
+    t_ms = (np.arange(counts.shape[1]) + 0.5) * dt_ms
+    return t_ms, rate
+
+
+def _band_edges_hz() -> np.ndarray:
+    k = np.arange(len(BAND_CENTRES_HZ) + 1) - 0.5
+    return 500.0 * 2.0 ** (k / 6.0)
+
+
+def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAULT_DT_MS,
+                    smooth: bool = True, window_ms: float = DEFAULT_WINDOW_MS,
+                    figsize: tuple[float, float] = (9.0, 7.5)) -> Any:
+    """A matplotlib Figure: spectrogram (top), raster of every repeat (middle), smoothed PSTH (bottom).
+
+    Parameters
+    ----------
+    rec : Recording
+        From :func:`ns1nwb.open`.
+    unit : int or str
+        Row of ``rec.units`` or a ``unit_name``.
+    stimulus : int or str
+        Stimulus index (0-31) or name. Dynamic random chords (20-31) have no stored
+        spectrogram; their top panel says so.
+    dt_ms, smooth, window_ms
+        PSTH binning, as in :meth:`Recording.response_grid`.
+    figsize : (float, float), inches
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+        On an Agg canvas (``fig.savefig`` works; nothing is shown).
+    """
+    Figure, FigureCanvasAgg = _matplotlib()
+    from matplotlib.ticker import FixedLocator, NullLocator
+
+    position = _unit_position(rec, unit)
+    index = _stimulus_index(rec, stimulus)
+    units, stimuli = rec.units, rec.stimuli
+    info = stimuli.loc[index]
+    unit_name = str(units["unit_name"].iloc[position])
+    n_repeats = int(info["n_repeats"])
+    window = float(RESPONSE_WINDOW_MS)
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    FigureCanvasAgg(fig)
+    ax_spec, ax_raster, ax_psth = fig.subplots(3, 1, sharex=True, height_ratios=[1.1, 1.0, 0.9])
+
+    # Spectrogram: 5-ms frames, 34 bands at 1/6 octave from 500 Hz (log frequency axis).
+    try:
+        spec = rec.spectrogram(index)
+    except KeyError:
+        spec = None
+    if spec is not None:
+        t_edges = np.arange(spec.shape[1] + 1) * (window / spec.shape[1])
+        mesh = ax_spec.pcolormesh(t_edges, _band_edges_hz(), spec, shading="flat", cmap="magma",
+                                  rasterized=True)
+        ax_spec.set_yscale("log")
+        ticks = [500, 1000, 2000, 4000, 8000, 16000]
+        ax_spec.yaxis.set_major_locator(FixedLocator(ticks))
+        ax_spec.yaxis.set_minor_locator(NullLocator())
+        ax_spec.set_yticklabels([str(t) for t in ticks])
+        ax_spec.set_ylim(_band_edges_hz()[0], _band_edges_hz()[-1])
+        fig.colorbar(mesh, ax=ax_spec, label="level (as stored)", pad=0.01)
+    else:
+        ax_spec.text(0.5, 0.5, f"no stored spectrogram for {info['stimulus_name']}\n"
+                               "(the release has no waveforms of the dynamic random chords)",
+                     ha="center", va="center", transform=ax_spec.transAxes)
+        ax_spec.set_yticks([])
+    ax_spec.set_ylabel("frequency (Hz)")
+
+    # Raster: every repeat of the unit's block, ms after onset.
+    trains, rows = [], []
+    for repeat in range(n_repeats):
+        try:
+            times = rec.trial_spike_times_ms(position, index, repeat)
+        except KeyError:  # presentation missing from the unit's block
+            continue
+        trains.append(times[(times >= 0) & (times < window)])
+        rows.append(repeat)
+    if trains:
+        ax_raster.eventplot(trains, lineoffsets=rows, linelengths=0.8, linewidths=0.8, colors="black")
+    ax_raster.set_ylim(-0.5, n_repeats - 0.5)
+    ax_raster.invert_yaxis()
+    ax_raster.set_ylabel("repeat")
+    n_spikes = int(sum(t.size for t in trains))
+    ax_raster.set_title(f"{len(trains)} repeats, {n_spikes:,} spikes in the {RESPONSE_WINDOW_MS}-ms window",
+                        fontsize="small", loc="right")
+
+    # PSTH: mean over repeats of the (smoothed) response grid, spikes/s.
+    t_ms, rate = psth(rec, position, index, dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
+    ax_psth.plot(t_ms, rate, color="tab:blue", linewidth=1.0)
+    ax_psth.fill_between(t_ms, 0, np.nan_to_num(rate), color="tab:blue", alpha=0.25, linewidth=0)
+    ax_psth.set_ylim(bottom=0)
+    ax_psth.set_ylabel("rate (spikes/s)")
+    ax_psth.set_xlabel("time after sound onset (ms)")
+    label = f"{dt_ms:g}-ms bins" + (f", {window_ms:g}-ms Hanning smoothing" if smooth else "")
+    ax_psth.set_title(f"PSTH ({label})", fontsize="small", loc="right")
+    ax_psth.set_xlim(0, window)
+
+    fig.suptitle(f"unit {position}: {unit_name}\n"
+                 f"sound {index}: {info['stimulus_name']} ({info['sound_category']})")
+    return fig
+
+
+def plot_response(file_path: str | os.PathLike, unit: int | str, stimulus: int | str,
+                  output_path: str | os.PathLike, *, dt_ms: float = DEFAULT_DT_MS, smooth: bool = True,
+                  window_ms: float = DEFAULT_WINDOW_MS, dpi: int = 100) -> Path:
+    """Open an ns1nwb file (or folder, or URL), draw :func:`response_figure` and save it.
+
+    Parameters
+    ----------
+    file_path : str or os.PathLike
+        What :func:`ns1nwb.open` takes.
+    unit : int or str
+        Unit index or ``unit_name``.
+    stimulus : int or str
+        Stimulus index or name.
+    output_path : str or os.PathLike
+        Image file; the format follows the suffix (``.png``, ``.pdf``, ``.svg``).
+    dpi : int, default 100
+
+    Returns
+    -------
+    Path
+        ``output_path``.
+    """
+    from .reader import open as open_recording
+
+    _matplotlib()  # fail before opening anything when matplotlib is missing
+    out = Path(output_path)
+    if not out.parent.is_dir():
+        raise OutputError(f"{out}: folder {out.parent} does not exist; create it first")
+    with open_recording(file_path) as rec:
+        fig = response_figure(rec, unit, stimulus, dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
+        try:
+            fig.savefig(out, dpi=dpi)
+        except ValueError as err:  # unknown format
+            raise OutputError(f"{out}: cannot save the figure ({err}); use a .png, .pdf or .svg name") from None
+    return out
