@@ -6,16 +6,16 @@ from fractions import Fraction
 
 import numpy as np
 
-from .constants import BAND_CENTRES_HZ, N_BANDS, WAV_TRUE_RATE_HZ
+from .constants import BAND_CENTRES_HZ, WAV_TRUE_RATE_HZ
 
 __all__ = ["resample_waveform", "compute_spectrogram", "band_edges_hz", "SPECTROGRAM_RECIPE"]
 
 #: Written into the spectrogram series' description when it is computed here.
 SPECTROGRAM_RECIPE = (
-    "computed by ns1nwb from the wav: Hann-windowed FFT of 10-ms frames every 5 ms (frame n covers "
-    "[5n, 5n+10) ms of the true-rate 48828.125 Hz signal), power summed in 34 bands with centres "
-    "500 * 2**(k/6) Hz (500-22627 Hz, edges half-way in log frequency), 10*log10 of the power, "
-    "floored at 40 dB below the sound's maximum"
+    "computed by ns1nwb from the wav: Hann-windowed FFT (zero padded to 512 points) of 10-ms frames every "
+    "5 ms (frame n covers [5n, 5n+10) ms of the true-rate 48828.125 Hz signal), power summed in 34 bands "
+    "with centres 500 * 2**(k/6) Hz (500-22627 Hz, edges half-way in log frequency; each FFT bin weighted "
+    "by its overlap with the band), 10*log10 of the power, floored at 40 dB below the sound's maximum"
 )
 
 
@@ -62,21 +62,22 @@ def compute_spectrogram(samples: np.ndarray, rate_hz: float = WAV_TRUE_RATE_HZ, 
     -------
     np.ndarray, float32, shape (34, n_frames), dB
     """
-    samples = np.asarray(samples, dtype=np.float64)
+    samples = np.asarray(samples, dtype=np.float32)
     frame_len = int(round(frame_ms * rate_hz / 1000.0))
+    n_fft = 1 << (frame_len - 1).bit_length()
     starts = np.round(np.arange(n_frames) * hop_ms * rate_hz / 1000.0).astype(np.int64)
-    padded = np.zeros(int(starts[-1]) + frame_len)
+    padded = np.zeros(int(starts[-1]) + frame_len, dtype=np.float32)
     available = min(samples.size, padded.size)
     padded[:available] = samples[:available]
-    frames = padded[starts[:, None] + np.arange(frame_len)[None, :]] * np.hanning(frame_len)[None, :]
-    power = np.abs(np.fft.rfft(frames, axis=1)) ** 2  # (n_frames, n_freqs)
-    freqs = np.fft.rfftfreq(frame_len, d=1.0 / rate_hz)
+    frames = padded[starts[:, None] + np.arange(frame_len)[None, :]] * np.hanning(frame_len).astype(np.float32)
+    spectrum = np.fft.rfft(frames, n_fft, axis=1)
+    power = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2  # (frames, bins)
+    # Each FFT bin counts with the fraction of its width inside the band: the lowest bands
+    # are narrower than one bin and would otherwise be empty.
+    freqs = np.fft.rfftfreq(n_fft, d=1.0 / rate_hz)
+    half_bin = freqs[1] / 2.0
     edges = band_edges_hz()
-    band_power = np.empty((N_BANDS, n_frames))
-    for band, (low, high) in enumerate(edges):
-        in_band = (freqs >= low) & (freqs < high)
-        if not in_band.any():  # narrow low bands: take the nearest FFT bin
-            in_band = np.abs(freqs - np.sqrt(low * high)) == np.abs(freqs - np.sqrt(low * high)).min()
-        band_power[band] = power[:, in_band].sum(axis=1)
-    level_db = 10.0 * np.log10(np.maximum(band_power, np.finfo(float).tiny))
+    overlap = np.minimum(edges[:, 1:2], freqs + half_bin) - np.maximum(edges[:, 0:1], freqs - half_bin)
+    bank = np.clip(overlap, 0.0, None) / (2.0 * half_bin)  # (34, bins)
+    level_db = 10.0 * np.log10(bank @ power.T + 1e-30)
     return np.maximum(level_db, level_db.max() - floor_db).astype(np.float32)

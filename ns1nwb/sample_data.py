@@ -23,10 +23,9 @@ import numpy as np
 import scipy.io as sio
 from scipy.ndimage import gaussian_filter1d
 
+from .audio import compute_spectrogram
 from .constants import (
-    BAND_CENTRES_HZ,
     METADATA_FILE,
-    N_BANDS,
     N_NATURAL,
     N_STIMULI,
     RESPONSE_WINDOW_MS,
@@ -56,9 +55,8 @@ _LEVEL_OFFSET_DB = {1: 129, 2: 130, 9: 88}
 #: Frames of the natural wavs: 5.000 s, and one more sample for source.2 frozen.5..8.
 _WAV_FRAMES = 244140
 _LONG_WAV_SETS = range(16, 20)
-#: Spectrogram recipe (Rahman et al. 2019): 10-ms window, 5-ms hop, 999 frames, -40 dB floor.
+#: Spectrogram frames (5 ms each) of test_data_5ms.mat.
 _SPEC_FRAMES = 999
-_SPEC_FLOOR_DB = -40.0
 #: Synthetic sounds are a mixture of a few octave-wide noise bands; units are tuned to them.
 _SOUND_BANDS_HZ = (700.0, 2000.0, 5600.0, 16000.0)
 #: Rates seen in the real files: 6.7% of repeats out of order (whole sets merged from sorting
@@ -215,7 +213,8 @@ def write_sample_tree(folder_path: str | os.PathLike, *, n_units: int = 8, seed:
     wavs = _write_wavs(spikes_root / WAV_DIR, drives, rng_stim)
     if with_spectrogram:
         y_nt = population_rate.reshape(N_NATURAL, _SPEC_FRAMES, -1).sum(axis=2)
-        _savemat(root / SPECTROGRAM_FILE, {"X_nfht": _cochleagram(wavs), "y_nt": y_nt},
+        x_nfht = np.stack([compute_spectrogram(x)[:, None, :] for x in wavs])  # (20, 34, 1, 999)
+        _savemat(root / SPECTROGRAM_FILE, {"X_nfht": x_nfht.astype(np.float64), "y_nt": y_nt},
                  export_date + _dt.timedelta(days=30), compress=False)
     return root
 
@@ -517,27 +516,3 @@ def _write_float_wav(path: pathlib.Path, x: np.ndarray) -> None:
     header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, 3, 1,
                          WAV_HEADER_RATE_HZ, byte_rate, 4, 32, b"data", len(data))
     path.write_bytes(header + data)
-
-
-def _cochleagram(wavs: list[np.ndarray]) -> np.ndarray:
-    """X_nfht (20, 34, 1, 999): log band power, 10-ms Hann window, 5-ms hop."""
-    win = int(round(0.010 * WAV_TRUE_RATE_HZ))
-    starts = np.rint(np.arange(_SPEC_FRAMES) * 0.005 * WAV_TRUE_RATE_HZ).astype(int)
-    n_fft = 512
-    freqs = np.fft.rfftfreq(n_fft, 1.0 / WAV_TRUE_RATE_HZ)
-    half_bin = freqs[1] / 2
-    centres = np.asarray(BAND_CENTRES_HZ)
-    low, high = centres[:, None] * 2.0 ** (-1 / 12), centres[:, None] * 2.0 ** (1 / 12)
-    # Each FFT bin counts with the fraction of its width inside the band: the low bands are
-    # narrower than a bin (~95 Hz) and would otherwise be empty.
-    overlap = np.minimum(high, freqs + half_bin) - np.maximum(low, freqs - half_bin)
-    bank = np.clip(overlap, 0.0, None) / (2 * half_bin)
-    frames_idx = starts[:, None] + np.arange(win)[None, :]
-    window = np.hanning(win).astype(np.float32)
-    out = np.empty((len(wavs), N_BANDS, 1, _SPEC_FRAMES))
-    for i, x in enumerate(wavs):
-        spectrum = np.fft.rfft(x[frames_idx] * window, n_fft, axis=1)  # float32 is plenty for a log power
-        power = spectrum.real.astype(np.float64) ** 2 + spectrum.imag.astype(np.float64) ** 2
-        band_db = 10.0 * np.log10(bank @ power.T + 1e-30)
-        out[i, :, 0, :] = np.maximum(band_db, band_db.max() + _SPEC_FLOOR_DB)
-    return out
