@@ -294,3 +294,23 @@ def test_real_release_counts_and_round_trip(real_raw, real_nwb):
 def test_real_release_passes_inspector_and_validation(real_nwb):
     _assert_inspector_clean(real_nwb)
     _assert_pynwb_valid(real_nwb)
+
+
+def test_unknown_metadata_fields_become_unit_columns(sample_raw, tmp_path):
+    raw = tmp_path / "raw"
+    shutil.copytree(sample_raw, raw)
+    meta_path = raw / "MetadataSHEnCneurons.mat"
+    neuron = sio.loadmat(meta_path)["neuron"]
+    n = neuron.shape[1]
+    extended = np.empty(neuron.shape, dtype=neuron.dtype.descr + [("BestFreqHz", "O"), ("Area", "O")])
+    for name in neuron.dtype.names:
+        extended[name] = neuron[name]
+    for i in range(n):
+        extended[0, i]["BestFreqHz"] = np.array([[1000.0 * (i + 1)]])
+        extended[0, i]["Area"] = np.array(["A1" if i % 2 else "AAF"])
+    sio.savemat(meta_path, {"neuron": extended})
+    out = _convert(raw, tmp_path / "extra.nwb")
+    with h5py.File(out, "r") as f:
+        np.testing.assert_array_equal(f["units/best_freq_hz"][:], 1000.0 * np.arange(1, n + 1))
+        assert _text(f["units/area"][:]) == ["A1" if i % 2 else "AAF" for i in range(n)]
+        assert "BestFreqHz" in f["units/best_freq_hz"].attrs["description"]
