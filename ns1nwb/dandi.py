@@ -75,6 +75,7 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
     staging = folder / f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
     staging.mkdir()
     defaulted: dict[str, list[str]] = {}
+    stimulus_cache: dict[tuple[str, int], Any] = {}
     blocks = plan.blocks
     if progress:
         from tqdm import tqdm
@@ -84,7 +85,8 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
         for block, relative in zip(blocks, targets):
             (staging / relative.parent).mkdir(parents=True, exist_ok=True)
             nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
-                                    session_ids=[block.session_id], plan=plan, checksums=checksums)
+                                    session_ids=[block.session_id], plan=plan, checksums=checksums,
+                                    stimulus_cache=stimulus_cache)
             write_nwbfile(nwbfile, staging / relative)
             defaulted[block.subject_id] = subject_metadata(metadata, block.subject_id)[1]
         for relative in targets:  # every file is complete: move them in (a rename each)

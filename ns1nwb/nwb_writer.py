@@ -140,6 +140,14 @@ class _Context:
     audio_rate_hz: float | None
     checksums: list[tuple[str, int, str]]
     blocks: list[RecordingBlock] = field(default_factory=list)
+    #: Derived stimulus arrays (resampled waveforms, computed spectrograms), shared by the
+    #: files of one conversion run so per-session files do not recompute them.
+    stimulus_cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+
+    def cached(self, kind: str, index: int, compute: Any) -> np.ndarray:
+        if (kind, index) not in self.stimulus_cache:
+            self.stimulus_cache[(kind, index)] = compute()
+        return self.stimulus_cache[(kind, index)]
 
     @property
     def unit_indices(self) -> list[int]:
@@ -268,7 +276,7 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
             if ctx.audio_rate_hz is None:
                 samples, rate, how = wav.samples, WAV_TRUE_RATE_HZ, "the original float32 samples, bit-exact"
             else:
-                samples = resample_waveform(wav.samples, ctx.audio_rate_hz)
+                samples = ctx.cached("waveform", info.index, lambda: resample_waveform(wav.samples, ctx.audio_rate_hz))
                 rate = ctx.audio_rate_hz
                 how = (f"resampled from the true 48828.125 Hz to {rate:g} Hz with scipy.signal.resample_poly")
             waveform = AcousticWaveformSeries(
@@ -287,7 +295,7 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
             spectrogram = release.spectrogram_x_nfht[info.index, :, 0, :].T  # (time, band), stored verbatim
             source = f"X_nfht of {release.spectrogram_file.name}, verbatim (float64)"  # type: ignore[union-attr]
         elif wav is not None:
-            spectrogram = compute_spectrogram(wav.samples).T
+            spectrogram = ctx.cached("spectrogram", info.index, lambda: compute_spectrogram(wav.samples).T)
             source = SPECTROGRAM_RECIPE
         else:
             continue
@@ -596,7 +604,8 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, layout: _TrialLayout
 def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
                   audio_rate_hz: float | None = 48000.0, session_ids: Iterable[str] | None = None,
                   plan: SessionPlan | None = None,
-                  checksums: list[tuple[str, int, str]] | None = None) -> "NWBFile":
+                  checksums: list[tuple[str, int, str]] | None = None,
+                  stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None) -> "NWBFile":
     """An in-memory NWB file of a release (all recording blocks, or those in ``session_ids``).
 
     Parameters
@@ -609,6 +618,8 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
         Rate of the stored waveforms; None keeps the original samples (48828.125 Hz).
     session_ids : iterable of str, optional
         Recording blocks to include (per-session files); all when None.
+    plan, checksums, stimulus_cache : optional
+        Computed once and passed in when one run builds several files.
     """
     import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
 
@@ -618,7 +629,8 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
     blocks = [b for b in plan.blocks if wanted is None or b.session_id in wanted]
     if not blocks:
         raise ValueError(f"no recording block among {sorted(wanted or [])}")
-    ctx = _Context(release, plan, metadata, audio_rate_hz, checksums or _source_checksums(release), blocks)
+    ctx = _Context(release, plan, metadata, audio_rate_hz, checksums or _source_checksums(release), blocks,
+                   stimulus_cache if stimulus_cache is not None else {})
     nwbfile = _new_nwbfile(ctx)
     templates = add_stimuli_to_nwbfile(nwbfile, ctx)
     layout = add_trials_to_nwbfile(nwbfile, ctx, templates)
