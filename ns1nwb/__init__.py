@@ -2,7 +2,9 @@
 
 from ._version import __version__
 from .exceptions import (
+    DownloadError,
     MetadataError,
+    MissingDependencyError,
     Ns1Error,
     Ns1Warning,
     NwbContentError,
@@ -10,6 +12,7 @@ from .exceptions import (
     RawFileNotFoundError,
     RawFormatError,
     StrictModeError,
+    UnsafeArchiveError,
 )
 from .raw import RawRelease, read_raw_tree
 from .reader import Recording, open
@@ -28,4 +31,7 @@ __all__ = [
     "OutputError",
     "NwbContentError",
     "StrictModeError",
+    "DownloadError",
+    "UnsafeArchiveError",
+    "MissingDependencyError",
 ]

@@ -41,14 +41,12 @@ from typing import Any, BinaryIO
 
 from ._version import __version__
 from .constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR
-from .exceptions import Ns1Error, Ns1Warning
+from .exceptions import DownloadError, Ns1Warning, UnsafeArchiveError
 
 __all__ = [
     "download_release",
     "release_files",
     "unpack_zip",
-    "DownloadError",
-    "UnsafeArchiveError",
     "DownloadResult",
     "RemoteFile",
     "OSF_BASE_URL",
@@ -71,14 +69,6 @@ MANIFEST_NAME = "ns1nwb-download.json"
 
 _CHUNK = 1 << 20
 _TIMEOUT_S = 60.0
-
-
-class DownloadError(Ns1Error, OSError):
-    """A release file could not be fetched (offline, HTTP error, truncated transfer)."""
-
-
-class UnsafeArchiveError(Ns1Error, ValueError):
-    """A zip entry would land outside the folder (absolute path, ``..``, symlink)."""
 
 
 @dataclass(frozen=True)
@@ -449,7 +439,6 @@ def download_release(folder_path: str | os.PathLike, *, with_spectrogram: bool =
             warnings.warn(f"{target}: size or SHA-256 differs from what was downloaded "
                           f"({MANIFEST_NAME}); fetching it again", Ns1Warning, stacklevel=2)
             target.unlink()
-            manifest["unpacked"].pop(remote.name, None)
         status, fetched, digest = _fetch(remote, target, progress=progress, timeout=timeout)
         manifest["files"][remote.name] = {"url": remote.url, "size": target.stat().st_size, "sha256": digest,
                                           "downloaded": _now()}

@@ -32,6 +32,10 @@ def _start_key(text: str) -> Any:
         return _dt.datetime.max.replace(tzinfo=_dt.timezone.utc)
 
 
+def _clip(line: str) -> str:
+    return line if len(line) <= _WIDTH else line[: _WIDTH - 4].rstrip() + " ..."
+
+
 def _is_url(text: str) -> bool:
     return text.startswith(("http://", "https://"))
 
@@ -100,15 +104,10 @@ class RecordingInfo:
         if self.inspection is not None:
             inspection = self.inspection.report(3).splitlines()
             lines.append(f"  inspector        {inspection[0]}")
-            lines += [f"  {'':<16} {line.strip()}"[:_WIDTH] for line in inspection[1:]]
+            lines += [_clip(f"  {'':<16} {line.strip()}") for line in inspection[1:]]
         else:
             lines.append(f"  inspector        {self.inspection_note}")
         return "\n".join(lines)
-
-
-def _files_of(rec: Any) -> list[Any]:
-    # The reader's per-file handles (``_File``: ``.source``, ``.h5``); private, read here only.
-    return list(rec._files)
 
 
 def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo:
@@ -131,7 +130,7 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
     text = str(path)
     with open_recording(path) as rec:
         units, stimuli = rec.units, rec.stimuli
-        files = _files_of(rec)
+        files = rec.files
         n_trials = sum(int(nwb.h5["intervals/trials/id"].shape[0]) for nwb in files)
         starts = [_text(nwb.h5["session_start_time"][()]) for nwb in files]
         first = files[0].h5

@@ -14,13 +14,9 @@ from typing import Any
 import numpy as np
 
 from .constants import BAND_CENTRES_HZ, DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_STIMULI, RESPONSE_WINDOW_MS
-from .exceptions import Ns1Error, NwbContentError, OutputError
+from .exceptions import MissingDependencyError, NwbContentError, OutputError
 
-__all__ = ["plot_response", "response_figure", "psth", "MissingDependencyError"]
-
-
-class MissingDependencyError(Ns1Error, ImportError):
-    """An optional dependency (here matplotlib) is not installed."""
+__all__ = ["plot_response", "response_figure", "psth"]
 
 
 def _matplotlib() -> tuple[Any, Any]:

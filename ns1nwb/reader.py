@@ -17,14 +17,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, NamedTuple, Sequence
 
 import numpy as np
 
 from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS
 from .exceptions import NwbContentError
 
-__all__ = ["open", "Recording", "bin_spike_times", "hanning_kernel"]
+__all__ = ["open", "Recording", "NwbFileHandle", "bin_spike_times", "hanning_kernel"]
 
 #: Unit columns that are per-spike (ragged) or references, not one value per unit.
 _NOT_PER_UNIT = {"spike_times", "spike_trial_index", "obs_intervals", "electrodes"}
@@ -231,6 +231,13 @@ def _open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
 # --------------------------------------------------------------------------- the recording
 
 
+class NwbFileHandle(NamedTuple):
+    """One file of a :class:`Recording`: where it came from and its open h5py handle (read-only)."""
+
+    source: str
+    h5: Any
+
+
 @dataclass(frozen=True)
 class _UnitRef:
     file: int
@@ -272,6 +279,11 @@ class Recording:
 
     def __repr__(self) -> str:
         return f"<ns1nwb.Recording: {len(self._unit_refs)} units from {len(self._files)} file(s)>"
+
+    @property
+    def files(self) -> list[NwbFileHandle]:
+        """The open files behind this recording: ``(source, h5)`` pairs, ``h5`` an open ``h5py.File``."""
+        return [NwbFileHandle(nwb.source, nwb.h5) for nwb in self._files]
 
     # -- tables
     @property

@@ -1,0 +1,95 @@
+"""``ns1nwb info``: a one-screen summary of a pooled file or a per-session folder."""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+
+import h5py
+import pytest
+from click.testing import CliRunner
+
+import ns1nwb
+from ns1nwb.cli import cli
+from ns1nwb.info import summarize
+
+
+@pytest.fixture(scope="module")
+def session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A 2-unit tree converted with --dandi: one file per recording block (2 blocks)."""
+    from ns1nwb.nwb_writer import convert
+    from ns1nwb.sample_data import write_sample_tree
+
+    base = tmp_path_factory.mktemp("info")
+    raw = write_sample_tree(base / "raw", n_units=2, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert(raw, base / "dandiset", dandi=True, audio_rate_hz=None)  # native rate: no resampling, faster
+    return base / "dandiset"
+
+
+def test_summary_of_the_pooled_file(sample_nwb):
+    info = summarize(sample_nwb, inspect=False)
+    with ns1nwb.open(sample_nwb) as rec, h5py.File(sample_nwb, "r") as f:
+        units = rec.units
+        assert info.n_units == len(units) == 8
+        assert info.n_good_units == int(units.is_good.sum())
+        assert info.n_blocks == units.session_id.nunique()
+        assert info.subjects == sorted(set(units.subject_id))
+        assert info.n_spikes == int(units.n_spikes.sum())
+        assert info.n_trials == f["intervals/trials/id"].shape[0]
+        assert info.session_starts == [f["session_start_time"][()].decode()]
+    assert (info.n_stimuli, info.n_natural, info.n_with_waveform, info.n_with_spectrogram) == (32, 20, 20, 20)
+    assert info.file_size_bytes == sample_nwb.stat().st_size and info.n_files == 1
+    assert info.clock == "wall-clock" and info.software.startswith("ns1nwb ")
+    assert info.notes.startswith("Converted by ns1nwb")
+
+    report = info.report()
+    lines = report.splitlines()
+    assert len(lines) <= 24 and max(map(len, lines)) <= 120  # one screen
+    for word in ("units", "good", "recording blocks", "subjects", "trials", "stimuli", "with waveform",
+                 "spikes", "session start", "clock", "notes", "inspector"):
+        assert word in report, word
+    assert f"{info.n_spikes:,}" in report and "not run (--no-inspect)" in report
+
+
+def test_summary_of_a_per_session_folder(session_folder):
+    info = summarize(session_folder, inspect=False)
+    files = sorted(session_folder.rglob("*.nwb"))
+    assert info.n_files == len(files) == 2 and info.n_units == 2 and info.n_blocks == 2
+    assert info.file_size_bytes == sum(f.stat().st_size for f in files)
+    n_trials = 0
+    for file in files:
+        with h5py.File(file, "r") as f:
+            n_trials += f["intervals/trials/id"].shape[0]
+    assert info.n_trials == n_trials == 2 * 460
+    report = info.report()
+    assert "folder of 2 per-session file(s)" in report and "(2 sessions)" in report
+    assert "(first file)" in report and "48828.125 Hz" in report
+
+
+def test_cli_info_runs_the_inspector(sample_nwb):
+    result = CliRunner().invoke(cli, ["info", str(sample_nwb)])
+    assert result.exit_code == 0, result.output
+    assert "inspected 1 file(s) with the DANDI configuration" in result.output
+    assert "8 (" in result.output  # units line
+
+
+def test_cli_info_no_inspect_and_errors(session_folder, tmp_path):
+    result = CliRunner().invoke(cli, ["info", str(session_folder), "--no-inspect"])
+    assert result.exit_code == 0, result.output
+    assert "not run (--no-inspect)" in result.output
+    missing = CliRunner().invoke(cli, ["info", str(tmp_path / "nope.nwb")])
+    assert missing.exit_code == 2 and missing.stderr.startswith("error: ") and missing.stderr.count("\n") == 1
+    (tmp_path / "not.nwb").write_text("hello")
+    bad = CliRunner().invoke(cli, ["info", str(tmp_path / "not.nwb"), "--no-inspect"])
+    assert bad.exit_code == 2 and "not.nwb" in bad.stderr
+
+
+@pytest.mark.realdata
+def test_summary_of_the_real_release(real_nwb):
+    info = summarize(real_nwb, inspect=False)
+    assert (info.n_units, info.n_good_units, info.n_blocks, info.n_trials) == (119, 73, 15, 6900)
+    assert info.subjects == ["dataAC", "exp42", "exp45", "exp53", "exp57"]
+    assert info.n_spikes == 3_627_155
+    assert (info.n_with_waveform, info.n_with_spectrogram) == (20, 20)
