@@ -46,7 +46,8 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             if _DEBUG:
                 raise
-            click.echo("error: interrupted; nothing was written at the output path", err=True)
+            where = kwargs.get("output")
+            click.echo(f"error: interrupted; nothing was written{f' at {where}' if where else ''}", err=True)
             sys.exit(1)
         except Ns1Error as err:
             if _DEBUG:

@@ -71,6 +71,7 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
         raise OutputError(f"{folder / existing[0]}: already exists ({len(existing)} of {len(targets)} session files "
                           "do); pass --overwrite to replace them")
     checksums = _source_checksums(release)
+    created = not folder.exists()
     folder.mkdir(exist_ok=True)
     staging = folder / f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
     staging.mkdir()
@@ -87,7 +88,10 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
             nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
                                     session_ids=[block.session_id], plan=plan, checksums=checksums,
                                     stimulus_cache=stimulus_cache)
-            write_nwbfile(nwbfile, staging / relative)
+            try:
+                write_nwbfile(nwbfile, staging / relative)
+            except OutputError as err:  # name the file the user asked for, not the staging copy
+                raise OutputError(str(err).replace(str(staging / relative), str(folder / relative))) from err
             defaulted[block.subject_id] = subject_metadata(metadata, block.subject_id)[1]
         for relative in targets:  # every file is complete: move them in (a rename each)
             (folder / relative.parent).mkdir(exist_ok=True)
@@ -95,6 +99,10 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
         if dandiset_id and not (folder / "dandiset.yaml").exists():
             (folder / "dandiset.yaml").write_text(
                 f"identifier: DANDI:{dandiset_id.removeprefix('DANDI:')}\nname: NS1 ferret auditory cortex\n")
+    except BaseException:
+        if created:  # leave no trace of a folder this run made
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return [folder / t for t in targets], defaulted

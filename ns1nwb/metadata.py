@@ -9,6 +9,8 @@ from __future__ import annotations
 import copy
 import json
 import os
+import re
+from datetime import datetime, timezone
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -18,7 +20,7 @@ import yaml
 
 from .exceptions import MetadataError
 
-__all__ = ["load_metadata", "metadata_schema", "column_specs", "subject_metadata"]
+__all__ = ["load_metadata", "metadata_schema", "column_specs", "subject_metadata", "parse_datetime"]
 
 
 def _schema_text(name: str) -> str:
@@ -107,6 +109,8 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
             text = path.read_text(encoding="utf-8")
         except OSError as err:
             raise MetadataError(f"{path}: cannot read metadata file ({err.strerror or err})") from err
+        except UnicodeDecodeError as err:
+            raise MetadataError(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from err
         try:
             user = yaml.safe_load(text) or {}
         except yaml.YAMLError as err:
@@ -116,6 +120,8 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
         # YAML turns unquoted dates into date objects; the schema speaks strings.
         user = json.loads(json.dumps(user, default=str))
         validate_metadata(user, str(path))
+        if "session_start_time" in user:
+            parse_datetime(user["session_start_time"], f"{path}: session_start_time")
     merged = _merge(_defaults(), user)
     merged.setdefault("subjects", {})
     user_keys = {k for k in user if k != "subjects"}
@@ -124,6 +130,24 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
     user_keys.update(f"subject.{f}" for f in user.get("subject", {}))
     merged["user_keys"] = sorted(user_keys)
     return merged
+
+
+def parse_datetime(text: str, where: str = "session_start_time") -> datetime:
+    """An RFC 3339 / ISO 8601 date-time (``t``/``z`` in any case); UTC when no zone is given.
+
+    Raises
+    ------
+    MetadataError
+        ``text`` is not such a date-time (the message starts with ``where``).
+    """
+    normalised = str(text).strip()
+    normalised = re.sub(r"^(\d{4}-\d{2}-\d{2})[tT ]", r"\1T", normalised)
+    normalised = re.sub(r"[zZ]$", "+00:00", normalised)
+    try:
+        value = datetime.fromisoformat(normalised)
+    except ValueError:
+        raise MetadataError(f"{where}: {text!r} is not a date-time such as 2012-01-18T20:58:39+00:00") from None
+    return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
 
 
 def subject_metadata(metadata: dict[str, Any], subject_id: str) -> tuple[dict[str, Any], list[str]]:

@@ -14,13 +14,14 @@ hours, so ``spike_time - trial start_time`` gives back the raw ms within ~1e-8 m
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import uuid
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -38,7 +39,7 @@ from .constants import (
     BAND_CENTRES_HZ,
 )
 from .exceptions import OutputError
-from .metadata import column_specs, load_metadata, subject_metadata
+from .metadata import column_specs, load_metadata, parse_datetime, subject_metadata
 from .raw import RawRelease, RawUnit, _gc_paused, read_raw_tree
 from .sessions import RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
 
@@ -642,38 +643,123 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
 
 def _synthetic_start(metadata: dict[str, Any]) -> datetime | None:
     text = metadata.get("session_start_time")
-    if not text:
-        return None
-    start = datetime.fromisoformat(str(text))
-    return start if start.tzinfo else start.replace(tzinfo=timezone.utc)
+    return parse_datetime(text) if text else None
+
+
+#: Write HDF5 in a forked child (POSIX): a failed HDF5 write cannot take the process down.
+ISOLATED_WRITE = hasattr(os, "fork")
 
 
 def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``nwbfile`` to a temporary name beside ``file_path``, then rename it into place.
 
-    An error or Ctrl-C while writing removes the temporary file, so nothing
-    half-written is ever left at ``file_path``.
+    On POSIX the HDF5 write runs in a forked child process: when HDF5 fails half-way
+    (a full disk) its state cannot be trusted, and in-process it can crash the
+    interpreter at exit. An error, a crash or Ctrl-C while writing removes the
+    temporary file, so nothing half-written is ever left at ``file_path``.
 
     Raises
     ------
     OutputError
         The folder does not exist, the file exists without ``overwrite``, or writing failed.
     """
-    from pynwb import NWBHDF5IO
-
     path = Path(file_path)
     _check_output_path(path, overwrite=overwrite)
-    # A hidden name in the same folder, so the final rename is atomic.
-    tmp = path.with_name(f".{path.stem}.{os.getpid()}.{uuid.uuid4().hex[:8]}.partial.nwb")
+    # A short hidden name in the same folder (the final rename is atomic; a long output
+    # name must not become too long for the file system).
+    tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
+    try:
+        failure = _write_in_child(nwbfile, tmp) if ISOLATED_WRITE else _write_here(nwbfile, tmp)
+        if failure is not None:
+            raise OutputError(f"{path}: writing failed ({failure}); nothing was written")
+        os.replace(tmp, path)
+    except OSError as err:
+        if isinstance(err, OutputError):
+            raise
+        raise OutputError(f"{path}: writing failed ({err.strerror or err}); nothing was written") from err
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
+    return path
+
+
+def _failure_text(err: BaseException) -> str | None:
+    """A short reason for a failed write, or None when the error is not about the output."""
+    chain: list[BaseException] = []
+    current: BaseException | None = err
+    while current is not None and current not in chain:
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in chain:
+        if isinstance(item, OSError) and (item.errno or item.strerror):
+            return item.strerror or os.strerror(item.errno)
+        match = re.search(r"errno = (\d+)", str(item))
+        if match:
+            return os.strerror(int(match.group(1)))
+    return None
+
+
+def _write_here(nwbfile: "NWBFile", tmp: Path) -> str | None:
+    from pynwb import NWBHDF5IO
+
     try:
         with NWBHDF5IO(tmp, mode="w") as io:
             io.write(nwbfile)
-        os.replace(tmp, path)
-    except OSError as err:
-        raise OutputError(f"{path}: writing failed ({err.strerror or err}); nothing was written") from err
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    except Exception as err:
+        reason = _failure_text(err)
+        if reason is None:
+            raise
+        return reason
+    return None
+
+
+def _write_in_child(nwbfile: "NWBFile", tmp: Path) -> str | None:
+    """Write in a forked child; return None on success or the reason it failed."""
+    import signal
+
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write, report, and leave without running the parent's cleanup
+        os.close(read_end)
+        # After an HDF5 failure h5py prints a traceback for every object it cannot free; the
+        # child's failures travel through the pipe and the parent reports them once.
+        with contextlib.suppress(OSError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+        code, report = 0, b""
+        try:
+            reason = _write_here(nwbfile, tmp)
+            if reason is not None:
+                code, report = 3, reason.encode()
+        except KeyboardInterrupt:
+            code = 4
+        except BaseException as err:  # noqa: BLE001  (reported to the parent, which raises it)
+            code, report = 5, f"{type(err).__name__}: {err}".encode()
+        with contextlib.suppress(OSError):
+            os.write(write_end, report[:4000])
+        os._exit(code)
+    os.close(write_end)
+    try:
+        with os.fdopen(read_end, "rb") as pipe:
+            report = pipe.read().decode(errors="replace")
+        _, status = os.waitpid(pid, 0)
+    except KeyboardInterrupt:
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        raise
+    if os.WIFSIGNALED(status):
+        if os.WTERMSIG(status) == signal.SIGINT:
+            raise KeyboardInterrupt
+        return f"the HDF5 writer died with signal {os.WTERMSIG(status)}"
+    code = os.WEXITSTATUS(status)
+    if code == 0:
+        return None
+    if code == 3:
+        return report
+    if code == 4:
+        raise KeyboardInterrupt
+    raise RuntimeError(f"writing the NWB file failed in the writer process: {report}")
 
 
 def _check_output_path(path: Path, *, overwrite: bool) -> None:
