@@ -37,6 +37,8 @@ import ns1nwb
 from ns1nwb.cli import cli
 from ns1nwb.constants import METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
 from ns1nwb.sample_data import write_sample_tree
+from rawedit import (load_spikes, neurons, save, save_neurons, struct, times_to_seconds, truncate, unit_paths,
+                     unit_spike_file)
 
 NATIVE = ("--audio-rate", "native")
 ENOSPC = "No space left on device"
@@ -138,40 +140,6 @@ def assert_ok(result, output: Path) -> list[str]:
 # MAT rewriting (the structure loadmat shows on the real files; see tests/test_raw.py).
 
 
-def _neurons(root: Path) -> np.ndarray:
-    return sio.loadmat(root / METADATA_FILE)["neuron"]
-
-
-def _save_neurons(root: Path, neuron: np.ndarray) -> None:
-    sio.savemat(root / METADATA_FILE, {"neuron": neuron})
-
-
-def _struct(shape: tuple[int, ...], columns: dict[str, list]) -> np.ndarray:
-    arr = np.empty(shape, dtype=[(name, object) for name in columns])
-    flat = arr.reshape(-1)
-    for name, values in columns.items():
-        for i, value in enumerate(values):
-            flat[name][i] = value
-    return arr
-
-
-def _unit_paths(root: Path) -> list[str]:
-    return [str(n["path"].item()) for n in _neurons(root).ravel()]
-
-
-def _spike_file(root: Path, unit: int = 0) -> Path:
-    return root / SPIKES_DIR / _unit_paths(root)[unit]
-
-
-def _load_spikes(path: Path) -> tuple[dict, np.ndarray]:
-    mat = sio.loadmat(path)
-    return mat, mat["data"][0, 0]["set"]
-
-
-def _save(path: Path, mat: dict) -> None:
-    sio.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
-
-
 def _stored_counts(path: Path) -> list[list[int]]:
     sets = sio.loadmat(path)["data"][0, 0]["set"]
     return [[t.size for t in sets[0, s]["repeats"]["t"].ravel()] for s in range(sets.shape[1])]
@@ -179,11 +147,6 @@ def _stored_counts(path: Path) -> list[list[int]]:
 
 def _wav(root: Path, index: int) -> Path:
     return root / SPIKES_DIR / WAV_DIR / STIMULI[index].wav_name
-
-
-def _truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
 
 
 def _console_script() -> list[str]:
@@ -205,7 +168,7 @@ def test_missing_metadata_file(tree, out):
 
 
 @pytest.mark.parametrize("damage", [
-    pytest.param(_truncate, id="truncated"),
+    pytest.param(truncate, id="truncated"),
     pytest.param(lambda p: p.write_bytes(b""), id="empty"),
     pytest.param(lambda p: p.write_text("neuron = struct('path', {})\n" * 20), id="text"),
 ])
@@ -225,7 +188,7 @@ def test_metadata_without_read_permission(tree, out):
 
 
 def test_metadata_without_neuron(tree, out):
-    sio.savemat(tree / METADATA_FILE, {"cells": _neurons(tree)})
+    sio.savemat(tree / METADATA_FILE, {"cells": neurons(tree)})
     assert_error(convert_cli(tree, out), 2, METADATA_FILE, "no variable 'neuron'", output=out)
 
 
@@ -236,44 +199,44 @@ def test_metadata_neuron_not_a_struct(tree, out):
 
 def test_metadata_without_path_field(tree, out):
     """No ``path`` field and a numeric first field: the fallback finds no usable path."""
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     fields = [n for n in neuron.dtype.names if n != "path"]
     assert fields[0] == "NrOfElectrodes"
-    _save_neurons(tree, _struct(neuron.shape, {n: [rec[n] for rec in neuron.ravel()] for n in fields}))
+    save_neurons(tree, struct(neuron.shape, {n: [rec[n] for rec in neuron.ravel()] for n in fields}))
     assert_error(convert_cli(tree, out), 2, METADATA_FILE, "no spike-file path", "NrOfElectrodes", output=out)
 
 
 def test_metadata_with_empty_path(tree, out):
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 1]["path"] = np.array([""])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     assert_error(convert_cli(tree, out), 2, METADATA_FILE, "unit 1 has no spike-file path", output=out)
 
 
 @pytest.mark.parametrize("bad_path", ["../outside.data.mat", "exp45_1x32/../../outside.data.mat",
                                       "/etc/passwd", "C:\\data\\cluster.01.data.mat"])
 def test_unit_path_leaving_spikesandwav(tree, out, bad_path):
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 1]["path"] = np.array([bad_path])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     assert_error(convert_cli(tree, out), 2, METADATA_FILE, repr(bad_path), "leaves", output=out)
 
 
 def test_unit_path_symlink_escaping(tree, out, tmp_path):
     """A path inside spikesandwav/ that is a symlink to a file outside it is refused too."""
     outside = tmp_path / "outside.data.mat"
-    shutil.copy(_spike_file(tree, 1), outside)
+    shutil.copy(unit_spike_file(tree, 1), outside)
     (tree / SPIKES_DIR / "evil.data.mat").symlink_to(outside)
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 1]["path"] = np.array(["evil.data.mat"])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     assert_error(convert_cli(tree, out), 2, METADATA_FILE, "evil.data.mat", "outside", output=out)
 
 
 def test_duplicate_unit_paths(tree, out):
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 1]["path"] = neuron[0, 0]["path"]
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     assert_error(convert_cli(tree, out), 2, METADATA_FILE, "same spike file", output=out)
 
 
@@ -281,34 +244,34 @@ def test_duplicate_unit_paths(tree, out):
 
 
 @pytest.mark.parametrize("damage", [
-    pytest.param(_truncate, id="truncated"),
+    pytest.param(truncate, id="truncated"),
     pytest.param(lambda p: p.write_bytes(b""), id="empty"),
     pytest.param(lambda p: p.write_text("spike times: 1.0 2.0 3.0\n" * 20), id="not-a-mat"),
 ])
 def test_unreadable_spike_file(tree, out, damage):
-    spike_file = _spike_file(tree, 1)
+    spike_file = unit_spike_file(tree, 1)
     damage(spike_file)
     assert_error(convert_cli(tree, out), 2, str(spike_file), "not a readable MAT file", output=out)
 
 
 @pytest.mark.parametrize("variables", [
     pytest.param(lambda mat: {"spikes": np.ones((1, 10))}, id="no-data"),
-    pytest.param(lambda mat: {"data": _struct((1, 1), {"sets": [np.ones((1, 10))]})}, id="no-set"),
+    pytest.param(lambda mat: {"data": struct((1, 1), {"sets": [np.ones((1, 10))]})}, id="no-set"),
     pytest.param(lambda mat: {"data": np.array([[1.0, 2.0]])}, id="data-not-struct"),
 ])
 def test_spike_file_without_data_set(tree, out, variables):
-    spike_file = _spike_file(tree, 1)
+    spike_file = unit_spike_file(tree, 1)
     sio.savemat(spike_file, variables(sio.loadmat(spike_file)))
     assert_error(convert_cli(tree, out), 2, str(spike_file), "data.set", output=out)
 
 
 def test_set_with_fewer_repeats_is_tolerated(tree, out):
     """Set 5 of unit 0 keeps 3 of its 20 repeats: exit 0, every stored spike kept, the rest NaN in the grid."""
-    spike_file = _spike_file(tree, 0)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree, 0)
+    mat, sets = load_spikes(spike_file)
     sets[0, 5]["repeats"] = sets[0, 5]["repeats"][:, :3].copy()
-    _save(spike_file, mat)
-    counts = [_stored_counts(_spike_file(tree, u)) for u in range(2)]
+    save(spike_file, mat)
+    counts = [_stored_counts(unit_spike_file(tree, u)) for u in range(2)]
     assert [len(c) for c in counts[0][5:6]] == [3]
     total = sum(n for unit in counts for s in unit for n in s)
 
@@ -329,38 +292,29 @@ def test_set_with_fewer_repeats_is_tolerated(tree, out):
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf], ids=["nan", "inf", "-inf"])
 def test_non_finite_spike_times(tree, out, bad):
-    spike_file = _spike_file(tree, 1)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    mat, sets = load_spikes(spike_file)
     times = sets[0, 9]["repeats"]["t"]
     r = next(i for i in range(times.shape[1]) if times[0, i].size)
     times[0, r] = times[0, r].copy()
     times[0, r][0, 0] = bad
-    _save(spike_file, mat)
+    save(spike_file, mat)
     assert_error(convert_cli(tree, out), 2, str(spike_file), "NaN or infinite", output=out)
 
 
 def test_negative_spike_times(tree, out):
-    spike_file = _spike_file(tree, 1)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    mat, sets = load_spikes(spike_file)
     times = sets[0, 9]["repeats"]["t"]
     times[0, 0] = np.concatenate([times[0, 0], [[-0.5, -3.25]]], axis=1)
-    _save(spike_file, mat)
+    save(spike_file, mat)
     assert_error(convert_cli(tree, out), 2, str(spike_file), "2 negative spike times", output=out)
-
-
-def _times_to_seconds(spike_file: Path) -> None:
-    mat, sets = _load_spikes(spike_file)
-    for s in range(sets.shape[1]):
-        times = sets[0, s]["repeats"]["t"]
-        for r in range(times.shape[1]):
-            times[0, r] = times[0, r] / 1000.0
-    _save(spike_file, mat)
 
 
 @let_warnings_through
 def test_times_in_seconds_warn(tree, out):
-    spike_file = _spike_file(tree, 1)
-    _times_to_seconds(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    times_to_seconds(spike_file)
     result = convert_cli(tree, out)
     warning_lines = assert_ok(result, out)
     assert len(warning_lines) == 1 and str(spike_file) in warning_lines[0] and "seconds" in warning_lines[0]
@@ -368,15 +322,15 @@ def test_times_in_seconds_warn(tree, out):
 
 
 def test_times_in_seconds_strict(tree, out):
-    spike_file = _spike_file(tree, 1)
-    _times_to_seconds(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    times_to_seconds(spike_file)
     assert_error(convert_cli(tree, out, "--strict"), 2, str(spike_file), "seconds", "--strict", output=out)
 
 
 @let_warnings_through
 def test_missing_spike_file_is_skipped(tree, out):
-    paths = _unit_paths(tree)
-    missing = _spike_file(tree, 1)
+    paths = unit_paths(tree)
+    missing = unit_spike_file(tree, 1)
     missing.unlink()
     result = convert_cli(tree, out)
     warning_lines = assert_ok(result, out)
@@ -387,7 +341,7 @@ def test_missing_spike_file_is_skipped(tree, out):
 
 
 def test_missing_spike_file_strict(tree, out):
-    missing = _spike_file(tree, 1)
+    missing = unit_spike_file(tree, 1)
     missing.unlink()
     assert_error(convert_cli(tree, out, "--strict"), 2, str(missing), "not found", "--strict", output=out)
 
@@ -433,7 +387,7 @@ def _good_spectrogram(path: Path) -> None:
 
 
 @pytest.mark.parametrize("make, problem", [
-    pytest.param(lambda p: (_good_spectrogram(p), _truncate(p)), "not a readable MAT file", id="truncated"),
+    pytest.param(lambda p: (_good_spectrogram(p), truncate(p)), "not a readable MAT file", id="truncated"),
     pytest.param(lambda p: p.write_text("not a mat file\n" * 40), "not a readable MAT file", id="text"),
     pytest.param(lambda p: sio.savemat(p, {"X_nfht": np.zeros((N_NATURAL, N_BANDS, 998))}), "shape", id="3d"),
     pytest.param(lambda p: sio.savemat(p, {"X_nfht": np.zeros((N_NATURAL - 1, N_BANDS, 1, 999))}), "shape",
@@ -704,8 +658,8 @@ def test_dandi_bad_raw_leaves_dandiset_untouched(tree, out_dir):
     dandiset = out_dir / "000000"
     dandiset.mkdir()
     (dandiset / "dandiset.yaml").write_text("identifier: DANDI:000000\n")
-    spike_file = _spike_file(tree, 1)
-    _truncate(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    truncate(spike_file)
     assert_error(run("convert", tree, dandiset, "--dandi", *NATIVE), 2, str(spike_file), "not a readable MAT")
     assert _files(dandiset) == {"dandiset.yaml": b"identifier: DANDI:000000\n"}
 

@@ -21,6 +21,8 @@ from ns1nwb.constants import METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE
 from ns1nwb.exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
 from ns1nwb.raw import read_raw_tree
 from ns1nwb.sample_data import write_sample_tree
+from rawedit import (load_spikes, neurons, save, save_neurons, struct, times_to_seconds, truncate, unit_paths,
+                     unit_spike_file)
 
 META_FIELDS = ["path", "NrOfElectrodes", "ElectrodeNumber", "depth", "NoiseRatio", "singleT", "singleN"]
 INT_FIELDS = ("NrOfElectrodes", "ElectrodeNumber", "depth", "singleN")
@@ -54,48 +56,10 @@ def wav_tree(small_raw: Path, tmp_path: Path) -> Path:
     return Path(shutil.copytree(small_raw, tmp_path / "raw"))
 
 
-def _save(path: Path, mat: dict) -> None:
-    """Write back what loadmat returned (without its ``__header__`` etc.)."""
-    sio.savemat(path, {k: v for k, v in mat.items() if not k.startswith("__")})
-
-
-def _neurons(root: Path) -> np.ndarray:
-    return sio.loadmat(root / METADATA_FILE)["neuron"]
-
-
-def _save_neurons(root: Path, neuron: np.ndarray) -> None:
-    sio.savemat(root / METADATA_FILE, {"neuron": neuron})
-
-
-def _unit_paths(root: Path) -> list[str]:
-    return [str(n["path"].item()) for n in _neurons(root).ravel()]
-
-
-def _spike_file(root: Path, unit: int = 0) -> Path:
-    return root / SPIKES_DIR / _unit_paths(root)[unit]
-
-
-def _load_spikes(path: Path) -> tuple[dict, np.ndarray]:
-    """(the loadmat dict, its ``data.set`` struct array); edit the sets in place, then ``_save``."""
-    mat = sio.loadmat(path)
-    return mat, mat["data"][0, 0]["set"]
-
-
-def _struct(shape: tuple[int, ...], columns: dict[str, list]) -> np.ndarray:
-    """A MATLAB struct array for savemat: fields in the given order, one object per record."""
-    arr = np.empty(shape, dtype=[(name, object) for name in columns])
-    flat = arr.reshape(-1)
-    for name, values in columns.items():
-        column = flat[name]
-        for i, value in enumerate(values):
-            column[i] = value
-    return arr
-
-
 def _without(arr: np.ndarray, *drop: str) -> np.ndarray:
     """The same struct array without the fields ``drop``."""
     records = arr.reshape(-1)
-    return _struct(arr.shape, {n: [rec[n] for rec in records] for n in arr.dtype.names if n not in drop})
+    return struct(arr.shape, {n: [rec[n] for rec in records] for n in arr.dtype.names if n not in drop})
 
 
 def _stored_times(path: Path) -> list[list[np.ndarray]]:
@@ -118,7 +82,7 @@ def _wav_path(root: Path, index: int) -> Path:
 def test_generated_tree_read_in_metadata_order(small_raw):
     """Units come in metadata order with every field, 32 sets, the protocol's repeats and stored set values."""
     release = read_raw_tree(small_raw)
-    paths = _unit_paths(small_raw)
+    paths = unit_paths(small_raw)
     assert [u.path for u in release.units] == paths
     assert [u.metadata_index for u in release.units] == list(range(len(paths)))
     assert release.metadata_fields == META_FIELDS
@@ -147,14 +111,14 @@ def test_generated_tree_read_in_metadata_order(small_raw):
 
 def test_column_spike_times_read_flat(tree):
     """Spike times stored as n x 1 columns read as the same flat float64 values."""
-    spike_file = _spike_file(tree)
+    spike_file = unit_spike_file(tree)
     expected = _stored_times(spike_file)
-    mat, sets = _load_spikes(spike_file)
+    mat, sets = load_spikes(spike_file)
     for s in range(sets.shape[1]):
         times = sets[0, s]["repeats"]["t"]
         for r in range(times.shape[1]):
             times[0, r] = times[0, r].reshape(-1, 1)
-    _save(spike_file, mat)
+    save(spike_file, mat)
     assert sio.loadmat(spike_file)["data"][0, 0]["set"][0, 0]["repeats"][0, 0]["t"].shape[1] == 1
 
     unit = read_raw_tree(tree).units[0]
@@ -166,13 +130,13 @@ def test_column_spike_times_read_flat(tree):
 
 def test_0x0_spike_times_read_empty(tree):
     """A 0x0 ``[]`` repeat reads as an empty flat float64 array; its neighbours are unchanged."""
-    spike_file = _spike_file(tree)
+    spike_file = unit_spike_file(tree)
     expected = _stored_times(spike_file)
-    mat, sets = _load_spikes(spike_file)
+    mat, sets = load_spikes(spike_file)
     times = sets[0, 2]["repeats"]["t"]
     r = _first_nonempty(sets[0, 2]["repeats"])
     times[0, r] = np.zeros((0, 0))
-    _save(spike_file, mat)
+    save(spike_file, mat)
 
     raw_set = read_raw_tree(tree).units[0].sets[2]
     empty = raw_set.repeats[r].spike_times_ms
@@ -188,7 +152,7 @@ def test_0x0_spike_times_read_empty(tree):
 
 def test_spike_file_1_fallback(tree):
     """A spike file saved as ``<stem>_1.mat`` is read in its place; the unit keeps its metadata path."""
-    path = _unit_paths(tree)[1]
+    path = unit_paths(tree)[1]
     original = tree / SPIKES_DIR / path
     expected = _stored_times(original)
     fallback = original.with_name(original.stem + "_1.mat")
@@ -206,8 +170,8 @@ def test_spike_file_1_fallback(tree):
 
 def test_spike_file_preferred_over_fallback(tree):
     """When both exist, the file named in the metadata is read, not ``<stem>_1.mat``."""
-    original = _spike_file(tree, 0)
-    shutil.copy(_spike_file(tree, 1), original.with_name(original.stem + "_1.mat"))
+    original = unit_spike_file(tree, 0)
+    shutil.copy(unit_spike_file(tree, 1), original.with_name(original.stem + "_1.mat"))
     unit = read_raw_tree(tree).units[0]
     assert unit.spike_file.resolve() == original.resolve()
     np.testing.assert_array_equal(unit.sets[0].repeats[0].spike_times_ms, _stored_times(original)[0][0].ravel())
@@ -218,7 +182,7 @@ def test_spike_file_preferred_over_fallback(tree):
 
 def test_missing_spike_file_skipped_with_warning(tree):
     """A unit without spike file (nor fallback) is skipped with a warning naming the file."""
-    paths = _unit_paths(tree)
+    paths = unit_paths(tree)
     missing = tree / SPIKES_DIR / paths[1]
     missing.unlink()
     with pytest.warns(Ns1Warning, match=re.escape(missing.name)):
@@ -235,7 +199,7 @@ def test_missing_spike_file_skipped_with_warning(tree):
 
 def test_missing_spike_file_strict_raises(tree):
     """With ``strict=True`` a missing spike file is an error, not a skip."""
-    missing = _spike_file(tree, 1)
+    missing = unit_spike_file(tree, 1)
     missing.unlink()
     with pytest.raises(StrictModeError, match=re.escape(missing.name)):
         read_raw_tree(tree, strict=True)
@@ -243,7 +207,7 @@ def test_missing_spike_file_strict_raises(tree):
 
 def test_all_spike_files_missing_raises(tree):
     """A release without any readable unit is an error after the per-unit warnings."""
-    for path in _unit_paths(tree):
+    for path in unit_paths(tree):
         (tree / SPIKES_DIR / path).unlink()
     with pytest.warns(Ns1Warning, match="spike file not found"):
         with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
@@ -255,13 +219,13 @@ def test_all_spike_files_missing_raises(tree):
 
 def test_fewer_sets_and_repeats(tree):
     """A file with 20 sets, one of them with 3 repeats, reads without error and keeps those counts."""
-    spike_file = _spike_file(tree)
+    spike_file = unit_spike_file(tree)
     expected = _stored_times(spike_file)
-    mat, sets = _load_spikes(spike_file)
+    mat, sets = load_spikes(spike_file)
     sets = sets[:, :20].copy()
     sets[0, 5]["repeats"] = sets[0, 5]["repeats"][:, :3].copy()
     mat["data"]["set"][0, 0] = sets
-    _save(spike_file, mat)
+    save(spike_file, mat)
 
     release = read_raw_tree(tree)
     unit = release.units[0]
@@ -276,10 +240,10 @@ def test_fewer_sets_and_repeats(tree):
 
 def test_reordered_sets_identified_by_stim_params(tree):
     """Sets stored in another order are identified by their ``stim_params``, not their position."""
-    spike_file = _spike_file(tree)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree)
+    mat, sets = load_spikes(spike_file)
     mat["data"]["set"][0, 0] = sets[:, ::-1].copy()
-    _save(spike_file, mat)
+    save(spike_file, mat)
     unit = read_raw_tree(tree).units[0]
     assert [s.position for s in unit.sets] == list(range(32))
     assert [s.stimulus_index for s in unit.sets] == list(range(31, -1, -1))
@@ -291,7 +255,7 @@ def test_reordered_sets_identified_by_stim_params(tree):
 @pytest.mark.parametrize("dtype", ["int8", "int16", "uint32", "uint64"])
 def test_metadata_integer_fields_any_dtype(tree, dtype):
     """NrOfElectrodes/ElectrodeNumber/depth/singleN of any integer dtype read as the same Python ints."""
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     info = np.iinfo(dtype)
     expected = []
     for rec in neuron.ravel():
@@ -303,8 +267,8 @@ def test_metadata_integer_fields_any_dtype(tree, dtype):
             rec[name] = np.array([[value]], dtype=dtype)
             row[name] = value
         expected.append(row)
-    _save_neurons(tree, neuron)
-    assert _neurons(tree)[0, 0]["depth"].dtype == np.dtype(dtype)
+    save_neurons(tree, neuron)
+    assert neurons(tree)[0, 0]["depth"].dtype == np.dtype(dtype)
 
     release = read_raw_tree(tree)
     for unit, row in zip(release.units, expected, strict=True):
@@ -314,7 +278,7 @@ def test_metadata_integer_fields_any_dtype(tree, dtype):
 
 def test_metadata_mixed_integer_dtypes(tree):
     """A different integer dtype per field (int8, int32, uint16, int64) reads as the same Python ints."""
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     dtypes = dict(zip(INT_FIELDS, ("int8", "int32", "uint16", "int64")))
     expected = []
     for rec in neuron.ravel():
@@ -323,7 +287,7 @@ def test_metadata_mixed_integer_dtypes(tree):
         for name, dtype in dtypes.items():
             rec[name] = np.array([[row[name]]], dtype=dtype)
         expected.append(row)
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     release = read_raw_tree(tree)
     assert [{n: u.metadata[n] for n in INT_FIELDS} for u in release.units] == expected
     assert all(type(u.metadata[n]) is int for u in release.units for n in INT_FIELDS)
@@ -332,15 +296,15 @@ def test_metadata_mixed_integer_dtypes(tree):
 @pytest.mark.parametrize("dtype", ["uint16", "int32"])
 def test_integer_spike_times_read_as_float64(tree, dtype):
     """Spike times stored as integers (whole ms) read as float64 with the same values."""
-    spike_file = _spike_file(tree)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree)
+    mat, sets = load_spikes(spike_file)
     expected = []
     for s in range(sets.shape[1]):
         times = sets[0, s]["repeats"]["t"]
         for r in range(times.shape[1]):
             times[0, r] = np.round(times[0, r]).astype(dtype)
             expected.append(times[0, r].ravel())
-    _save(spike_file, mat)
+    save(spike_file, mat)
     assert sio.loadmat(spike_file)["data"][0, 0]["set"][0, 0]["repeats"][0, 0]["t"].dtype == np.dtype(dtype)
 
     unit = read_raw_tree(tree).units[0]
@@ -356,7 +320,7 @@ def test_integer_spike_times_read_as_float64(tree, dtype):
 
 def test_extra_metadata_fields_kept_in_file_order(tree):
     """Extra fields (text and numbers) are kept with their values and listed in file order."""
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     records = neuron.reshape(-1)
     n = records.size
     comments = [f"cell {i} looks fine" for i in range(n)]
@@ -373,7 +337,7 @@ def test_extra_metadata_fields_kept_in_file_order(tree):
             columns[name] = [np.array([[v]], dtype=np.uint16) for v in ids]
         else:
             columns[name] = [rec[name] for rec in records]
-    _save_neurons(tree, _struct(neuron.shape, columns))
+    save_neurons(tree, struct(neuron.shape, columns))
 
     release = read_raw_tree(tree)
     assert release.metadata_fields == fields
@@ -391,15 +355,15 @@ def test_extra_metadata_fields_kept_in_file_order(tree):
 @pytest.mark.parametrize("bad", ["../x.mat", "/etc/passwd", "a/../../x.mat", "..\\x.mat", "C:/x.mat"])
 def test_path_leaving_spikesandwav_rejected_before_reading(tree, monkeypatch, bad):
     """A unit path outside spikesandwav/ is an error naming the metadata file, raised before any spike file is read."""
-    paths = _unit_paths(tree)
+    paths = unit_paths(tree)
     # A valid spike file where the escaping paths point, so following them would "work".
     shutil.copy(tree / SPIKES_DIR / paths[2], tree / "x.mat")
     # The first unit's file is unreadable: reading it before checking all paths gives another error.
     first = tree / SPIKES_DIR / paths[0]
     first.write_text("not a MAT file\n")
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 1]["path"] = np.array([bad])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
 
     loaded = []
     real_loadmat = sio.loadmat
@@ -421,11 +385,11 @@ def test_symlink_leaving_spikesandwav_rejected(tree, tmp_path):
     """A folder inside spikesandwav/ that links outside the release is refused too."""
     outside = tmp_path / "elsewhere"
     outside.mkdir()
-    shutil.copy(_spike_file(tree, 0), outside / "cluster.99.data.mat")
+    shutil.copy(unit_spike_file(tree, 0), outside / "cluster.99.data.mat")
     (tree / SPIKES_DIR / "linked").symlink_to(outside, target_is_directory=True)
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 1]["path"] = np.array(["linked/cluster.99.data.mat"])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
         read_raw_tree(tree)
 
@@ -439,15 +403,15 @@ def test_missing_optional_fields(tree):
     The sets are also stored in reverse order: with no ``stim_params`` nothing but the
     position identifies a set, so ``stimulus_index`` must fall back to it.
     """
-    spike_file = _spike_file(tree)
+    spike_file = unit_spike_file(tree)
     expected = _stored_times(spike_file)[::-1]
-    mat, sets = _load_spikes(spike_file)
+    mat, sets = load_spikes(spike_file)
     for rec in sets.reshape(-1):
         rec["repeats"] = _without(rec["repeats"], "timestamp", "repeat_id")
     sets = _without(sets[:, ::-1].copy(), "spikes", "stim_params", "length_signal_ms")
     assert sets.dtype.names == ("repeats",)
     mat["data"]["set"][0, 0] = sets
-    _save(spike_file, mat)
+    save(spike_file, mat)
 
     release = read_raw_tree(tree)
     unit = release.units[0]
@@ -486,11 +450,11 @@ def test_spike_times_bit_identical_to_loadmat(small_raw):
 
 def test_unsorted_and_late_spikes_kept(tree):
     """An explicitly unsorted repeat with spikes after 4995 ms is kept as written."""
-    spike_file = _spike_file(tree)
+    spike_file = unit_spike_file(tree)
     times = np.array([[3000.5, 12.25, 5100.75, 4995.0, 0.625, 5241.9, 4994.99]])
-    mat, sets = _load_spikes(spike_file)
+    mat, sets = load_spikes(spike_file)
     sets[0, 4]["repeats"]["t"][0, 7] = times
-    _save(spike_file, mat)
+    save(spike_file, mat)
     got = read_raw_tree(tree).units[0].sets[4].repeats[7].spike_times_ms
     assert got.tobytes() == times.ravel().tobytes()
 
@@ -508,7 +472,7 @@ def test_every_spike_kept(small_raw):
         assert unit.n_spikes == spikes
         total_spikes += spikes
         total_repeats += sum(sets[0, s]["repeats"].size for s in range(sets.shape[1]))
-    assert len(release.units) == len(_unit_paths(small_raw))
+    assert len(release.units) == len(unit_paths(small_raw))
     assert release.n_spikes == total_spikes > 0
     assert release.n_repeats == total_repeats
     assert f"{total_spikes:,} spikes" in release.summary()
@@ -517,15 +481,10 @@ def test_every_spike_kept(small_raw):
 # --------------------------------------------------------------------------- 11. corrupt input
 
 
-def _truncate(path: Path) -> None:
-    data = path.read_bytes()
-    path.write_bytes(data[: len(data) // 2])
-
-
 @pytest.mark.parametrize(
     "corrupt",
     [
-        pytest.param(_truncate, id="truncated"),
+        pytest.param(truncate, id="truncated"),
         pytest.param(lambda p: p.write_bytes(p.read_bytes()[:128]), id="header-only"),
         pytest.param(lambda p: p.write_bytes(b""), id="empty"),
         pytest.param(lambda p: p.write_text("spike times: 1.0 2.0 3.0\n" * 20), id="text"),
@@ -533,7 +492,7 @@ def _truncate(path: Path) -> None:
 )
 def test_unreadable_spike_file(tree, corrupt):
     """A spike file that is not a readable MAT file is an error naming it."""
-    spike_file = _spike_file(tree, 1)
+    spike_file = unit_spike_file(tree, 1)
     corrupt(spike_file)
     with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
         read_raw_tree(tree)
@@ -544,17 +503,17 @@ def test_unreadable_spike_file(tree, corrupt):
     [
         pytest.param(lambda mat: {"spikes": np.ones((1, 10))}, id="no-data"),
         pytest.param(lambda mat: {"data": np.array([[1.0, 2.0]])}, id="data-not-struct"),
-        pytest.param(lambda mat: {"data": _struct((1, 1), {"sets": [np.ones((1, 10))]})}, id="no-set"),
-        pytest.param(lambda mat: {"data": _struct((1, 1), {"set": [np.array([[1.0]])]})}, id="set-not-struct"),
+        pytest.param(lambda mat: {"data": struct((1, 1), {"sets": [np.ones((1, 10))]})}, id="no-set"),
+        pytest.param(lambda mat: {"data": struct((1, 1), {"set": [np.array([[1.0]])]})}, id="set-not-struct"),
         pytest.param(
-            lambda mat: {"data": _struct((1, 1), {"set": [_without(mat["data"][0, 0]["set"], "repeats")]})},
+            lambda mat: {"data": struct((1, 1), {"set": [_without(mat["data"][0, 0]["set"], "repeats")]})},
             id="no-repeats",
         ),
     ],
 )
 def test_spike_file_without_data_set(tree, variables):
     """A MAT file without a ``data.set`` struct with ``repeats`` is not a spike file."""
-    spike_file = _spike_file(tree, 1)
+    spike_file = unit_spike_file(tree, 1)
     sio.savemat(spike_file, variables(sio.loadmat(spike_file)))
     with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
         read_raw_tree(tree)
@@ -562,10 +521,10 @@ def test_spike_file_without_data_set(tree, variables):
 
 def test_repeats_without_t(tree):
     """A ``repeats`` struct without ``t`` (the one required field) is an error."""
-    spike_file = _spike_file(tree, 1)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    mat, sets = load_spikes(spike_file)
     sets[0, 3]["repeats"] = _without(sets[0, 3]["repeats"], "t")
-    _save(spike_file, mat)
+    save(spike_file, mat)
     with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
         read_raw_tree(tree)
 
@@ -573,31 +532,22 @@ def test_repeats_without_t(tree):
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -0.5])
 def test_corrupt_spike_values(tree, bad):
     """NaN, infinite and negative spike times are errors naming the file."""
-    spike_file = _spike_file(tree, 1)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    mat, sets = load_spikes(spike_file)
     repeats = sets[0, 9]["repeats"]
     r = _first_nonempty(repeats)
     times = repeats[0, r]["t"].copy()
     times[0, times.shape[1] // 2] = bad
     repeats["t"][0, r] = times
-    _save(spike_file, mat)
+    save(spike_file, mat)
     with pytest.raises(RawFormatError, match=re.escape(str(spike_file))):
         read_raw_tree(tree)
 
 
-def _times_to_seconds(spike_file: Path) -> None:
-    mat, sets = _load_spikes(spike_file)
-    for s in range(sets.shape[1]):
-        times = sets[0, s]["repeats"]["t"]
-        for r in range(times.shape[1]):
-            times[0, r] = times[0, r] / 1000.0
-    _save(spike_file, mat)
-
-
 def test_times_in_seconds_warn(tree):
     """Times that all look like seconds (< 6) are read but warned about."""
-    spike_file = _spike_file(tree, 1)
-    _times_to_seconds(spike_file)
+    spike_file = unit_spike_file(tree, 1)
+    times_to_seconds(spike_file)
     with pytest.warns(Ns1Warning, match=re.escape(spike_file.name) + ".*seconds"):
         release = read_raw_tree(tree)
     assert len(release.units) == 3 and len(release.warnings) == 1
@@ -606,16 +556,16 @@ def test_times_in_seconds_warn(tree):
 
 def test_times_in_seconds_strict_raises(tree):
     """Under ``strict`` the seconds warning is an error."""
-    _times_to_seconds(_spike_file(tree, 1))
+    times_to_seconds(unit_spike_file(tree, 1))
     with pytest.raises(StrictModeError, match="seconds"):
         read_raw_tree(tree, strict=True)
 
 
 def test_duplicate_unit_paths(tree):
     """Two units naming the same spike file are an error naming the metadata file."""
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 2]["path"] = neuron[0, 0]["path"]
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE) + ".*same spike file"):
         read_raw_tree(tree)
 
@@ -635,30 +585,30 @@ def _read_distinct_files_or_reject(root: Path) -> None:
 @pytest.mark.parametrize("spelling", ["./{p}", "{d}//{f}", "{p_win}"])
 def test_duplicate_unit_paths_spelled_differently(tree, spelling):
     """Two paths that name the same spike file are duplicates too (each unit needs its own file)."""
-    path = _unit_paths(tree)[0]
+    path = unit_paths(tree)[0]
     folder, name = path.rsplit("/", 1)
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 2]["path"] = np.array([spelling.format(p=path, d=folder, f=name, p_win=path.replace("/", "\\"))])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     _read_distinct_files_or_reject(tree)
 
 
 def test_fallback_to_another_units_file(tree):
     """A missing ``x.mat`` must not fall back to ``x_1.mat`` when another unit is ``x_1.mat``."""
-    paths = _unit_paths(tree)
+    paths = unit_paths(tree)
     spike_file = tree / SPIKES_DIR / paths[0]
     spike_file.rename(spike_file.with_name(spike_file.stem + "_1.mat"))
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 2]["path"] = np.array([paths[0][: -len(".mat")] + "_1.mat"])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     _read_distinct_files_or_reject(tree)
 
 
 def test_empty_unit_path(tree):
     """A unit without a path is an error naming the metadata file."""
-    neuron = _neurons(tree)
+    neuron = neurons(tree)
     neuron[0, 1]["path"] = np.array([""])
-    _save_neurons(tree, neuron)
+    save_neurons(tree, neuron)
     with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
         read_raw_tree(tree)
 
@@ -679,7 +629,7 @@ def test_missing_metadata(tree):
 
 def test_metadata_without_neuron(tree):
     """A metadata file without the ``neuron`` variable is an error naming the file."""
-    sio.savemat(tree / METADATA_FILE, {"cells": _neurons(tree)})
+    sio.savemat(tree / METADATA_FILE, {"cells": neurons(tree)})
     with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE) + ".*neuron"):
         read_raw_tree(tree)
 
@@ -693,17 +643,17 @@ def test_metadata_neuron_not_struct(tree):
 
 def test_unreadable_metadata(tree):
     """A truncated metadata file is an error naming it."""
-    _truncate(tree / METADATA_FILE)
+    truncate(tree / METADATA_FILE)
     with pytest.raises(RawFormatError, match=re.escape(METADATA_FILE)):
         read_raw_tree(tree)
 
 
 def test_numeric_timestamp_is_not_a_crash(tree):
     """A timestamp stored as a number (e.g. a datenum) is tolerated or a RawFormatError, never a crash."""
-    spike_file = _spike_file(tree)
-    mat, sets = _load_spikes(spike_file)
+    spike_file = unit_spike_file(tree)
+    mat, sets = load_spikes(spike_file)
     sets[0, 0]["repeats"]["timestamp"][0, 0] = np.array([[735000.5]])
-    _save(spike_file, mat)
+    save(spike_file, mat)
     try:
         read_raw_tree(tree)
     except RawFormatError:
