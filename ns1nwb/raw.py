@@ -50,7 +50,7 @@ __all__ = [
 _MIN_WAV_SAMPLES = int(np.ceil(4.995 * WAV_TRUE_RATE_HZ))
 
 
-@dataclass
+@dataclass(slots=True)
 class RawRepeat:
     """One presentation of one sound to one unit."""
 
@@ -356,6 +356,25 @@ def _read_name_value_pairs(value: Any) -> Any:
     return dict(zip(names, values)) if len(names) == len(values) else _scalar(value)
 
 
+def _other_times(times: Any, spike_file: Path, position: int) -> np.ndarray:
+    """Spike times that are not a float64 array: other number types, or an empty cell."""
+    if isinstance(times, np.ndarray) and times.dtype.kind in "iuf":
+        return times.astype(np.float64)
+    if isinstance(times, np.ndarray) and times.size == 0:
+        return np.empty(0)
+    raise RawFormatError(f"{spike_file}: set {position + 1} has spike times of type "
+                         f"{getattr(times, 'dtype', type(times))}; expected numbers")
+
+
+def _other_stamp(raw_stamp: np.ndarray, spike_file: Path, position: int) -> str | None:
+    if raw_stamp.dtype.kind != "U":
+        raise RawFormatError(
+            f"{spike_file}: set {position + 1} has a timestamp of type {raw_stamp.dtype} "
+            f"({raw_stamp.ravel()[0]!r}); expected text 'YYYYMMDD-HHMMSSmmm'"
+        )
+    return "".join(raw_stamp.ravel().tolist()).strip() or None
+
+
 def _read_spike_file(spike_file: Path) -> list[RawSet]:
     mat = _load_mat(spike_file)
     data = mat.get("data")
@@ -377,24 +396,16 @@ def _read_spike_file(spike_file: Path) -> list[RawSet]:
             else:
                 all_stamps = [None] * all_times.size
             for times, raw_stamp in zip(all_times, all_stamps):
-                # Row, column or 0x0: all become a flat float64 copy of the stored values.
-                if not isinstance(times, np.ndarray) or times.dtype.kind not in "iuf":
-                    if isinstance(times, np.ndarray) and times.size == 0:
-                        times = np.empty(0)
-                    else:
-                        raise RawFormatError(
-                            f"{spike_file}: set {position + 1} has spike times of type "
-                            f"{getattr(times, 'dtype', type(times))}; expected numbers"
-                        )
+                # Row, column or 0x0: all become a flat float64 array of the stored values.
+                if times.__class__ is not np.ndarray or times.dtype != np.float64:  # the rare cases
+                    times = _other_times(times, spike_file, position)
                 stamp = None
-                if isinstance(raw_stamp, np.ndarray) and raw_stamp.size:
-                    if raw_stamp.dtype.kind != "U":
-                        raise RawFormatError(
-                            f"{spike_file}: set {position + 1} has a timestamp of type {raw_stamp.dtype} "
-                            f"({raw_stamp.ravel()[0]!r}); expected text 'YYYYMMDD-HHMMSSmmm'"
-                        )
-                    stamp = "".join(raw_stamp.ravel().tolist()).strip() or None
-                repeats.append(RawRepeat(np.asarray(times, dtype=np.float64).ravel(), stamp))
+                if raw_stamp is not None and raw_stamp.size:
+                    if raw_stamp.shape == (1,) and raw_stamp.dtype.kind == "U":  # the usual 'YYYYMMDD-...'
+                        stamp = raw_stamp[0].strip() or None
+                    else:
+                        stamp = _other_stamp(raw_stamp, spike_file, position)
+                repeats.append(RawRepeat(times.ravel(), stamp))
         elif not (isinstance(repeats_struct, np.ndarray) and repeats_struct.size == 0):
             raise RawFormatError(f"{spike_file}: set {position + 1} has a 'repeats' field without 't'")
         stim_params = _read_stim_params(set_record["stim_params"]) if "stim_params" in set_fields else {}
