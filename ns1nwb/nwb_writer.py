@@ -19,6 +19,7 @@ import hashlib
 import json
 import os
 import re
+import threading
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -653,9 +654,9 @@ ISOLATED_WRITE = hasattr(os, "fork")
 def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``nwbfile`` to a temporary name beside ``file_path``, then rename it into place.
 
-    On POSIX the HDF5 write runs in a forked child process: when HDF5 fails half-way
-    (a full disk) its state cannot be trusted, and in-process it can crash the
-    interpreter at exit. An error, a crash or Ctrl-C while writing removes the
+    On POSIX, in a single-threaded process, the HDF5 write runs in a forked child:
+    when HDF5 fails half-way (a full disk) its state cannot be trusted, and
+    in-process it can crash the interpreter at exit. An error, a crash or Ctrl-C while writing removes the
     temporary file, so nothing half-written is ever left at ``file_path``.
 
     Raises
@@ -669,7 +670,9 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
     # name must not become too long for the file system).
     tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
     try:
-        failure = _write_in_child(nwbfile, tmp) if ISOLATED_WRITE else _write_here(nwbfile, tmp)
+        # fork() with other threads running can deadlock the child: then write here.
+        isolated = ISOLATED_WRITE and threading.active_count() == 1
+        failure = _write_in_child(nwbfile, tmp) if isolated else _write_here(nwbfile, tmp)
         if failure is not None:
             raise OutputError(f"{path}: writing failed ({failure}); nothing was written")
         os.replace(tmp, path)
