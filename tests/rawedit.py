@@ -5,12 +5,13 @@ Shared by the tests that build broken or unusual raw trees (test_raw, test_fault
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import numpy as np
 import scipy.io as sio
 
-from ns1nwb.constants import METADATA_FILE, SPIKES_DIR
+from ns1nwb.constants import METADATA_FILE, SPIKES_DIR, WAV_DIR
 
 
 def neurons(root: Path) -> np.ndarray:
@@ -63,3 +64,12 @@ def times_to_seconds(spike_file: Path) -> None:
         for r in range(times.shape[1]):
             times[0, r] = times[0, r] / 1000.0
     save(spike_file, mat)
+
+
+def copy_tree_sharing_wavs(source: Path, destination: Path) -> Path:
+    """Copy a raw tree whose MAT files a test may change; the wav folder is a symlink to the source's
+    (copying 20 MB per test is slow: tests that change wavs need a full copy)."""
+    wav_dir = Path(SPIKES_DIR, WAV_DIR)
+    root = Path(shutil.copytree(source, destination, ignore=shutil.ignore_patterns(WAV_DIR)))
+    (root / wav_dir).symlink_to((source / wav_dir).resolve(), target_is_directory=True)
+    return root

@@ -37,7 +37,8 @@ import ns1nwb
 from ns1nwb.cli import cli
 from ns1nwb.constants import METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
 from ns1nwb.sample_data import write_sample_tree
-from rawedit import (load_spikes, neurons, save, save_neurons, struct, times_to_seconds, truncate, unit_paths,
+from rawedit import (copy_tree_sharing_wavs, load_spikes, neurons, save, save_neurons, struct, times_to_seconds,
+                     truncate, unit_paths,
                      unit_spike_file)
 
 NATIVE = ("--audio-rate", "native")
@@ -58,10 +59,7 @@ def base_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def tree(base_raw: Path, tmp_path: Path) -> Path:
     """A private copy whose MAT files may change; its wav folder is a symlink to the shared one."""
-    wav_dir = Path(SPIKES_DIR, WAV_DIR)
-    root = Path(shutil.copytree(base_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
-    (root / wav_dir).symlink_to((base_raw / wav_dir).resolve(), target_is_directory=True)
-    return root
+    return copy_tree_sharing_wavs(base_raw, tmp_path / "raw")
 
 
 @pytest.fixture

@@ -21,7 +21,8 @@ from ns1nwb.constants import METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE
 from ns1nwb.exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
 from ns1nwb.raw import read_raw_tree
 from ns1nwb.sample_data import write_sample_tree
-from rawedit import (load_spikes, neurons, save, save_neurons, struct, times_to_seconds, truncate, unit_paths,
+from rawedit import (copy_tree_sharing_wavs, load_spikes, neurons, save, save_neurons, struct, times_to_seconds,
+                     truncate, unit_paths,
                      unit_spike_file)
 
 META_FIELDS = ["path", "NrOfElectrodes", "ElectrodeNumber", "depth", "NoiseRatio", "singleT", "singleN"]
@@ -44,10 +45,7 @@ def tree(small_raw: Path, tmp_path: Path) -> Path:
     Its wav folder is a symlink to the shared one (copying 20 MB per test is slow):
     tests that change wavs use ``wav_tree``.
     """
-    wav_dir = Path(SPIKES_DIR, WAV_DIR)
-    root = Path(shutil.copytree(small_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
-    (root / wav_dir).symlink_to((small_raw / wav_dir).resolve(), target_is_directory=True)
-    return root
+    return copy_tree_sharing_wavs(small_raw, tmp_path / "raw")
 
 
 @pytest.fixture
