@@ -39,7 +39,7 @@ def _check_output_folder(folder: Path, *, overwrite: bool) -> None:
 def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata: dict[str, Any],
                        audio_rate_hz: float | None = 48000.0, overwrite: bool = False,
                        dandiset_id: str | None = None,
-                       progress: bool = False) -> tuple[list[Path], dict[str, list[str]]]:
+                       progress: bool = False, plan: Any = None) -> tuple[list[Path], dict[str, list[str]]]:
     """Write one NWB file per recording block of ``release`` into ``folder_path``.
 
     The folder may be a dandiset downloaded with ``dandi download`` (its
@@ -50,6 +50,8 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
     ----------
     dandiset_id : str, optional
         Write a minimal ``dandiset.yaml`` with this identifier when the folder has none.
+    plan : SessionPlan, optional
+        The recording blocks, when the caller has them already.
 
     Returns
     -------
@@ -64,7 +66,7 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
 
     folder = Path(folder_path)
     _check_output_folder(folder, overwrite=overwrite)
-    plan = plan_sessions(release, _synthetic_start(metadata))
+    plan = plan or plan_sessions(release, _synthetic_start(metadata))
     targets = [dandi_file_path(b.subject_id, b.session_id) for b in plan.blocks]
     existing = [t for t in targets if (folder / t).exists()]
     if existing and not overwrite:

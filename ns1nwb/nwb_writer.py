@@ -850,9 +850,10 @@ def _convert(raw_folder: str | os.PathLike, output: Path, metadata: dict[str, An
     release = read_raw_tree(raw_folder, strict=strict, progress=progress)
     defaulted: dict[str, list[str]] = {}
     if dandi:
-        paths, defaulted = write_dandi_folder(release, output, metadata=metadata, audio_rate_hz=audio_rate_hz,
-                                              overwrite=overwrite, dandiset_id=dandiset_id, progress=progress)
         plan = plan_sessions(release, _synthetic_start(metadata))
+        paths, defaulted = write_dandi_folder(release, output, metadata=metadata, audio_rate_hz=audio_rate_hz,
+                                              overwrite=overwrite, dandiset_id=dandiset_id, progress=progress,
+                                              plan=plan)
         clock, n_sessions = plan.clock, len(plan.blocks)
         n_trials = sum(len(b.presentations) for b in plan.blocks)
     else:
