@@ -20,10 +20,6 @@ from .exceptions import Ns1Error, OutputError
 
 __all__ = ["dandi_file_path", "write_dandi_folder", "inspect_path", "InspectionSummary"]
 
-#: Subject fields the papers do not give per animal; the CLI names those left at their defaults.
-SUBJECT_FIELDS_TO_FILL = ("sex", "age", "weight", "description")
-
-
 def dandi_file_path(subject_id: str, session_id: str) -> Path:
     """``sub-<subject>/sub-<subject>_ses-<session>_ecephys.nwb`` (labels already DANDI-safe)."""
     return Path(f"sub-{subject_id}") / f"sub-{subject_id}_ses-{session_id}_ecephys.nwb"

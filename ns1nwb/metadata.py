@@ -23,6 +23,10 @@ from .exceptions import MetadataError
 __all__ = ["load_metadata", "metadata_schema", "column_specs", "subject_metadata", "parse_datetime"]
 
 
+#: Subject fields the papers do not give per animal; the CLI names those left at their defaults.
+SUBJECT_FIELDS_TO_FILL = ("sex", "age", "weight", "description")
+
+
 def _schema_text(name: str) -> str:
     """A file of ``schemas/``: package data when installed, the repository folder in a source checkout."""
     try:
@@ -160,7 +164,7 @@ def subject_metadata(metadata: dict[str, Any], subject_id: str) -> tuple[dict[st
     fields = {**shared, **specific}
     user = set(metadata.get("user_keys", []))
     defaulted = [
-        name for name in ("sex", "age", "weight", "description")
+        name for name in SUBJECT_FIELDS_TO_FILL
         if f"subjects.{subject_id}.{name}" not in user and f"subject.{name}" not in user
     ]
     return fields, defaulted
