@@ -15,6 +15,7 @@ summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
 from __future__ import annotations
 
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, NamedTuple, Sequence
@@ -30,6 +31,9 @@ __all__ = ["open", "Recording", "NwbFileHandle", "bin_spike_times", "hanning_ker
 _NOT_PER_UNIT = {"spike_times", "spike_trial_index", "obs_intervals", "electrodes"}
 #: Asking for more units than this reads the spike arrays whole.
 _BULK_READ_UNITS = 8
+#: HDF5 chunk cache per dataset: room for a few 1-MB spike chunks, so threads reading
+#: neighbouring slices do not decompress a shared boundary chunk twice.
+_CHUNK_CACHE_BYTES = 8 * 1024 * 1024
 
 
 # --------------------------------------------------------------------------- the grid algorithm
@@ -75,48 +79,128 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     np.ndarray, float32, shape (n_rows, T)
         T = floor(4995 / dt_ms); a rounded millisecond holding two spikes counts once.
     """
+    _, n_bins = _n_bins(dt_ms)
+    out = np.zeros((n_rows, n_bins), dtype=np.float32)
+    _add_binned(out, relative_ms, row, dt_ms, kernel, presorted)
+    return out
+
+
+def _exact_in_float32(kernel: np.ndarray | None) -> bool:
+    """Whether float32 sums of small spike counts times these weights are exact.
+
+    True of the default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0) and of every kernel
+    with weights in quarters; such grids can be summed in place in float32, in any order.
+    """
+    return kernel is None or bool(np.all(kernel * 256.0 == np.rint(kernel * 256.0)))
+
+
+def _add_binned(out: np.ndarray, relative_ms: np.ndarray, row: np.ndarray, dt_ms: float,
+                kernel: np.ndarray | None, presorted: bool) -> None:
+    """Add the binned (smoothed) spikes into ``out`` (float32, C-contiguous, (n_rows, T), zero-filled).
+
+    Spikes whose row is outside ``[0, n_rows)`` or whose rounded time is outside
+    ``[0, T * dt_ms)`` are dropped.
+    """
     width, n_bins = _n_bins(dt_ms)
     span = width * n_bins
-    ms = np.rint(relative_ms)  # = np.round: half to even
+    n_rows = out.shape[0]
+    # Half the memory traffic when every key fits in 32 bits (the full default grid: 2.4e8).
+    signed, unsigned = (np.int32, np.uint32) if n_rows * span < 2**31 else (np.int64, np.uint64)
+    with np.errstate(invalid="ignore"):  # NaN/inf/huge become out-of-range integers, dropped below
+        ms = np.rint(relative_ms).astype(signed)  # np.rint = np.round: half to even
     row = np.asarray(row)
-    keep = (ms >= 0) & (ms < span) & (row >= 0)
-    ms = ms[keep].astype(np.int32)
-    spike_row = row[keep].astype(np.int32)
+    if row.dtype != signed:  # rows past the grid stay past it (or negative) when narrowed
+        row = np.clip(row, -1, n_rows).astype(signed)
+    # As unsigned, negatives are huge: one comparison per bound.
+    keep = ms.view(unsigned) < span
+    keep &= row.view(unsigned) < n_rows
+    # key = (row, ms) in one integer; key // width = row * T + bin.
+    key = row * span
+    key += ms
+    key = key[keep]
     # One-hot per (row, ms): a second spike in the same rounded millisecond is dropped.
-    if presorted:
-        if ms.size > 1:
-            first = np.empty(ms.size, dtype=bool)
-            first[0] = True
-            np.not_equal(ms[1:], ms[:-1], out=first[1:])
-            first[1:] |= spike_row[1:] != spike_row[:-1]
-            ms, spike_row = ms[first], spike_row[first]
-    else:
-        keys = np.unique(spike_row.astype(np.int64) * span + ms)
-        spike_row, ms = (keys // span).astype(np.int32), (keys % span).astype(np.int32)
-    flat = spike_row * n_bins + (ms // width if width > 1 else ms)
-    size = n_rows * n_bins
-    if kernel is None or kernel.size <= 1:
-        scale = 1.0 if kernel is None or kernel.size == 0 else float(kernel[0])
-        counts = np.bincount(flat, minlength=size)
-        return (counts * scale if scale != 1.0 else counts).reshape(n_rows, n_bins).astype(np.float32)
-    # Smoothing is linear: spread each spike over the kernel's taps and sum, dropping what
-    # falls outside its row (= zero padding). Halves of small integers stay exact.
-    spike_bin = flat - spike_row * n_bins
-    half = kernel.size // 2
-    targets, weights = [], []
-    for offset, weight in enumerate(kernel):
-        if weight == 0.0:
-            continue
-        shift = offset - half
+    if not presorted:
+        key = np.unique(key)
+    elif key.size > 1:
+        first = np.empty(key.size, dtype=bool)
+        first[0] = True
+        np.not_equal(key[1:], key[:-1], out=first[1:])
+        key = key[first]
+    flat = key // width if width > 1 else key
+    taps = [(0, 1.0)] if kernel is None else [
+        (offset - kernel.size // 2, float(weight)) for offset, weight in enumerate(kernel) if weight != 0.0]
+    spike_bin = flat % n_bins if any(shift for shift, _ in taps) else flat
+
+    def targets(shift: int) -> np.ndarray:
         if shift == 0:
-            targets.append(flat)
-            weights.append(np.full(flat.size, weight))
-            continue
-        inside = (spike_bin >= -shift) & (spike_bin < n_bins - shift)
-        targets.append(flat[inside] + shift)
-        weights.append(np.full(targets[-1].size, weight))
-    smoothed = np.bincount(np.concatenate(targets), weights=np.concatenate(weights), minlength=size)
-    return smoothed.reshape(n_rows, n_bins).astype(np.float32)
+            return flat
+        # Zero padding: what a tap would carry past either end of its row is dropped.
+        inside = spike_bin >= -shift if shift < 0 else spike_bin < n_bins - shift
+        return flat[inside] + shift
+
+    flat_out = out.reshape(-1)
+    if not _exact_in_float32(kernel):
+        # Irrational weights (e.g. np.hanning(21) for 1-ms bins): sum in float64, round once, as the seed does.
+        total = np.zeros(flat_out.size, dtype=np.float64)
+        for shift, weight in taps:
+            total += np.bincount(targets(shift), minlength=total.size) * weight
+        flat_out += total.astype(np.float32)
+        return
+    # Smoothing is linear: spread each spike over the kernel's taps. Exact in float32,
+    # so scattered straight into ``out``.
+    for shift, weight in taps:
+        np.add.at(flat_out, targets(shift), np.float32(weight))  # a numpy scalar keeps add.at on its fast path
+
+
+#: Environment variable that sets the threads of a many-unit grid (e.g. 1 on a shared node).
+THREADS_ENV = "NS1NWB_THREADS"
+
+
+def _grid_threads() -> int:
+    """Threads for a many-unit grid: ``$NS1NWB_THREADS`` if set, else the usable cores, at most 4."""
+    setting = os.environ.get(THREADS_ENV, "").strip()
+    if setting:
+        if not setting.isdigit() or int(setting) < 1:
+            raise ValueError(f"{THREADS_ENV}={setting!r}: expected a whole number >= 1")
+        return int(setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+def _split_for_threads(n_units: int) -> list[np.ndarray]:
+    """Unit positions in consecutive pieces: one for a few units, else three per thread (reads overlap binning)."""
+    threads = _grid_threads()
+    if n_units <= _BULK_READ_UNITS or threads == 1:
+        return [np.arange(n_units)]
+    return [piece for piece in np.array_split(np.arange(n_units), 3 * threads) if piece.size]
+
+
+def _bin_units(nwb: "_File", members: list[tuple[int, int]], trial_slot: np.ndarray, grid_rows: np.ndarray,
+               n_rows: int, dt_ms: float, kernel: np.ndarray | None) -> None:
+    """Bin the spikes of ``members`` ((output position, unit in file) pairs) into their rows of ``grid_rows``.
+
+    Each unit owns ``n_rows`` consecutive rows; ``trial_slot`` maps each trial of the file
+    to its (stimulus, repeat) row among them, or to ``len(grid_rows)`` or more to drop the trial.
+    """
+    for out, _ in members:
+        grid_rows[out * n_rows:(out + 1) * n_rows].fill(0.0)
+    times, trials, bounds = nwb.spikes([local for _, local in members])
+    relative = nwb.relative_ms(times, trials, overwrite=True)
+    out_index = np.array([out for out, _ in members], dtype=np.int32)
+    # Each spike's row of the whole grid: (output unit, stimulus, repeat) flattened.
+    rows = np.repeat(out_index * np.int32(n_rows), np.diff(bounds))
+    rows += trial_slot[trials]
+    # Spikes come trial by trial within each unit unless trials overlap; check, don't assume.
+    in_order = trials[1:] >= trials[:-1]
+    unit_starts = bounds[1:-1]
+    in_order[unit_starts[(unit_starts > 0) & (unit_starts < trials.size)] - 1] = True
+    if _exact_in_float32(kernel):  # the default: all these units in one pass, summed in place
+        _add_binned(grid_rows, relative, rows, dt_ms, kernel, presorted=bool(in_order.all()))
+        return
+    for i, (out, _) in enumerate(members):  # float64 sums: one unit at a time bounds the scratch memory
+        a, b = bounds[i], bounds[i + 1]
+        _add_binned(grid_rows[out * n_rows:(out + 1) * n_rows], relative[a:b], rows[a:b] - out * n_rows,
+                    dt_ms, kernel, presorted=bool(in_order[a:b - 1].all()))
 
 
 # --------------------------------------------------------------------------- one file
@@ -187,23 +271,31 @@ class _File:
     def spikes(self, local_units: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(spike times s, trial rows, bounds) of the asked units, concatenated in the order asked.
 
-        Unit i's spikes are ``[bounds[i]:bounds[i + 1]]``. Many units: one bulk read of
-        the data and of the index; a few: one slice per unit.
+        Unit i's spikes are ``[bounds[i]:bounds[i + 1]]``. Consecutive units: one slice of
+        the data and of the index; many scattered units: one bulk read; a few: one slice per unit.
+        Trial rows keep the file's small integer type (index with them directly).
         """
-        starts, ends = self.spike_starts[list(local_units)], self.spike_ends[list(local_units)]
+        local_units = np.asarray(local_units, dtype=np.int64)
+        starts, ends = self.spike_starts[local_units], self.spike_ends[local_units]
         bounds = np.concatenate([[0], np.cumsum(ends - starts)])
-        if len(local_units) > _BULK_READ_UNITS:
+        if local_units.size > 1 and np.all(np.diff(local_units) == 1):
+            first, last = starts[0], ends[-1]
+            return self._spike_times[first:last], self._spike_trial[first:last], bounds
+        if local_units.size > _BULK_READ_UNITS:
             times, trials = self._spike_times[:], self._spike_trial[:]
-            if not np.array_equal(local_units, np.arange(self.n_units)):
-                times = np.concatenate([times[a:b] for a, b in zip(starts, ends)])
-                trials = np.concatenate([trials[a:b] for a, b in zip(starts, ends)])
+            times = np.concatenate([times[a:b] for a, b in zip(starts, ends)])
+            trials = np.concatenate([trials[a:b] for a, b in zip(starts, ends)])
         else:
             times = np.concatenate([self._spike_times[a:b] for a, b in zip(starts, ends)] or [np.empty(0)])
             trials = np.concatenate([self._spike_trial[a:b] for a, b in zip(starts, ends)] or [np.empty(0, int)])
-        return times, trials.astype(np.intp), bounds
+        return times, trials, bounds
 
-    def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray) -> np.ndarray:
-        return (times_s - self.trial_start_s[trial_rows]) * 1000.0
+    def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray, overwrite: bool = False) -> np.ndarray:
+        """ms after each spike's trial onset; ``overwrite`` reuses ``times_s`` for the result."""
+        out = times_s if overwrite else None
+        relative = np.subtract(times_s, self.trial_start_s[trial_rows], out=out)
+        relative *= 1000.0
+        return relative
 
 
 def _open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
@@ -222,7 +314,7 @@ def _open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
     if not path.is_file():
         raise NwbContentError(f"{path}: no such NWB file")
     try:
-        handle = h5py.File(path, "r")
+        handle = h5py.File(path, "r", rdcc_nbytes=_CHUNK_CACHE_BYTES)
     except OSError as err:
         raise NwbContentError(f"{path}: not an HDF5/NWB file ({err})") from None
     return handle, [handle]
@@ -397,7 +489,9 @@ class Recording:
         n_repeats = self._repeats_per_stimulus(stimuli)
         _, n_bins = _n_bins(dt_ms)
         n_stimuli = len(stimuli)
-        grid = np.zeros((len(positions), n_stimuli, n_repeats, n_bins), dtype=np.float32)
+        # Not zeros: each unit's rows are zero-filled by the thread that bins it, so the
+        # fresh memory is first touched in parallel and outside the GIL-holding np.add.at.
+        grid = np.empty((len(positions), n_stimuli, n_repeats, n_bins), dtype=np.float32)
         stimulus_slot = np.full(64, -1, dtype=np.int64)
         stimulus_slot[stimuli] = np.arange(n_stimuli)
 
@@ -406,31 +500,30 @@ class Recording:
         for out_index, position in enumerate(positions):
             ref = self._unit_refs[position]
             by_file.setdefault(ref.file, []).append((out_index, ref.local))
+        n_rows = n_stimuli * n_repeats
+        grid_rows = grid.reshape(len(positions) * n_rows, n_bins)
         for f_index, members in by_file.items():
             nwb = self._files[f_index]
-            times, trials, bounds = nwb.spikes([local for _, local in members])
             trial_slot = stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat
-            trial_slot[(stimulus_slot[nwb.trial_stimulus] < 0) | (nwb.trial_repeat >= n_repeats)] = -1
-            # One pass over all the spikes; the loop below only bins each unit's slice.
-            relative = nwb.relative_ms(times, trials)
-            slots = trial_slot[trials]
-            in_trial_order = trials[1:] >= trials[:-1]
+            # Trials not asked for point past the grid's last row, so their spikes are dropped.
+            trial_slot[(stimulus_slot[nwb.trial_stimulus] < 0) | (nwb.trial_repeat >= n_repeats)] = grid_rows.shape[0]
+            trial_slot = trial_slot.astype(np.int32)  # row numbers: int32 halves the per-spike traffic
+            work = [(nwb, [members[i] for i in piece], trial_slot, grid_rows, n_rows, dt_ms, kernel)
+                    for piece in _split_for_threads(len(members))]
+            if len(work) == 1:
+                _bin_units(*work[0])
+            else:  # pieces fill disjoint rows; HDF5 reads and numpy release the GIL, so they overlap
+                with ThreadPoolExecutor(max_workers=_grid_threads()) as pool:
+                    list(pool.map(lambda args: _bin_units(*args), work))
             missing = {}  # per session: the grid rows its trials do not fill
-            for i, (out_index, local) in enumerate(members):
-                a, b = bounds[i], bounds[i + 1]
-                # Spikes come trial by trial unless trials overlap; check, don't assume.
-                presorted = b - a < 2 or bool(in_trial_order[a:b - 1].all())
-                counts = bin_spike_times(relative[a:b], slots[a:b], n_stimuli * n_repeats, dt_ms,
-                                         kernel=kernel, presorted=presorted)
+            for out, local in members:
                 session = nwb.unit_session[local]
                 if session not in missing:
-                    present = np.zeros(n_stimuli * n_repeats, dtype=bool)
-                    present[trial_slot[(nwb.trial_session == session) & (trial_slot >= 0)]] = True
-                    missing[session] = ~present
-                rows = grid[out_index].reshape(n_stimuli * n_repeats, n_bins)
-                np.copyto(rows, counts, casting="same_kind")
+                    present = np.zeros(n_rows + 1, dtype=bool)
+                    present[np.minimum(trial_slot[nwb.trial_session == session], n_rows)] = True
+                    missing[session] = ~present[:n_rows]
                 # Presentations the unit's block does not have are unknown, not silent.
-                rows[missing[session]] = np.nan
+                grid_rows[out * n_rows:(out + 1) * n_rows][missing[session]] = np.nan
         return grid
 
     def _repeats_per_stimulus(self, stimuli: list[int]) -> int:

@@ -107,6 +107,34 @@ def test_unit_selection(sample_nwb):
             rec.response_grid(dt_ms=2.5)
 
 
+@pytest.mark.parametrize("threads", [1, 3])
+def test_threaded_grid_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, threads):
+    """The many-unit path (units split over threads, binned in place) on every unit order asked for."""
+    from ns1nwb import reader
+
+    monkeypatch.setattr(reader, "_BULK_READ_UNITS", 1)
+    monkeypatch.setattr(reader, "_grid_threads", lambda: threads)
+    expected = seed_grid(sample_raw)
+    expected_1ms = seed_grid(sample_raw, stimuli=[4], dt_ms=1)
+    order = [5, 0, 7, 7, 2, 1, 6, 3, 4]
+    with ns1nwb.open(sample_nwb) as rec:
+        np.testing.assert_array_equal(rec.response_grid(), expected)
+        np.testing.assert_array_equal(rec.response_grid(units=order), expected[order])
+        np.testing.assert_array_equal(rec.response_grid(units=order, stimuli=[4], dt_ms=1), expected_1ms[order])
+
+
+def test_threads_setting(sample_nwb, monkeypatch):
+    from ns1nwb import reader
+
+    monkeypatch.setenv("NS1NWB_THREADS", "1")
+    assert reader._grid_threads() == 1
+    monkeypatch.setenv("NS1NWB_THREADS", "3")
+    assert reader._grid_threads() == 3
+    monkeypatch.setenv("NS1NWB_THREADS", "0")
+    with ns1nwb.open(sample_nwb) as rec, pytest.raises(ValueError, match="NS1NWB_THREADS='0'"):
+        rec.response_grid()
+
+
 def test_trial_spike_times_equal_raw(sample_raw, sample_nwb):
     raw = list(raw_repeat_times(sample_raw).values())
     with ns1nwb.open(sample_nwb) as rec:
