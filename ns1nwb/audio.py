@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from fractions import Fraction
 
 import numpy as np
@@ -44,7 +45,20 @@ def resample_waveform(samples: np.ndarray, target_rate_hz: float,
     up, down = _rate_ratio(target_rate_hz, source_rate_hz)
     if up == down:
         return np.asarray(samples, dtype=np.float32).copy()
-    return resample_poly(np.asarray(samples, dtype=np.float64), up, down).astype(np.float32)
+    return resample_poly(np.asarray(samples, dtype=np.float64), up, down,
+                         window=_resample_filter(up, down)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=8)
+def _resample_filter(up: int, down: int) -> np.ndarray:
+    """resample_poly's own default low-pass filter, designed once per ratio (the design costs more than
+    filtering a 5-s sound); resample_poly copies it, so the cached array is never changed."""
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    filter_taps = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    filter_taps.setflags(write=False)
+    return filter_taps
 
 
 def band_edges_hz() -> np.ndarray:

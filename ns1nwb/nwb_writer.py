@@ -15,16 +15,20 @@ hours, so ``spike_time - trial start_time`` gives back the raw ms within ~1e-8 m
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import hashlib
 import json
 import os
 import re
 import threading
 import uuid
+import weakref
+import zlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 import numpy as np
 
@@ -62,12 +66,95 @@ PROVENANCE_MODULE = "provenance"
 GOOD_LABELS = ("Yes", "Maybe")
 
 
-def _compressed(data: Any, chunks: Any = True) -> Any:
-    """gzip (readable everywhere) at level 1 with shuffle: within 1 % of level 4's size here, and
-    a third faster to read back."""
+#: gzip (readable everywhere) at level 1 with shuffle: within 1 % of level 4's size here, and
+#: a third faster to read back.
+GZIP_LEVEL = 1
+#: 1-D arrays at least this large are compressed in parallel during a conversion (see below).
+_PARALLEL_GZIP_MIN_BYTES = 256 * 1024
+
+
+@dataclass
+class _DeferredArray:
+    """A large 1-D array written as an empty gzip dataset by hdmf, its chunks compressed by us."""
+
+    dataio: Any
+    array: np.ndarray
+    chunk_length: int
+
+
+@dataclass
+class _DeferredReferences:
+    """The trials' ``timeseries`` column, added with h5py once hdmf has written the file.
+
+    hdmf resolves object references one by one (over a second for the 6,900 trials);
+    here the ~20 distinct templates are resolved once. Same datasets and attributes.
+    """
+
+    description: str
+    #: (idx_start, count, path of the referenced series) per trial row.
+    rows: list[tuple[int, int, str]]
+
+
+@dataclass
+class _Deferred:
+    """What :func:`write_nwbfile` finishes itself for a file built inside :func:`_parallel_gzip`."""
+
+    arrays: list[_DeferredArray] = field(default_factory=list)
+    trial_references: _DeferredReferences | None = None
+
+
+#: Set by :func:`_parallel_gzip` during a conversion: what the file being built defers.
+_DEFERRED: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar("ns1nwb_deferred", default=None)
+#: NWB file built under :func:`_parallel_gzip` -> what it deferred, for :func:`write_nwbfile`.
+_PENDING: "weakref.WeakKeyDictionary[Any, _Deferred]" = weakref.WeakKeyDictionary()
+
+
+def _compressed(data: Any, chunks: Any = True, table_column: bool = False) -> Any:
+    """``data`` as a gzip + shuffle dataset (``table_column``: a DynamicTable column's data).
+
+    HDF5 runs the gzip filter serially, chunk after chunk; inside :func:`_parallel_gzip`
+    a large 1-D array becomes an empty dataset with the same filters instead, and
+    :func:`write_nwbfile` compresses its chunks in threads while hdmf writes the rest,
+    then stores them with ``write_direct_chunk``. The file is the same either way.
+    """
     from hdmf.backends.hdf5.h5_utils import H5DataIO
 
-    return H5DataIO(data, compression="gzip", compression_opts=1, shuffle=True, chunks=chunks)
+    deferred = _DEFERRED.get()
+    if (deferred is not None and isinstance(data, np.ndarray) and data.ndim == 1 and data.dtype.kind in "fiu"
+            and data.dtype.isnative and data.nbytes >= _PARALLEL_GZIP_MIN_BYTES and isinstance(chunks, tuple)):
+        # hdmf makes table columns expandable when it writes their data; an empty dataset it leaves fixed.
+        expandable = {"maxshape": (None,)} if table_column else {}
+        dataio = H5DataIO(shape=data.shape, dtype=data.dtype, chunks=chunks, compression="gzip",
+                          compression_opts=GZIP_LEVEL, shuffle=True, **expandable)
+        deferred.arrays.append(_DeferredArray(dataio, data, int(chunks[0])))
+        return dataio
+    return H5DataIO(data, compression="gzip", compression_opts=GZIP_LEVEL, shuffle=True, chunks=chunks)
+
+
+@contextlib.contextmanager
+def _parallel_gzip() -> Iterator[None]:
+    """Within: files built by :func:`build_nwbfile` leave their large arrays' compression and the trials'
+    template references to :func:`write_nwbfile` (only it can finish them)."""
+    token = _DEFERRED.set(_Deferred())
+    try:
+        yield
+    finally:
+        _DEFERRED.reset(token)
+
+
+def _gzip_chunk(array: np.ndarray, start: int, chunk_length: int) -> bytes:
+    """One HDF5 chunk as the shuffle and deflate filters store it (edge chunks padded with zeros)."""
+    block = array[start:start + chunk_length]
+    if block.size < chunk_length:
+        block = np.concatenate([block, np.zeros(chunk_length - block.size, dtype=array.dtype)])
+    # Shuffle: byte j of every value goes to plane j (a no-op for 1-byte types).
+    planes = np.ascontiguousarray(block.view(np.uint8).reshape(chunk_length, block.itemsize).T)
+    return zlib.compress(planes.tobytes(), GZIP_LEVEL)
+
+
+def _worker_threads() -> int:
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
 
 
 def parse_audio_rate(value: str | float | int) -> float | None:
@@ -411,8 +498,14 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, templates: dict[int
             if p.stimulus_index in templates else TimeSeriesReference.empty(fallback)
             for _, _, p in rows
         ]
-        columns += _ragged("timeseries", "The presented sound's template (see the table description).",
-                           references, np.arange(1, n + 1), cls=TimeSeriesReferenceVectorData)
+        description = "The presented sound's template (see the table description)."
+        deferred = _DEFERRED.get()
+        if deferred is not None:
+            deferred.trial_references = _DeferredReferences(
+                description, [(r.idx_start, r.count, f"/stimulus/templates/{r.timeseries.name}") for r in references])
+        else:
+            columns += _ragged("timeseries", description, references, np.arange(1, n + 1),
+                               cls=TimeSeriesReferenceVectorData)
     clock = ("each recording block keeps its own wall-clock timing (onsets at their raw timestamps' offsets "
              "from the block's first onset)" if ctx.plan.clock == "wall-clock" else
              "SYNTHETIC onsets (the raw files carry no timestamps): 10 s apart in stimulus/repeat order")
@@ -562,8 +655,9 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, layout: _TrialLayout
     electrode_index = [electrode_rows[(u.probe_group, int(u.metadata.get("ElectrodeNumber") or 0))] for u in units]
     one_each = np.arange(1, len(units) + 1)
     # Chunks of 128k spikes (~1 MB): a one-unit read decompresses little, a bulk read few chunks.
+    spike_chunks = (min(max(ends[-1], 1), 131072),)
     columns = _ragged("spike_times", "Spike times, s, on the file clock.",
-                      _compressed(np.concatenate(spike_times), chunks=(min(max(ends[-1], 1), 131072),)), ends)
+                      _compressed(np.concatenate(spike_times), spike_chunks, table_column=True), ends)
     columns += _ragged("obs_intervals", "The recording block of the unit: first onset to last sweep end, s.",
                        np.asarray(obs, dtype=np.float64), one_each)
     columns += _ragged("electrodes", "The recording site of the unit.", np.asarray(electrode_index), one_each,
@@ -585,8 +679,7 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, layout: _TrialLayout
     # The smallest unsigned type that holds every trial row (uint16 for the release's 6,900).
     trial_dtype = np.min_scalar_type(max(len(layout.start_s) - 1, 0))
     columns += _ragged("spike_trial_index", spec["spike_trial_index"]["description"],
-                       _compressed(np.concatenate(trial).astype(trial_dtype), chunks=(min(max(ends[-1], 1), 131072),)),
-                       ends)
+                       _compressed(np.concatenate(trial).astype(trial_dtype), spike_chunks, table_column=True), ends)
     nwbfile.units = Units(
         name="units",
         id=ElementIdentifiers(name="id", data=np.arange(len(units))),
@@ -639,6 +732,11 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
     electrode_rows = add_electrodes_to_nwbfile(nwbfile, ctx)
     add_units_to_nwbfile(nwbfile, ctx, layout, electrode_rows)
     add_provenance_to_nwbfile(nwbfile, ctx)
+    deferred = _DEFERRED.get()
+    if deferred is not None:
+        _PENDING[nwbfile] = _Deferred(deferred.arrays[:], deferred.trial_references)
+        deferred.arrays.clear()
+        deferred.trial_references = None
     return nwbfile
 
 
@@ -672,7 +770,8 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
     try:
         # fork() with other threads running can deadlock the child: then write here.
         isolated = ISOLATED_WRITE and threading.active_count() == 1
-        failure = _write_in_child(nwbfile, tmp) if isolated else _write_here(nwbfile, tmp)
+        deferred = _PENDING.pop(nwbfile, None) or _Deferred()
+        failure = _write_in_child(nwbfile, tmp, deferred) if isolated else _write_here(nwbfile, tmp, deferred)
         if failure is not None:
             raise OutputError(f"{path}: writing failed ({failure}); nothing was written")
         os.replace(tmp, path)
@@ -702,12 +801,25 @@ def _failure_text(err: BaseException) -> str | None:
     return None
 
 
-def _write_here(nwbfile: "NWBFile", tmp: Path) -> str | None:
+def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | None:
     from pynwb import NWBHDF5IO
 
     try:
         with NWBHDF5IO(tmp, mode="w") as io:
-            io.write(nwbfile)
+            if not deferred.arrays:
+                io.write(nwbfile)
+            else:
+                # zlib and numpy release the GIL: the chunks compress while hdmf (pure Python) writes the file.
+                with ThreadPoolExecutor(max_workers=_worker_threads()) as pool:
+                    chunks = [[pool.submit(_gzip_chunk, item.array, start, item.chunk_length)
+                               for start in range(0, item.array.size, item.chunk_length)]
+                              for item in deferred.arrays]
+                    io.write(nwbfile)
+                    for item, futures in zip(deferred.arrays, chunks):
+                        for k, future in enumerate(futures):
+                            item.dataio.dataset.id.write_direct_chunk((k * item.chunk_length,), future.result())
+        if deferred.trial_references is not None:
+            _write_trial_references(tmp, deferred.trial_references)
     except Exception as err:
         reason = _failure_text(err)
         if reason is None:
@@ -716,7 +828,33 @@ def _write_here(nwbfile: "NWBFile", tmp: Path) -> str | None:
     return None
 
 
-def _write_in_child(nwbfile: "NWBFile", tmp: Path) -> str | None:
+def _write_trial_references(path: Path, references: _DeferredReferences) -> None:
+    """Add the trials' ``timeseries`` column and its index as hdmf writes them (see :class:`_DeferredReferences`)."""
+    import h5py
+
+    with h5py.File(path, "r+") as h5file:
+        trials = h5file["intervals/trials"]
+        n_rows = len(references.rows)
+        column_data = np.empty(n_rows, dtype=[("idx_start", "<i4"), ("count", "<i4"), ("timeseries", h5py.ref_dtype)])
+        column_data["idx_start"] = [start for start, _, _ in references.rows]
+        column_data["count"] = [count for _, count, _ in references.rows]
+        ref_of = {path: h5file[path].ref for path in {p for _, _, p in references.rows}}
+        column_data["timeseries"] = [ref_of[p] for _, _, p in references.rows]
+        # Expandable, like every table column hdmf writes.
+        column = trials.create_dataset("timeseries", data=column_data, maxshape=(None,), chunks=True)
+        column.attrs.update(description=references.description, namespace="core",
+                            neurodata_type="TimeSeriesReferenceVectorData", object_id=str(uuid.uuid4()))
+        # hdmf stores an index in the smallest unsigned type that holds it.
+        index_dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if n_rows <= np.iinfo(t).max)
+        index = trials.create_dataset("timeseries_index", data=np.arange(1, n_rows + 1, dtype=index_dtype),
+                                      maxshape=(None,), chunks=True)
+        index.attrs.update(description="Index for VectorData 'timeseries'", namespace="hdmf-common",
+                           neurodata_type="VectorIndex", object_id=str(uuid.uuid4()), target=column.ref)
+        colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in trials.attrs["colnames"]]
+        trials.attrs["colnames"] = np.array([*colnames, "timeseries"], dtype=h5py.string_dtype())
+
+
+def _write_in_child(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | None:
     """Write in a forked child; return None on success or the reason it failed."""
     import signal
 
@@ -731,7 +869,7 @@ def _write_in_child(nwbfile: "NWBFile", tmp: Path) -> str | None:
             os.dup2(devnull, 2)
         code, report = 0, b""
         try:
-            reason = _write_here(nwbfile, tmp)
+            reason = _write_here(nwbfile, tmp, deferred)
             if reason is not None:
                 code, report = 3, reason.encode()
         except KeyboardInterrupt:
@@ -837,7 +975,8 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
     else:
         _check_output_path(output, overwrite=overwrite)
     metadata = load_metadata(metadata_path)
-    with _gc_paused():  # hdmf builds ~10^5 long-lived objects too; collect once at the end
+    # hdmf builds ~10^5 long-lived objects too: collect once at the end.
+    with _gc_paused(), _parallel_gzip():
         return _convert(raw_folder, output, metadata, audio_rate_hz=audio_rate_hz, overwrite=overwrite,
                         strict=strict, progress=progress, dandi=dandi, dandiset_id=dandiset_id)
 

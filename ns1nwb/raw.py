@@ -14,6 +14,7 @@ from __future__ import annotations
 import gc
 import os
 import re
+import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -422,6 +423,84 @@ def _read_spike_file(spike_file: Path) -> list[RawSet]:
     return sets
 
 
+#: Fewer spike files than this are read in this process (starting workers would cost more).
+_PARALLEL_MIN_FILES = 16
+
+
+def _read_spike_files(spike_files: list[Path]) -> Iterator[list[RawSet]]:
+    """The sets of each file, in order; in forked worker processes when that pays.
+
+    loadmat's parsing holds the GIL, so threads would not help; forked workers read
+    (one per core, at most 4) and send each file back packed into a few arrays.
+    fork is only used where it is safe: POSIX, and no other thread in this process.
+    """
+    workers = _worker_processes()
+    if workers < 2 or len(spike_files) < _PARALLEL_MIN_FILES:
+        yield from map(_read_spike_file, spike_files)
+        return
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+                               initializer=_ignore_sigint)
+    try:
+        for packed, caught in pool.map(_read_packed, spike_files, chunksize=4):
+            for message, category in caught:  # what loadmat warned about, as if read here
+                warnings.warn(message, category, stacklevel=2)
+            yield _unpack_sets(packed)
+    finally:  # on an error or Ctrl-C, files not yet started are not read
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _ignore_sigint() -> None:
+    """In a worker: Ctrl-C is the parent's to handle (it stops the pool), not a traceback per worker."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _worker_processes() -> int:
+    if not hasattr(os, "fork") or threading.active_count() > 1:
+        return 1
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
+
+
+_PackedSets = tuple[list[tuple[int, int, "float | None", dict[str, Any], int]], np.ndarray, np.ndarray,
+                    list["str | None"]]
+
+
+def _read_packed(spike_file: Path) -> tuple[_PackedSets, list[tuple[str, type[Warning]]]]:
+    """:func:`_read_spike_file` in a worker, packed (~10^4 small arrays pickle far slower than one big
+    one), with the warnings it raised."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        sets = _read_spike_file(spike_file)
+    return _pack_sets(sets), [(str(w.message), w.category) for w in caught]
+
+
+def _pack_sets(sets: list[RawSet]) -> _PackedSets:
+    header = [(s.position, s.stimulus_index, s.length_signal_ms, s.stim_params, len(s.repeats)) for s in sets]
+    repeats = [r for s in sets for r in s.repeats]
+    lengths = np.array([r.spike_times_ms.size for r in repeats], dtype=np.int64)
+    times = np.concatenate([r.spike_times_ms for r in repeats]) if repeats else np.empty(0)
+    return header, lengths, times, [r.timestamp for r in repeats]
+
+
+def _unpack_sets(packed: _PackedSets) -> list[RawSet]:
+    header, lengths, times, stamps = packed
+    # Each repeat's times become a view of the one array (read-only: they are never changed).
+    times.setflags(write=False)
+    pieces = np.split(times, np.cumsum(lengths)[:-1]) if lengths.size else []
+    repeats = [RawRepeat(piece, stamp) for piece, stamp in zip(pieces, stamps)]
+    sets, start = [], 0
+    for position, stimulus_index, length_ms, stim_params, n_repeats in header:
+        sets.append(RawSet(position=position, stimulus_index=stimulus_index, repeats=repeats[start:start + n_repeats],
+                           length_signal_ms=length_ms, stim_params=stim_params))
+        start += n_repeats
+    return sets
+
+
 def _check_spike_values(unit: RawUnit, warn: _Warner) -> None:
     """Fail on values that would corrupt the data; warn on ones that look like the wrong unit."""
     all_times = [r.spike_times_ms for s in unit.sets for r in s.repeats if r.spike_times_ms.size]
@@ -545,12 +624,8 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
 
     units: list[RawUnit] = []
     skipped: list[SkippedUnit] = []
-    iterator = zip(rows, spike_paths)
-    if progress:
-        from tqdm import tqdm
-
-        iterator = tqdm(iterator, total=len(rows), desc="reading spike files", unit="file")
-    for index, (row, spike_path) in enumerate(iterator):
+    found_files: list[tuple[int, str, dict[str, Any], Path]] = []
+    for index, (row, spike_path) in enumerate(zip(rows, spike_paths)):
         rel_path = row.pop("__path__")
         candidates = [spike_path]
         fallback = spike_path.with_name(spike_path.stem + "_1.mat")
@@ -563,7 +638,15 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
             skipped.append(SkippedUnit(index, rel_path, reason))
             warn(f"{spike_path}: {reason}; skipping unit {index} ({rel_path})")
             continue
-        unit = RawUnit(index, rel_path, row, found, _read_spike_file(found))
+        found_files.append((index, rel_path, row, found))
+
+    all_sets = _read_spike_files([found for *_, found in found_files])
+    if progress:
+        from tqdm import tqdm
+
+        all_sets = tqdm(all_sets, total=len(found_files), desc="reading spike files", unit="file")
+    for (index, rel_path, row, found), sets in zip(found_files, all_sets):
+        unit = RawUnit(index, rel_path, row, found, sets)
         _check_spike_values(unit, warn)
         units.append(unit)
 

@@ -314,3 +314,57 @@ def test_unknown_metadata_fields_become_unit_columns(sample_raw, tmp_path):
         np.testing.assert_array_equal(f["units/best_freq_hz"][:], 1000.0 * np.arange(1, n + 1))
         assert _text(f["units/area"][:]) == ["A1" if i % 2 else "AAF" for i in range(n)]
         assert "BestFreqHz" in f["units/best_freq_hz"].attrs["description"]
+
+
+# --------------------------------------------------------------------------- the conversion's own write path
+
+
+def _hdf5_layout(path: Path) -> dict[str, object]:
+    """Every group and dataset: attributes (object ids left out, references as paths), dtype, shape,
+    storage settings and values (references as paths; file dates and identifier left out)."""
+
+    def plain(value: object, h5: h5py.File) -> object:
+        if isinstance(value, h5py.Reference):
+            return h5[value].name if value else None
+        if isinstance(value, np.ndarray):
+            return [plain(v, h5) for v in value.tolist()] if value.dtype.kind in "OV" else value.tolist()
+        if isinstance(value, (bytes, np.bytes_)):
+            return value.decode()
+        if isinstance(value, tuple):
+            return tuple(plain(v, h5) for v in value)
+        return value
+
+    layout: dict[str, object] = {}
+    with h5py.File(path, "r") as h5:
+        def visit(name: str, obj: object) -> None:
+            entry: dict[str, object] = {"attrs": {k: plain(v, h5) for k, v in obj.attrs.items() if k != "object_id"}}
+            if isinstance(obj, h5py.Dataset):
+                entry["storage"] = (str(obj.dtype), obj.shape, obj.maxshape, obj.chunks, obj.compression,
+                                    obj.compression_opts, obj.shuffle)
+                if name not in ("file_create_date", "identifier"):
+                    entry["values"] = plain(obj[()], h5)
+            layout[name] = entry
+
+        visit("/", h5)
+        h5.visititems(visit)
+    return layout
+
+
+def test_conversion_writes_what_pynwb_writes(sample_raw, tmp_path):
+    """convert() compresses large arrays in threads and adds the trials' template references with h5py;
+    the file must be the one pynwb writes from build_nwbfile(), dataset for dataset and attribute for attribute."""
+    from pynwb import NWBHDF5IO
+
+    from ns1nwb.nwb_writer import build_nwbfile
+
+    converted = _convert(sample_raw, tmp_path / "converted.nwb")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        nwbfile = build_nwbfile(read_raw_tree(sample_raw))
+        with NWBHDF5IO(tmp_path / "pynwb.nwb", mode="w") as io:
+            io.write(nwbfile)
+    expected, got = _hdf5_layout(tmp_path / "pynwb.nwb"), _hdf5_layout(converted)
+    assert sorted(got) == sorted(expected)
+    assert "intervals/trials/timeseries" in got and "units/spike_times" in got
+    differ = [name for name in expected if got[name] != expected[name]]
+    assert differ == []

@@ -792,3 +792,60 @@ def test_real_release_metadata(real_release):
         assert unit.metadata["singleT"] in ("Yes", "Maybe", "No")
     good = [u for u in release.units if u.metadata["singleT"] in ("Yes", "Maybe") and u.metadata["depth"] >= 0]
     assert len(good) == 73
+
+
+# --------------------------------------------------------------------------- parallel reading
+
+#: Run in a fresh interpreter: forked workers are used only by a process without other threads
+#: (pytest-xdist workers have some), so the test forces the parallel path there.
+_PARALLEL_SCRIPT = """
+import sys, numpy as np
+from ns1nwb import raw
+from ns1nwb.exceptions import RawFormatError
+raw._worker_processes = lambda: 2
+raw._PARALLEL_MIN_FILES = 1
+try:
+    parallel = raw.read_raw_tree(sys.argv[1])
+except RawFormatError as err:
+    print("ERROR", err)
+    raise SystemExit(0)
+raw._PARALLEL_MIN_FILES = 10 ** 9
+serial = raw.read_raw_tree(sys.argv[1])
+assert [u.path for u in parallel.units] == [u.path for u in serial.units]
+n = 0
+for a, b in zip(parallel.units, serial.units):
+    assert a.metadata == b.metadata and a.spike_file == b.spike_file and len(a.sets) == len(b.sets)
+    for x, y in zip(a.sets, b.sets):
+        assert (x.position, x.stimulus_index, x.length_signal_ms, x.stim_params) == \\
+               (y.position, y.stimulus_index, y.length_signal_ms, y.stim_params)
+        assert len(x.repeats) == len(y.repeats)
+        for r, s in zip(x.repeats, y.repeats):
+            assert r.timestamp == s.timestamp and r.spike_times_ms.dtype == s.spike_times_ms.dtype
+            assert np.array_equal(r.spike_times_ms, s.spike_times_ms)
+            n += r.spike_times_ms.size
+print("SAME", n)
+"""
+
+
+def _read_in_fresh_process(root: Path) -> str:
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", _PARALLEL_SCRIPT, str(root)], capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_parallel_read_equals_serial_read(small_raw):
+    """Forked workers give the same release, spike for spike, as reading in this process."""
+    out = _read_in_fresh_process(small_raw)
+    assert out.startswith("SAME ")
+    assert int(out.split()[1]) == read_raw_tree(small_raw).n_spikes > 0
+
+
+def test_parallel_read_error_names_the_file(tree):
+    spike_file = unit_spike_file(tree, 2)
+    truncate(spike_file)
+    out = _read_in_fresh_process(tree)
+    assert out.startswith("ERROR ") and str(spike_file) in out and "not a readable MAT file" in out

@@ -175,6 +175,20 @@ def test_spectrogram_and_waveform(sample_raw, sample_nwb):
     np.testing.assert_array_equal(waveform, direct)
 
 
+@pytest.mark.parametrize("rate_hz", [44100.0, 96000.0, 16000.0])
+def test_resampling_equals_scipys_default(rate_hz):
+    """The filter designed once per ratio is resample_poly's own default: the same samples, bit for bit."""
+    from fractions import Fraction
+
+    from ns1nwb.audio import resample_waveform
+
+    samples = np.random.default_rng(3).standard_normal(50_000).astype(np.float32)
+    ratio = Fraction(str(rate_hz)) / Fraction("48828.125")
+    expected = resample_poly(samples.astype(np.float64), ratio.numerator, ratio.denominator).astype(np.float32)
+    np.testing.assert_array_equal(resample_waveform(samples, rate_hz), expected)
+    np.testing.assert_array_equal(resample_waveform(samples, rate_hz), expected)  # the cached filter is unchanged
+
+
 def test_to_neo(sample_raw, sample_nwb):
     import quantities as pq
 
