@@ -56,19 +56,18 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
     defaulted : dict
         subject id -> subject fields that kept their default value (fill them in the metadata file).
     """
-    from .metadata import subject_metadata
-    from .nwb_writer import _source_checksums, _synthetic_start, build_nwbfile, write_nwbfile
+    from .metadata import subject_metadata, synthetic_clock_start
+    from .nwb_writer import build_nwbfile, write_nwbfile
     from .sessions import plan_sessions
 
     folder = Path(folder_path)
     _check_output_folder(folder, overwrite=overwrite)
-    plan = plan or plan_sessions(release, _synthetic_start(metadata))
+    plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
     targets = [dandi_file_path(b.subject_id, b.session_id) for b in plan.blocks]
     existing = [t for t in targets if (folder / t).exists()]
     if existing and not overwrite:
         raise OutputError(f"{folder / existing[0]}: already exists ({len(existing)} of {len(targets)} session files "
                           "do); pass --overwrite to replace them")
-    checksums = _source_checksums(release)
     created = not folder.exists()
     folder.mkdir(exist_ok=True)
     staging = folder / f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
@@ -84,7 +83,7 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
         for block, relative in zip(blocks, targets):
             (staging / relative.parent).mkdir(parents=True, exist_ok=True)
             nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
-                                    session_ids=[block.session_id], plan=plan, checksums=checksums,
+                                    session_ids=[block.session_id], plan=plan,
                                     stimulus_cache=stimulus_cache)
             try:
                 write_nwbfile(nwbfile, staging / relative)

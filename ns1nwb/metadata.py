@@ -136,6 +136,13 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
     return merged
 
 
+def synthetic_clock_start(metadata: dict[str, Any]) -> datetime | None:
+    """The metadata's ``session_start_time``: where the synthetic clock of a tree without timestamps
+    starts (None: the default)."""
+    text = metadata.get("session_start_time")
+    return parse_datetime(text) if text else None
+
+
 def parse_datetime(text: str, where: str = "session_start_time") -> datetime:
     """An RFC 3339 / ISO 8601 date-time (``t``/``z`` in any case); UTC when no zone is given.
 

@@ -25,7 +25,6 @@ import uuid
 import weakref
 import zlib
 from dataclasses import dataclass, field
-from datetime import datetime
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, Iterable, Iterator
@@ -44,7 +43,7 @@ from .constants import (
     BAND_CENTRES_HZ,
 )
 from .exceptions import OutputError
-from .metadata import column_specs, load_metadata, parse_datetime, subject_metadata
+from .metadata import column_specs, load_metadata, subject_metadata, synthetic_clock_start
 from .raw import RawRelease, RawUnit, _gc_paused, read_raw_tree
 from .sessions import RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
 
@@ -201,22 +200,10 @@ def _column_data(values: list[Any], dtype: str) -> Any:
 
 
 def _source_checksums(release: RawRelease) -> list[tuple[str, int, str]]:
-    """(path relative to the raw folder, size, SHA-256) of every file read."""
-    files = [release.root / "MetadataSHEnCneurons.mat"]
-    files += [u.spike_file for u in release.units]
-    files += [w.path for _, w in sorted(release.wavs.items())]
-    if release.spectrogram_file is not None:
-        files.append(release.spectrogram_file)
+    """(path relative to the raw folder, size, SHA-256) of every file read, hashed by the reader."""
     root = release.root.resolve()
-    rows = []
-    for path in files:
-        digest = hashlib.sha256()
-        with open(path, "rb") as handle:
-            for chunk in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(chunk)
-        rel = Path(os.path.relpath(Path(path).resolve(), root)).as_posix()
-        rows.append((rel, Path(path).stat().st_size, digest.hexdigest()))
-    return rows
+    return [(Path(os.path.relpath(f.path.resolve(), root)).as_posix(), f.size_bytes, f.sha256)
+            for f in release.source_files]
 
 
 @dataclass
@@ -232,11 +219,6 @@ class _Context:
     #: Derived stimulus arrays (resampled waveforms, computed spectrograms), shared by the
     #: files of one conversion run so per-session files do not recompute them.
     stimulus_cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-
-    def cached(self, kind: str, index: int, compute: Any) -> np.ndarray:
-        if (kind, index) not in self.stimulus_cache:
-            self.stimulus_cache[(kind, index)] = compute()
-        return self.stimulus_cache[(kind, index)]
 
     @property
     def unit_indices(self) -> list[int]:
@@ -355,6 +337,17 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
 
     release = ctx.release
     edges = band_edges_hz()
+    # Derive the arrays up front, in threads (scipy's filter and numpy's FFT release the GIL).
+    jobs = {}
+    for index, wav in release.wavs.items():
+        if ctx.audio_rate_hz is not None:
+            jobs[("waveform", index)] = lambda w=wav: resample_waveform(w.samples, ctx.audio_rate_hz)
+        if release.spectrogram_x_nfht is None:
+            jobs[("spectrogram", index)] = lambda w=wav: compute_spectrogram(w.samples).T
+    jobs = {key: job for key, job in jobs.items() if key not in ctx.stimulus_cache}
+    if jobs:
+        with ThreadPoolExecutor(max_workers=_worker_threads()) as pool:
+            ctx.stimulus_cache.update(zip(jobs, pool.map(lambda job: job(), jobs.values())))
     templates: dict[int, Any] = {}
     waveform_names: dict[int, str] = {}
     spectrogram_names: dict[int, str] = {}
@@ -365,7 +358,7 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
             if ctx.audio_rate_hz is None:
                 samples, rate, how = wav.samples, WAV_TRUE_RATE_HZ, "the original float32 samples, bit-exact"
             else:
-                samples = ctx.cached("waveform", info.index, lambda: resample_waveform(wav.samples, ctx.audio_rate_hz))
+                samples = ctx.stimulus_cache[("waveform", info.index)]
                 rate = ctx.audio_rate_hz
                 how = (f"resampled from the true 48828.125 Hz to {rate:g} Hz with scipy.signal.resample_poly")
             waveform = AcousticWaveformSeries(
@@ -384,7 +377,7 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
             spectrogram = release.spectrogram_x_nfht[info.index, :, 0, :].T  # (time, band), stored verbatim
             source = f"X_nfht of {release.spectrogram_file.name}, verbatim (float64)"  # type: ignore[union-attr]
         elif wav is not None:
-            spectrogram = ctx.cached("spectrogram", info.index, lambda: compute_spectrogram(wav.samples).T)
+            spectrogram = ctx.stimulus_cache[("spectrogram", info.index)]
             source = SPECTROGRAM_RECIPE
         else:
             continue
@@ -699,7 +692,6 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, layout: _TrialLayout
 def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
                   audio_rate_hz: float | None = 48000.0, session_ids: Iterable[str] | None = None,
                   plan: SessionPlan | None = None,
-                  checksums: list[tuple[str, int, str]] | None = None,
                   stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None) -> "NWBFile":
     """An in-memory NWB file of a release (all recording blocks, or those in ``session_ids``).
 
@@ -713,18 +705,18 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
         Rate of the stored waveforms; None keeps the original samples (48828.125 Hz).
     session_ids : iterable of str, optional
         Recording blocks to include (per-session files); all when None.
-    plan, checksums, stimulus_cache : optional
+    plan, stimulus_cache : optional
         Computed once and passed in when one run builds several files.
     """
     import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
 
     metadata = metadata if metadata is not None else load_metadata(None)
-    plan = plan or plan_sessions(release, _synthetic_start(metadata))
+    plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
     wanted = set(session_ids) if session_ids is not None else None
     blocks = [b for b in plan.blocks if wanted is None or b.session_id in wanted]
     if not blocks:
         raise ValueError(f"no recording block among {sorted(wanted or [])}")
-    ctx = _Context(release, plan, metadata, audio_rate_hz, checksums or _source_checksums(release), blocks,
+    ctx = _Context(release, plan, metadata, audio_rate_hz, _source_checksums(release), blocks,
                    stimulus_cache if stimulus_cache is not None else {})
     nwbfile = _new_nwbfile(ctx)
     templates = add_stimuli_to_nwbfile(nwbfile, ctx)
@@ -738,11 +730,6 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
         deferred.arrays.clear()
         deferred.trial_references = None
     return nwbfile
-
-
-def _synthetic_start(metadata: dict[str, Any]) -> datetime | None:
-    text = metadata.get("session_start_time")
-    return parse_datetime(text) if text else None
 
 
 #: Write HDF5 in a forked child (POSIX): a failed HDF5 write cannot take the process down.
@@ -831,6 +818,7 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | Non
 def _write_trial_references(path: Path, references: _DeferredReferences) -> None:
     """Add the trials' ``timeseries`` column and its index as hdmf writes them (see :class:`_DeferredReferences`)."""
     import h5py
+    from hdmf.backends.hdf5 import HDF5IO
 
     with h5py.File(path, "r+") as h5file:
         trials = h5file["intervals/trials"]
@@ -840,14 +828,17 @@ def _write_trial_references(path: Path, references: _DeferredReferences) -> None
         column_data["count"] = [count for _, count, _ in references.rows]
         ref_of = {path: h5file[path].ref for path in {p for _, _, p in references.rows}}
         column_data["timeseries"] = [ref_of[p] for _, _, p in references.rows]
-        # Expandable, like every table column hdmf writes.
+        # Expandable, like every table column hdmf writes; hdmf lets h5py pick the chunks of a reference
+        # column and picks those of other columns itself.
         column = trials.create_dataset("timeseries", data=column_data, maxshape=(None,), chunks=True)
         column.attrs.update(description=references.description, namespace="core",
                             neurodata_type="TimeSeriesReferenceVectorData", object_id=str(uuid.uuid4()))
         # hdmf stores an index in the smallest unsigned type that holds it.
         index_dtype = next(t for t in (np.uint8, np.uint16, np.uint32, np.uint64) if n_rows <= np.iinfo(t).max)
-        index = trials.create_dataset("timeseries_index", data=np.arange(1, n_rows + 1, dtype=index_dtype),
-                                      maxshape=(None,), chunks=True)
+        index_data = np.arange(1, n_rows + 1, dtype=index_dtype)
+        chunk_shape = getattr(HDF5IO, "compute_default_chunk_shape", lambda *_: True)(index_data.shape,
+                                                                                      index_data.dtype)
+        index = trials.create_dataset("timeseries_index", data=index_data, maxshape=(None,), chunks=chunk_shape)
         index.attrs.update(description="Index for VectorData 'timeseries'", namespace="hdmf-common",
                            neurodata_type="VectorIndex", object_id=str(uuid.uuid4()), target=column.ref)
         colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in trials.attrs["colnames"]]
@@ -989,7 +980,7 @@ def _convert(raw_folder: str | os.PathLike, output: Path, metadata: dict[str, An
     release = read_raw_tree(raw_folder, strict=strict, progress=progress)
     defaulted: dict[str, list[str]] = {}
     if dandi:
-        plan = plan_sessions(release, _synthetic_start(metadata))
+        plan = plan_sessions(release, synthetic_clock_start(metadata))
         paths, defaulted = write_dandi_folder(release, output, metadata=metadata, audio_rate_hz=audio_rate_hz,
                                               overwrite=overwrite, dandiset_id=dandiset_id, progress=progress,
                                               plan=plan)

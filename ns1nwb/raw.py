@@ -12,6 +12,8 @@ says and are not carried.
 from __future__ import annotations
 
 import gc
+import hashlib
+import io
 import os
 import re
 import threading
@@ -44,6 +46,7 @@ __all__ = [
     "RawWav",
     "SkippedUnit",
     "RawRelease",
+    "SourceFile",
     "read_raw_tree",
 ]
 
@@ -157,6 +160,15 @@ class SkippedUnit:
     reason: str
 
 
+@dataclass(frozen=True)
+class SourceFile:
+    """A file the reader read, hashed from the same bytes it parsed (a conversion's provenance)."""
+
+    path: Path
+    size_bytes: int
+    sha256: str
+
+
 @dataclass
 class RawRelease:
     """Everything read from one raw NS1 folder."""
@@ -172,6 +184,8 @@ class RawRelease:
     spectrogram_x_nfht: np.ndarray | None = None
     spectrogram_file: Path | None = None
     warnings: list[str] = field(default_factory=list)
+    #: Every file read (metadata, spike files in unit order, wavs, spectrogram file), with its SHA-256.
+    source_files: list[SourceFile] = field(default_factory=list)
 
     @property
     def n_spikes(self) -> int:
@@ -211,11 +225,23 @@ class RawRelease:
 # --------------------------------------------------------------------------- MAT helpers
 
 
-def _load_mat(path: Path) -> dict[str, Any]:
+def _read_source(path: Path) -> tuple[bytes, SourceFile]:
+    """A file's bytes, read once for both parsing and its checksum."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise RawFormatError(f"{path}: cannot be read ({err.strerror or err})") from err
+    return data, SourceFile(path, len(data), hashlib.sha256(data).hexdigest())
+
+
+def _load_mat(path: Path, data: bytes | None = None) -> dict[str, Any]:
+    """loadmat of ``path``, or of its bytes when given (in memory: fewer, cheaper reads than from the file)."""
     import scipy.io
 
     try:
-        return scipy.io.loadmat(path)
+        return scipy.io.loadmat(io.BytesIO(data) if data is not None else path)
     except FileNotFoundError:
         raise
     except Exception as err:  # scipy raises several types for a bad file
@@ -280,13 +306,14 @@ class _Warner:
         warnings.warn(message, Ns1Warning, stacklevel=3)
 
 
-def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], Path]:
+def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], SourceFile]:
     meta_path = root / METADATA_FILE
     if not meta_path.is_file():
         raise RawFileNotFoundError(
             f"{meta_path}: metadata file not found; is {root} an NS1 release folder? (`ns1nwb download` fetches one)"
         )
-    mat = _load_mat(meta_path)
+    data, source = _read_source(meta_path)
+    mat = _load_mat(meta_path, data)
     if "neuron" not in mat:
         raise RawFormatError(f"{meta_path}: no variable 'neuron' (found {sorted(k for k in mat if not k.startswith('__'))})")
     neuron = mat["neuron"]
@@ -303,7 +330,7 @@ def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], Path]:
             )
         row["__path__"] = row[path_field]
         rows.append(row)
-    return fields, rows, meta_path
+    return fields, rows, source
 
 
 def _reject_duplicates(spike_paths: list[Path], rows: list[dict[str, Any]], meta_path: Path) -> None:
@@ -376,8 +403,9 @@ def _other_stamp(raw_stamp: np.ndarray, spike_file: Path, position: int) -> str 
     return "".join(raw_stamp.ravel().tolist()).strip() or None
 
 
-def _read_spike_file(spike_file: Path) -> list[RawSet]:
-    mat = _load_mat(spike_file)
+def _read_spike_file(spike_file: Path) -> tuple[list[RawSet], SourceFile]:
+    data, source = _read_source(spike_file)
+    mat = _load_mat(spike_file, data)
     data = mat.get("data")
     if not isinstance(data, np.ndarray) or not data.dtype.names or "set" not in data.dtype.names or data.size == 0:
         raise RawFormatError(f"{spike_file}: no 'data.set' struct; not an NS1 spike file")
@@ -420,15 +448,15 @@ def _read_spike_file(spike_file: Path) -> list[RawSet]:
                 stim_params=stim_params,
             )
         )
-    return sets
+    return sets, source
 
 
 #: Fewer spike files than this are read in this process (starting workers would cost more).
 _PARALLEL_MIN_FILES = 16
 
 
-def _read_spike_files(spike_files: list[Path]) -> Iterator[list[RawSet]]:
-    """The sets of each file, in order; in forked worker processes when that pays.
+def _read_spike_files(spike_files: list[Path]) -> Iterator[tuple[list[RawSet], SourceFile]]:
+    """The sets and the checksum of each file, in order; in forked worker processes when that pays.
 
     loadmat's parsing holds the GIL, so threads would not help; forked workers read
     (one per core, at most 4) and send each file back packed into a few arrays.
@@ -444,10 +472,10 @@ def _read_spike_files(spike_files: list[Path]) -> Iterator[list[RawSet]]:
     pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
                                initializer=_ignore_sigint)
     try:
-        for packed, caught in pool.map(_read_packed, spike_files, chunksize=4):
+        for packed, source, caught in pool.map(_read_packed, spike_files, chunksize=4):
             for message, category in caught:  # what loadmat warned about, as if read here
                 warnings.warn(message, category, stacklevel=2)
-            yield _unpack_sets(packed)
+            yield _unpack_sets(packed), source
     finally:  # on an error or Ctrl-C, files not yet started are not read
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -470,13 +498,13 @@ _PackedSets = tuple[list[tuple[int, int, "float | None", dict[str, Any], int]], 
                     list["str | None"]]
 
 
-def _read_packed(spike_file: Path) -> tuple[_PackedSets, list[tuple[str, type[Warning]]]]:
+def _read_packed(spike_file: Path) -> tuple[_PackedSets, SourceFile, list[tuple[str, type[Warning]]]]:
     """:func:`_read_spike_file` in a worker, packed (~10^4 small arrays pickle far slower than one big
     one), with the warnings it raised."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sets = _read_spike_file(spike_file)
-    return _pack_sets(sets), [(str(w.message), w.category) for w in caught]
+        sets, source = _read_spike_file(spike_file)
+    return _pack_sets(sets), source, [(str(w.message), w.category) for w in caught]
 
 
 def _pack_sets(sets: list[RawSet]) -> _PackedSets:
@@ -518,7 +546,7 @@ def _check_spike_values(unit: RawUnit, warn: _Warner) -> None:
         warn(f"{unit.spike_file}: all spike times are below 6 ms; are they in seconds instead of ms?")
 
 
-def _read_wavs(root: Path, warn: _Warner) -> dict[int, RawWav]:
+def _read_wavs(root: Path, warn: _Warner, sources: list[SourceFile]) -> dict[int, RawWav]:
     import soundfile
 
     wav_dir = root / SPIKES_DIR / WAV_DIR
@@ -529,8 +557,9 @@ def _read_wavs(root: Path, warn: _Warner) -> dict[int, RawWav]:
         if not path.is_file():
             missing.append(info.wav_name)
             continue
+        data, source = _read_source(path)
         try:
-            samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
+            samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
         except Exception as err:
             raise RawFormatError(f"{path}: not a readable wav ({err})") from err
         if rate != WAV_HEADER_RATE_HZ:
@@ -546,17 +575,19 @@ def _read_wavs(root: Path, warn: _Warner) -> dict[int, RawWav]:
         # Mono in the release; average channels of a re-exported stereo file.
         mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
         wavs[info.index] = RawWav(info.index, path, np.ascontiguousarray(mono), int(rate))
+        sources.append(source)
     if missing:
         warn(f"{wav_dir}: {len(missing)} of {N_NATURAL} natural-sound wavs missing ({', '.join(missing[:3])}"
              f"{', ...' if len(missing) > 3 else ''}); those stimuli will have no waveform")
     return wavs
 
 
-def _read_spectrogram(root: Path) -> tuple[np.ndarray | None, Path | None]:
+def _read_spectrogram(root: Path, sources: list[SourceFile]) -> tuple[np.ndarray | None, Path | None]:
     path = root / SPECTROGRAM_FILE
     if not path.is_file():
         return None, None
-    mat = _load_mat(path)
+    data, source = _read_source(path)
+    mat = _load_mat(path, data)
     x_nfht = mat.get("X_nfht")
     expected = (N_NATURAL, N_BANDS, 1, 999)
     if not isinstance(x_nfht, np.ndarray) or x_nfht.shape != expected:
@@ -565,6 +596,7 @@ def _read_spectrogram(root: Path) -> tuple[np.ndarray | None, Path | None]:
     x_nfht = np.asarray(x_nfht, dtype=np.float64)
     if not np.isfinite(x_nfht).all():
         raise RawFormatError(f"{path}: X_nfht contains NaN or infinite values")
+    sources.append(source)
     return x_nfht, path
 
 
@@ -616,7 +648,8 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
     if not root.is_dir():
         raise RawFileNotFoundError(f"{root}: raw folder not found (expected MetadataSHEnCneurons.mat and spikesandwav/)")
     warn = _Warner(strict)
-    fields, rows, meta_path = _read_metadata(root)
+    fields, rows, meta_source = _read_metadata(root)
+    meta_path = meta_source.path
     # Validate every path before reading any file, so a bad path reads nothing.
     spike_paths = [_checked_spike_path(root, row["__path__"], meta_path) for row in rows]
     _reject_duplicates(spike_paths, rows, meta_path)
@@ -645,15 +678,17 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
         from tqdm import tqdm
 
         all_sets = tqdm(all_sets, total=len(found_files), desc="reading spike files", unit="file")
-    for (index, rel_path, row, found), sets in zip(found_files, all_sets):
+    sources = [meta_source]
+    for (index, rel_path, row, found), (sets, source) in zip(found_files, all_sets):
         unit = RawUnit(index, rel_path, row, found, sets)
         _check_spike_values(unit, warn)
         units.append(unit)
+        sources.append(source)
 
     if not units:
         raise RawFormatError(f"{meta_path}: none of the {len(rows)} units has a spike file under {root / SPIKES_DIR}")
-    wavs = _read_wavs(root, warn)
-    x_nfht, spectrogram_file = _read_spectrogram(root)
+    wavs = _read_wavs(root, warn, sources)
+    x_nfht, spectrogram_file = _read_spectrogram(root, sources)
     return RawRelease(
         root=root,
         metadata_fields=fields,
@@ -663,4 +698,5 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
         spectrogram_x_nfht=x_nfht,
         spectrogram_file=spectrogram_file,
         warnings=warn.messages,
+        source_files=sources,
     )

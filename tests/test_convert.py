@@ -350,17 +350,19 @@ def _hdf5_layout(path: Path) -> dict[str, object]:
     return layout
 
 
-def test_conversion_writes_what_pynwb_writes(sample_raw, tmp_path):
+@pytest.mark.parametrize("tree", ["sample", "real"])
+def test_conversion_writes_what_pynwb_writes(tree, request, tmp_path):
     """convert() compresses large arrays in threads and adds the trials' template references with h5py;
     the file must be the one pynwb writes from build_nwbfile(), dataset for dataset and attribute for attribute."""
     from pynwb import NWBHDF5IO
 
     from ns1nwb.nwb_writer import build_nwbfile
 
-    converted = _convert(sample_raw, tmp_path / "converted.nwb")
+    raw = request.getfixturevalue(f"{tree}_raw")
+    converted = request.getfixturevalue(f"{tree}_nwb")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        nwbfile = build_nwbfile(read_raw_tree(sample_raw))
+        nwbfile = build_nwbfile(read_raw_tree(raw))
         with NWBHDF5IO(tmp_path / "pynwb.nwb", mode="w") as io:
             io.write(nwbfile)
     expected, got = _hdf5_layout(tmp_path / "pynwb.nwb"), _hdf5_layout(converted)

@@ -363,14 +363,16 @@ def test_path_leaving_spikesandwav_rejected_before_reading(tree, monkeypatch, ba
     neuron[0, 1]["path"] = np.array([bad])
     save_neurons(tree, neuron)
 
+    from ns1nwb import raw
+
     loaded = []
-    real_loadmat = sio.loadmat
+    real_read_source = raw._read_source
 
-    def spy(file_name, *args, **kwargs):
-        loaded.append(Path(file_name))
-        return real_loadmat(file_name, *args, **kwargs)
+    def spy(path):
+        loaded.append(Path(path))
+        return real_read_source(path)
 
-    monkeypatch.setattr(sio, "loadmat", spy)  # the reader calls scipy.io.loadmat
+    monkeypatch.setattr(raw, "_read_source", spy)  # every file the reader opens goes through it
     with pytest.raises(RawFormatError) as excinfo:
         read_raw_tree(tree)
     message = str(excinfo.value)
