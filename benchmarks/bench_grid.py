@@ -9,7 +9,7 @@ Result (119, 20, 20, 999) float32.
 
 ns1nwb: a cold ``with ns1nwb.open(nwb) as rec: rec.response_grid()`` (open included) on a file
 converted once, untimed, into a temp folder, with its default threads (one per core, at most 4);
-an info row repeats it with ``NS1NWB_THREADS=1``. The two grids must be exactly equal.
+an info row repeats it with ``NS1NWB_WORKERS=1``. The two grids must be exactly equal.
 Target: baseline / ns1nwb >= 30. Also one unit's grid (``units=[k]``), fresh open each run, timed
 with the open excluded and included. Target < 50 ms.
 
@@ -18,7 +18,6 @@ with the open excluded and included. Target < 50 ms.
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 import warnings
@@ -34,6 +33,7 @@ from _common import (
     best_of_alternating,
     fmt_seconds,
     make_parser,
+    one_worker_best,
     parse_args,
     print_header,
     print_warnings,
@@ -215,13 +215,9 @@ def main(argv: list[str] | None = None) -> int:
         table.add("full grid (ns1nwb: cold open included)", fmt_seconds(best["baseline"]),
                   fmt_seconds(best["ns1nwb"]), f"{speedup:.1f}x", f"baseline/ns1nwb >= {TARGET_SPEEDUP:.0f}",
                   verdict(speedup >= TARGET_SPEEDUP))
-        # The grid splits units over threads (up to 4, one per core); show the one-thread cost too.
-        os.environ["NS1NWB_THREADS"] = "1"
-        try:
-            single = best_of_alternating({"ns1nwb": lambda: ns1nwb_grid(nwb)}, args.repeats)["ns1nwb"]
-        finally:
-            del os.environ["NS1NWB_THREADS"]
-        table.add("(info) full grid, NS1NWB_THREADS=1", fmt_seconds(best["baseline"]), fmt_seconds(single),
+        # The grid splits units over threads (one per core, at most 4); show the one-thread cost too.
+        single = one_worker_best(lambda: ns1nwb_grid(nwb), args.repeats)
+        table.add("(info) full grid, NS1NWB_WORKERS=1", fmt_seconds(best["baseline"]), fmt_seconds(single),
                   f"{best['baseline'] / single:.1f}x", "-", "-")
         table.add("grids exactly equal (np.array_equal)", f"{expected.shape} {expected.dtype}",
                   f"{got.shape} {got.dtype}", "-", "equal", verdict(equal))

@@ -6,6 +6,11 @@ output folder, renamed into place at the end). :func:`convert` runs the whole
 pooled conversion. Column names, types and descriptions come from
 ``schemas/nwb_columns.yaml``.
 
+Speed: during :func:`convert`, the large arrays' gzip and the trials' template
+references are left to :func:`write_nwbfile`, which compresses in threads while
+hdmf writes the rest and adds the references in one step (see
+:func:`_deferred_writes`); the file is the one pynwb would write.
+
 Time base: spike times are in seconds on the file's clock (see
 :mod:`ns1nwb.sessions`): onset + raw time. The clock of any file spans at most
 hours, so ``spike_time - trial start_time`` gives back the raw ms within ~1e-8 ms;
@@ -20,7 +25,6 @@ import hashlib
 import json
 import os
 import re
-import threading
 import uuid
 import weakref
 import zlib
@@ -46,6 +50,7 @@ from .exceptions import OutputError
 from .metadata import column_specs, load_metadata, subject_metadata, synthetic_clock_start
 from .raw import RawRelease, RawUnit, _gc_paused, read_raw_tree
 from .sessions import RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
+from .workers import can_fork_workers, worker_count
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
@@ -68,7 +73,7 @@ GOOD_LABELS = ("Yes", "Maybe")
 #: gzip (readable everywhere) at level 1 with shuffle: within 1 % of level 4's size here, and
 #: a third faster to read back.
 GZIP_LEVEL = 1
-#: 1-D arrays at least this large are compressed in parallel during a conversion (see below).
+#: 1-D arrays at least this large are compressed in threads during a conversion (see :func:`_compressed`).
 _PARALLEL_GZIP_MIN_BYTES = 256 * 1024
 
 
@@ -96,22 +101,22 @@ class _DeferredReferences:
 
 @dataclass
 class _Deferred:
-    """What :func:`write_nwbfile` finishes itself for a file built inside :func:`_parallel_gzip`."""
+    """What :func:`write_nwbfile` finishes itself for a file built inside :func:`_deferred_writes`."""
 
     arrays: list[_DeferredArray] = field(default_factory=list)
     trial_references: _DeferredReferences | None = None
 
 
-#: Set by :func:`_parallel_gzip` during a conversion: what the file being built defers.
+#: Set by :func:`_deferred_writes` during a conversion: what the file being built defers.
 _DEFERRED: contextvars.ContextVar[_Deferred | None] = contextvars.ContextVar("ns1nwb_deferred", default=None)
-#: NWB file built under :func:`_parallel_gzip` -> what it deferred, for :func:`write_nwbfile`.
+#: NWB file built under :func:`_deferred_writes` -> what it deferred, for :func:`write_nwbfile`.
 _PENDING: "weakref.WeakKeyDictionary[Any, _Deferred]" = weakref.WeakKeyDictionary()
 
 
 def _compressed(data: Any, chunks: Any = True, table_column: bool = False) -> Any:
     """``data`` as a gzip + shuffle dataset (``table_column``: a DynamicTable column's data).
 
-    HDF5 runs the gzip filter serially, chunk after chunk; inside :func:`_parallel_gzip`
+    HDF5 runs the gzip filter serially, chunk after chunk; inside :func:`_deferred_writes`
     a large 1-D array becomes an empty dataset with the same filters instead, and
     :func:`write_nwbfile` compresses its chunks in threads while hdmf writes the rest,
     then stores them with ``write_direct_chunk``. The file is the same either way.
@@ -131,7 +136,7 @@ def _compressed(data: Any, chunks: Any = True, table_column: bool = False) -> An
 
 
 @contextlib.contextmanager
-def _parallel_gzip() -> Iterator[None]:
+def _deferred_writes() -> Iterator[None]:
     """Within: files built by :func:`build_nwbfile` leave their large arrays' compression and the trials'
     template references to :func:`write_nwbfile` (only it can finish them)."""
     token = _DEFERRED.set(_Deferred())
@@ -149,11 +154,6 @@ def _gzip_chunk(array: np.ndarray, start: int, chunk_length: int) -> bytes:
     # Shuffle: byte j of every value goes to plane j (a no-op for 1-byte types).
     planes = np.ascontiguousarray(block.view(np.uint8).reshape(chunk_length, block.itemsize).T)
     return zlib.compress(planes.tobytes(), GZIP_LEVEL)
-
-
-def _worker_threads() -> int:
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(4, cores))
 
 
 def parse_audio_rate(value: str | float | int) -> float | None:
@@ -307,10 +307,10 @@ def add_provenance_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> None:
     table.add_column("size_bytes", "File size in bytes.")
     table.add_column("sha256", "SHA-256 of the file's bytes.")
     # A per-session file lists only its own units' spike files (plus metadata, wavs, spectrogram).
-    all_spike_files = {Path(os.path.relpath(u.spike_file.resolve(), ctx.release.root.resolve())).as_posix()
-                       for u in ctx.release.units}
-    own_spike_files = {Path(os.path.relpath(ctx.release.units[i].spike_file.resolve(),
-                                            ctx.release.root.resolve())).as_posix() for i in ctx.unit_indices}
+    root = ctx.release.root.resolve()
+    spike_file_names = [Path(os.path.relpath(u.spike_file.resolve(), root)).as_posix() for u in ctx.release.units]
+    all_spike_files = set(spike_file_names)
+    own_spike_files = {spike_file_names[i] for i in ctx.unit_indices}
     for name, size, digest in ctx.checksums:
         if name not in all_spike_files or name in own_spike_files:
             table.add_row(file_name=name, size_bytes=size, sha256=digest)
@@ -319,6 +319,21 @@ def add_provenance_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> None:
 
 
 # --------------------------------------------------------------------------- stimuli
+
+
+def _stimulus_array_jobs(release: RawRelease, audio_rate_hz: float | None,
+                         cache: dict[tuple[str, int], np.ndarray]) -> dict[tuple[str, int], Any]:
+    """(kind, stimulus index) -> a function deriving that array (resampled waveform, computed spectrogram),
+    for the arrays not in ``cache``."""
+    from .audio import compute_spectrogram, resample_waveform
+
+    jobs: dict[tuple[str, int], Any] = {}
+    for index, wav in release.wavs.items():
+        if audio_rate_hz is not None:
+            jobs[("waveform", index)] = lambda w=wav: resample_waveform(w.samples, audio_rate_hz)
+        if release.spectrogram_x_nfht is None:
+            jobs[("spectrogram", index)] = lambda w=wav: compute_spectrogram(w.samples).T
+    return {key: job for key, job in jobs.items() if key not in cache}
 
 
 def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
@@ -333,21 +348,13 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: _Context) -> dict[int, Any]:
     from ndx_sound import AcousticWaveformSeries
     from pynwb.misc import DecompositionSeries, FrequencyBandsTable
 
-    from .audio import SPECTROGRAM_RECIPE, band_edges_hz, compute_spectrogram, resample_waveform
+    from .audio import SPECTROGRAM_RECIPE, band_edges_hz
 
     release = ctx.release
     edges = band_edges_hz()
-    # Derive the arrays up front, in threads (scipy's filter and numpy's FFT release the GIL).
-    jobs = {}
-    for index, wav in release.wavs.items():
-        if ctx.audio_rate_hz is not None:
-            jobs[("waveform", index)] = lambda w=wav: resample_waveform(w.samples, ctx.audio_rate_hz)
-        if release.spectrogram_x_nfht is None:
-            jobs[("spectrogram", index)] = lambda w=wav: compute_spectrogram(w.samples).T
-    jobs = {key: job for key, job in jobs.items() if key not in ctx.stimulus_cache}
-    if jobs:
-        with ThreadPoolExecutor(max_workers=_worker_threads()) as pool:
-            ctx.stimulus_cache.update(zip(jobs, pool.map(lambda job: job(), jobs.values())))
+    # build_nwbfile derives them in threads beforehand; called on its own, derive what is missing here.
+    for key, job in _stimulus_array_jobs(release, ctx.audio_rate_hz, ctx.stimulus_cache).items():
+        ctx.stimulus_cache[key] = job()
     templates: dict[int, Any] = {}
     waveform_names: dict[int, str] = {}
     spectrogram_names: dict[int, str] = {}
@@ -710,21 +717,29 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
     """
     import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
 
+    deferred = _DEFERRED.get()
+    if deferred is not None:  # nothing left over from a build that failed half-way
+        deferred.arrays.clear()
+        deferred.trial_references = None
     metadata = metadata if metadata is not None else load_metadata(None)
-    plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
-    wanted = set(session_ids) if session_ids is not None else None
-    blocks = [b for b in plan.blocks if wanted is None or b.session_id in wanted]
-    if not blocks:
-        raise ValueError(f"no recording block among {sorted(wanted or [])}")
-    ctx = _Context(release, plan, metadata, audio_rate_hz, _source_checksums(release), blocks,
-                   stimulus_cache if stimulus_cache is not None else {})
-    nwbfile = _new_nwbfile(ctx)
+    cache = stimulus_cache if stimulus_cache is not None else {}
+    with ThreadPoolExecutor(max_workers=worker_count()) as pool:
+        # Resampling and spectrograms (scipy and numpy release the GIL) run in threads while
+        # this thread plans the blocks and adds the electrodes.
+        pending = {key: pool.submit(job) for key, job in _stimulus_array_jobs(release, audio_rate_hz, cache).items()}
+        plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
+        wanted = set(session_ids) if session_ids is not None else None
+        blocks = [b for b in plan.blocks if wanted is None or b.session_id in wanted]
+        if not blocks:
+            raise ValueError(f"no recording block among {sorted(wanted or [])}")
+        ctx = _Context(release, plan, metadata, audio_rate_hz, _source_checksums(release), blocks, cache)
+        nwbfile = _new_nwbfile(ctx)
+        electrode_rows = add_electrodes_to_nwbfile(nwbfile, ctx)
+        cache.update((key, future.result()) for key, future in pending.items())
     templates = add_stimuli_to_nwbfile(nwbfile, ctx)
     layout = add_trials_to_nwbfile(nwbfile, ctx, templates)
-    electrode_rows = add_electrodes_to_nwbfile(nwbfile, ctx)
     add_units_to_nwbfile(nwbfile, ctx, layout, electrode_rows)
     add_provenance_to_nwbfile(nwbfile, ctx)
-    deferred = _DEFERRED.get()
     if deferred is not None:
         _PENDING[nwbfile] = _Deferred(deferred.arrays[:], deferred.trial_references)
         deferred.arrays.clear()
@@ -756,7 +771,7 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
     tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
     try:
         # fork() with other threads running can deadlock the child: then write here.
-        isolated = ISOLATED_WRITE and threading.active_count() == 1
+        isolated = ISOLATED_WRITE and can_fork_workers()
         deferred = _PENDING.pop(nwbfile, None) or _Deferred()
         failure = _write_in_child(nwbfile, tmp, deferred) if isolated else _write_here(nwbfile, tmp, deferred)
         if failure is not None:
@@ -797,7 +812,7 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | Non
                 io.write(nwbfile)
             else:
                 # zlib and numpy release the GIL: the chunks compress while hdmf (pure Python) writes the file.
-                with ThreadPoolExecutor(max_workers=_worker_threads()) as pool:
+                with ThreadPoolExecutor(max_workers=worker_count()) as pool:
                     chunks = [[pool.submit(_gzip_chunk, item.array, start, item.chunk_length)
                                for start in range(0, item.array.size, item.chunk_length)]
                               for item in deferred.arrays]
@@ -967,7 +982,7 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
         _check_output_path(output, overwrite=overwrite)
     metadata = load_metadata(metadata_path)
     # hdmf builds ~10^5 long-lived objects too: collect once at the end.
-    with _gc_paused(), _parallel_gzip():
+    with _gc_paused(), _deferred_writes():
         return _convert(raw_folder, output, metadata, audio_rate_hz=audio_rate_hz, overwrite=overwrite,
                         strict=strict, progress=progress, dandi=dandi, dandiset_id=dandiset_id)
 

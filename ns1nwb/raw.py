@@ -16,7 +16,6 @@ import hashlib
 import io
 import os
 import re
-import threading
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from .constants import (
     N_BANDS,
 )
 from .exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
+from .workers import can_fork_workers, worker_count
 
 __all__ = [
     "RawRepeat",
@@ -460,7 +460,8 @@ def _read_spike_files(spike_files: list[Path]) -> Iterator[tuple[list[RawSet], S
 
     loadmat's parsing holds the GIL, so threads would not help; forked workers read
     (one per core, at most 4) and send each file back packed into a few arrays.
-    fork is only used where it is safe: POSIX, and no other thread in this process.
+    fork is only used where it is safe: POSIX, and no other thread in this process
+    (:func:`ns1nwb.workers.can_fork_workers`); ``$NS1NWB_WORKERS`` sets how many.
     """
     workers = _worker_processes()
     if workers < 2 or len(spike_files) < _PARALLEL_MIN_FILES:
@@ -488,10 +489,7 @@ def _ignore_sigint() -> None:
 
 
 def _worker_processes() -> int:
-    if not hasattr(os, "fork") or threading.active_count() > 1:
-        return 1
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(4, cores))
+    return worker_count() if can_fork_workers() else 1
 
 
 _PackedSets = tuple[list[tuple[int, int, "float | None", dict[str, Any], int]], np.ndarray, np.ndarray,

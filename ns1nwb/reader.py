@@ -24,6 +24,7 @@ import numpy as np
 
 from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS
 from .exceptions import NwbContentError
+from .workers import worker_count
 
 __all__ = ["open", "Recording", "NwbFileHandle", "bin_spike_times", "hanning_kernel"]
 
@@ -152,24 +153,9 @@ def _add_binned(out: np.ndarray, relative_ms: np.ndarray, row: np.ndarray, dt_ms
         np.add.at(flat_out, targets(shift), np.float32(weight))  # a numpy scalar keeps add.at on its fast path
 
 
-#: Environment variable that sets the threads of a many-unit grid (e.g. 1 on a shared node).
-THREADS_ENV = "NS1NWB_THREADS"
-
-
-def _grid_threads() -> int:
-    """Threads for a many-unit grid: ``$NS1NWB_THREADS`` if set, else the usable cores, at most 4."""
-    setting = os.environ.get(THREADS_ENV, "").strip()
-    if setting:
-        if not setting.isdigit() or int(setting) < 1:
-            raise ValueError(f"{THREADS_ENV}={setting!r}: expected a whole number >= 1")
-        return int(setting)
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    return max(1, min(4, cores))
-
-
 def _split_for_threads(n_units: int) -> list[np.ndarray]:
     """Unit positions in consecutive pieces: one for a few units, else three per thread (reads overlap binning)."""
-    threads = _grid_threads()
+    threads = worker_count()
     if n_units <= _BULK_READ_UNITS or threads == 1:
         return [np.arange(n_units)]
     return [piece for piece in np.array_split(np.arange(n_units), 3 * threads) if piece.size]
@@ -513,7 +499,7 @@ class Recording:
             if len(work) == 1:
                 _bin_units(*work[0])
             else:  # pieces fill disjoint rows; HDF5 reads and numpy release the GIL, so they overlap
-                with ThreadPoolExecutor(max_workers=_grid_threads()) as pool:
+                with ThreadPoolExecutor(max_workers=worker_count()) as pool:
                     list(pool.map(lambda args: _bin_units(*args), work))
             missing = {}  # per session: the grid rows its trials do not fill
             for out, local in members:

@@ -113,7 +113,7 @@ def test_threaded_grid_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, 
     from ns1nwb import reader
 
     monkeypatch.setattr(reader, "_BULK_READ_UNITS", 1)
-    monkeypatch.setattr(reader, "_grid_threads", lambda: threads)
+    monkeypatch.setenv("NS1NWB_WORKERS", str(threads))
     expected = seed_grid(sample_raw)
     expected_1ms = seed_grid(sample_raw, stimuli=[4], dt_ms=1)
     order = [5, 0, 7, 7, 2, 1, 6, 3, 4]
@@ -123,15 +123,15 @@ def test_threaded_grid_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, 
         np.testing.assert_array_equal(rec.response_grid(units=order, stimuli=[4], dt_ms=1), expected_1ms[order])
 
 
-def test_threads_setting(sample_nwb, monkeypatch):
-    from ns1nwb import reader
+def test_workers_setting(sample_nwb, monkeypatch):
+    from ns1nwb.workers import worker_count
 
-    monkeypatch.setenv("NS1NWB_THREADS", "1")
-    assert reader._grid_threads() == 1
-    monkeypatch.setenv("NS1NWB_THREADS", "3")
-    assert reader._grid_threads() == 3
-    monkeypatch.setenv("NS1NWB_THREADS", "0")
-    with ns1nwb.open(sample_nwb) as rec, pytest.raises(ValueError, match="NS1NWB_THREADS='0'"):
+    monkeypatch.setenv("NS1NWB_WORKERS", "1")
+    assert worker_count() == 1
+    monkeypatch.setenv("NS1NWB_WORKERS", "3")
+    assert worker_count() == 3
+    monkeypatch.setenv("NS1NWB_WORKERS", "0")
+    with ns1nwb.open(sample_nwb) as rec, pytest.raises(ValueError, match="NS1NWB_WORKERS='0'"):
         rec.response_grid()
 
 
