@@ -11,6 +11,7 @@ from .exceptions import (
     OutputError,
     RawFileNotFoundError,
     RawFormatError,
+    SettingError,
     StrictModeError,
     UnsafeArchiveError,
 )
@@ -34,4 +35,5 @@ __all__ = [
     "DownloadError",
     "UnsafeArchiveError",
     "MissingDependencyError",
+    "SettingError",
 ]

@@ -49,7 +49,7 @@ def resample_waveform(samples: np.ndarray, target_rate_hz: float,
                          window=_resample_filter(up, down)).astype(np.float32)
 
 
-@functools.lru_cache(maxsize=8)
+@functools.lru_cache(maxsize=2)  # an odd ratio's filter can be tens of MB
 def _resample_filter(up: int, down: int) -> np.ndarray:
     """resample_poly's own default low-pass filter, designed once per ratio (the design costs more than
     filtering a 5-s sound); resample_poly copies it, so the cached array is never changed."""

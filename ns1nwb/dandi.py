@@ -76,9 +76,9 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
     stimulus_cache: dict[tuple[str, int], Any] = {}
     blocks = plan.blocks
     if progress:
-        from tqdm import tqdm
+        from .workers import progress_bar
 
-        blocks = tqdm(blocks, desc="writing sessions", unit="file")
+        blocks = progress_bar(blocks, desc="writing sessions", unit="file")
     try:
         for block, relative in zip(blocks, targets):
             (staging / relative.parent).mkdir(parents=True, exist_ok=True)

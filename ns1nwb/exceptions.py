@@ -51,3 +51,7 @@ class UnsafeArchiveError(Ns1Error, ValueError):
 
 class MissingDependencyError(Ns1Error, ImportError):
     """An optional dependency (an extra such as ``ns1nwb[plot]``) is not installed."""
+
+
+class SettingError(Ns1Error, ValueError):
+    """An ns1nwb environment setting (such as ``NS1NWB_WORKERS``) has an invalid value."""

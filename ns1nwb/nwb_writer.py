@@ -50,7 +50,7 @@ from .exceptions import OutputError
 from .metadata import column_specs, load_metadata, subject_metadata, synthetic_clock_start
 from .raw import RawRelease, RawUnit, _gc_paused, read_raw_tree
 from .sessions import RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
-from .workers import can_fork_workers, worker_count
+from .workers import can_fork, worker_count
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
@@ -125,7 +125,8 @@ def _compressed(data: Any, chunks: Any = True, table_column: bool = False) -> An
 
     deferred = _DEFERRED.get()
     if (deferred is not None and isinstance(data, np.ndarray) and data.ndim == 1 and data.dtype.kind in "fiu"
-            and data.dtype.isnative and data.nbytes >= _PARALLEL_GZIP_MIN_BYTES and isinstance(chunks, tuple)):
+            and data.dtype.isnative and data.flags.c_contiguous and data.nbytes >= _PARALLEL_GZIP_MIN_BYTES
+            and isinstance(chunks, tuple)):
         # hdmf makes table columns expandable when it writes their data; an empty dataset it leaves fixed.
         expandable = {"maxshape": (None,)} if table_column else {}
         dataio = H5DataIO(shape=data.shape, dtype=data.dtype, chunks=chunks, compression="gzip",
@@ -771,7 +772,7 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
     tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
     try:
         # fork() with other threads running can deadlock the child: then write here.
-        isolated = ISOLATED_WRITE and can_fork_workers()
+        isolated = ISOLATED_WRITE and can_fork()
         deferred = _PENDING.pop(nwbfile, None) or _Deferred()
         failure = _write_in_child(nwbfile, tmp, deferred) if isolated else _write_here(nwbfile, tmp, deferred)
         if failure is not None:

@@ -37,7 +37,7 @@ from .constants import (
     N_BANDS,
 )
 from .exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
-from .workers import can_fork_workers, worker_count
+from .workers import can_start_worker_processes, progress_bar, worker_count
 
 __all__ = [
     "RawRepeat",
@@ -455,30 +455,43 @@ def _read_spike_file(spike_file: Path) -> tuple[list[RawSet], SourceFile]:
 _PARALLEL_MIN_FILES = 16
 
 
-def _read_spike_files(spike_files: list[Path]) -> Iterator[tuple[list[RawSet], SourceFile]]:
-    """The sets and the checksum of each file, in order; in forked worker processes when that pays.
+@contextmanager
+def _spike_file_results(spike_files: list[Path]) -> Iterator[Iterator[tuple[list[RawSet], SourceFile]]]:
+    """The sets and the checksum of each file, in order; read in forked worker processes when that pays.
 
     loadmat's parsing holds the GIL, so threads would not help; forked workers read
-    (one per core, at most 4) and send each file back packed into a few arrays.
-    fork is only used where it is safe: POSIX, and no other thread in this process
-    (:func:`ns1nwb.workers.can_fork_workers`); ``$NS1NWB_WORKERS`` sets how many.
+    (``$NS1NWB_WORKERS``, default one per core, at most 4) and send each file back packed into a
+    few arrays. fork is only used where it is safe (:func:`ns1nwb.workers.can_start_worker_processes`).
+    The workers start on entering the block (before any progress bar's thread) and stop on
+    leaving it, also when the block stops early: files not yet started are not read.
     """
-    workers = _worker_processes()
-    if workers < 2 or len(spike_files) < _PARALLEL_MIN_FILES:
-        yield from map(_read_spike_file, spike_files)
+    if len(spike_files) < _PARALLEL_MIN_FILES or _worker_processes() < 2:
+        yield map(_read_spike_file, spike_files)
         return
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"),
+    pool = ProcessPoolExecutor(max_workers=_worker_processes(), mp_context=multiprocessing.get_context("fork"),
                                initializer=_ignore_sigint)
+    try:
+        yield _pool_results(pool, spike_files)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _pool_results(pool: Any, spike_files: list[Path]) -> Iterator[tuple[list[RawSet], SourceFile]]:
+    from concurrent.futures.process import BrokenProcessPool
+
+    done = 0
     try:
         for packed, source, caught in pool.map(_read_packed, spike_files, chunksize=4):
             for message, category in caught:  # what loadmat warned about, as if read here
                 warnings.warn(message, category, stacklevel=2)
+            done += 1
             yield _unpack_sets(packed), source
-    finally:  # on an error or Ctrl-C, files not yet started are not read
-        pool.shutdown(wait=True, cancel_futures=True)
+    except BrokenProcessPool:
+        # A worker died (killed for memory, say): read the rest here, where an error names its file.
+        yield from map(_read_spike_file, spike_files[done:])
 
 
 def _ignore_sigint() -> None:
@@ -489,7 +502,7 @@ def _ignore_sigint() -> None:
 
 
 def _worker_processes() -> int:
-    return worker_count() if can_fork_workers() else 1
+    return worker_count() if can_start_worker_processes() else 1
 
 
 _PackedSets = tuple[list[tuple[int, int, "float | None", dict[str, Any], int]], np.ndarray, np.ndarray,
@@ -515,8 +528,7 @@ def _pack_sets(sets: list[RawSet]) -> _PackedSets:
 
 def _unpack_sets(packed: _PackedSets) -> list[RawSet]:
     header, lengths, times, stamps = packed
-    # Each repeat's times become a view of the one array (read-only: they are never changed).
-    times.setflags(write=False)
+    # Each repeat's times become a view of the one array.
     pieces = np.split(times, np.cumsum(lengths)[:-1]) if lengths.size else []
     repeats = [RawRepeat(piece, stamp) for piece, stamp in zip(pieces, stamps)]
     sets, start = [], 0
@@ -671,17 +683,15 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
             continue
         found_files.append((index, rel_path, row, found))
 
-    all_sets = _read_spike_files([found for *_, found in found_files])
-    if progress:
-        from tqdm import tqdm
-
-        all_sets = tqdm(all_sets, total=len(found_files), desc="reading spike files", unit="file")
     sources = [meta_source]
-    for (index, rel_path, row, found), (sets, source) in zip(found_files, all_sets):
-        unit = RawUnit(index, rel_path, row, found, sets)
-        _check_spike_values(unit, warn)
-        units.append(unit)
-        sources.append(source)
+    with _spike_file_results([found for *_, found in found_files]) as all_sets:
+        if progress:
+            all_sets = progress_bar(all_sets, total=len(found_files), desc="reading spike files", unit="file")
+        for (index, rel_path, row, found), (sets, source) in zip(found_files, all_sets):
+            unit = RawUnit(index, rel_path, row, found, sets)
+            _check_spike_values(unit, warn)
+            units.append(unit)
+            sources.append(source)
 
     if not units:
         raise RawFormatError(f"{meta_path}: none of the {len(rows)} units has a spike file under {root / SPIKES_DIR}")

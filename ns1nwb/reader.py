@@ -82,6 +82,8 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     """
     _, n_bins = _n_bins(dt_ms)
     out = np.zeros((n_rows, n_bins), dtype=np.float32)
+    if kernel is not None and kernel.size == 0:  # no kernel: raw counts
+        kernel = None
     _add_binned(out, relative_ms, row, dt_ms, kernel, presorted)
     return out
 
@@ -162,16 +164,18 @@ def _split_for_threads(n_units: int) -> list[np.ndarray]:
 
 
 def _bin_units(nwb: "_File", members: list[tuple[int, int]], trial_slot: np.ndarray, grid_rows: np.ndarray,
-               n_rows: int, dt_ms: float, kernel: np.ndarray | None) -> None:
+               n_rows: int, dt_ms: float, kernel: np.ndarray | None,
+               whole: tuple[np.ndarray, np.ndarray] | None = None) -> None:
     """Bin the spikes of ``members`` ((output position, unit in file) pairs) into their rows of ``grid_rows``.
 
     Each unit owns ``n_rows`` consecutive rows; ``trial_slot`` maps each trial of the file
     to its (stimulus, repeat) row among them, or to ``len(grid_rows)`` or more to drop the trial.
+    ``whole``: the file's spike arrays, when already read in full.
     """
     for out, _ in members:
         grid_rows[out * n_rows:(out + 1) * n_rows].fill(0.0)
-    times, trials, bounds = nwb.spikes([local for _, local in members])
-    relative = nwb.relative_ms(times, trials, overwrite=True)
+    times, trials, bounds = nwb.spikes([local for _, local in members], whole)
+    relative = nwb.relative_ms(times, trials, overwrite=True)  # times is a fresh array (a read or a copy)
     out_index = np.array([out for out, _ in members], dtype=np.int32)
     # Each spike's row of the whole grid: (output unit, stimulus, repeat) flattened.
     rows = np.repeat(out_index * np.int32(n_rows), np.diff(bounds))
@@ -254,12 +258,14 @@ class _File:
         data["n_spikes"] = np.diff(np.concatenate([[0], self.spike_ends]))
         return pd.DataFrame(data)
 
-    def spikes(self, local_units: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def spikes(self, local_units: Sequence[int], whole: tuple[np.ndarray, np.ndarray] | None = None
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(spike times s, trial rows, bounds) of the asked units, concatenated in the order asked.
 
         Unit i's spikes are ``[bounds[i]:bounds[i + 1]]``. Consecutive units: one slice of
-        the data and of the index; many scattered units: one bulk read; a few: one slice per unit.
-        Trial rows keep the file's small integer type (index with them directly).
+        the data and of the index; many scattered units: one bulk read (or ``whole``, the
+        arrays already read in full); a few: one slice per unit. Trial rows keep the file's
+        small integer type (index with them directly).
         """
         local_units = np.asarray(local_units, dtype=np.int64)
         starts, ends = self.spike_starts[local_units], self.spike_ends[local_units]
@@ -267,14 +273,18 @@ class _File:
         if local_units.size > 1 and np.all(np.diff(local_units) == 1):
             first, last = starts[0], ends[-1]
             return self._spike_times[first:last], self._spike_trial[first:last], bounds
-        if local_units.size > _BULK_READ_UNITS:
-            times, trials = self._spike_times[:], self._spike_trial[:]
+        if whole is not None or local_units.size > _BULK_READ_UNITS:
+            times, trials = whole if whole is not None else self.read_all_spikes()
             times = np.concatenate([times[a:b] for a, b in zip(starts, ends)])
             trials = np.concatenate([trials[a:b] for a, b in zip(starts, ends)])
         else:
             times = np.concatenate([self._spike_times[a:b] for a, b in zip(starts, ends)] or [np.empty(0)])
             trials = np.concatenate([self._spike_trial[a:b] for a, b in zip(starts, ends)] or [np.empty(0, int)])
         return times, trials, bounds
+
+    def read_all_spikes(self) -> tuple[np.ndarray, np.ndarray]:
+        """All spike times and trial rows of the file (one bulk read of each)."""
+        return self._spike_times[:], self._spike_trial[:]
 
     def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray, overwrite: bool = False) -> np.ndarray:
         """ms after each spike's trial onset; ``overwrite`` reuses ``times_s`` for the result."""
@@ -494,8 +504,15 @@ class Recording:
             # Trials not asked for point past the grid's last row, so their spikes are dropped.
             trial_slot[(stimulus_slot[nwb.trial_stimulus] < 0) | (nwb.trial_repeat >= n_repeats)] = grid_rows.shape[0]
             trial_slot = trial_slot.astype(np.int32)  # row numbers: int32 halves the per-spike traffic
-            work = [(nwb, [members[i] for i in piece], trial_slot, grid_rows, n_rows, dt_ms, kernel)
-                    for piece in _split_for_threads(len(members))]
+            pieces = _split_for_threads(len(members))
+            locals_ = np.array([local for _, local in members])
+            whole = None
+            if len(pieces) > 1 and not np.all(np.diff(locals_) == 1):
+                # Scattered units (e.g. rec.units.is_good): one bulk read shared by the pieces,
+                # not one per piece.
+                whole = nwb.read_all_spikes()
+            work = [(nwb, [members[i] for i in piece], trial_slot, grid_rows, n_rows, dt_ms, kernel, whole)
+                    for piece in pieces]
             if len(work) == 1:
                 _bin_units(*work[0])
             else:  # pieces fill disjoint rows; HDF5 reads and numpy release the GIL, so they overlap

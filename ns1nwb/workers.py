@@ -1,16 +1,20 @@
-"""How many cores ns1nwb uses: one setting for the reader's threads, the raw reader's processes and the
-writer's compression threads.
+"""How ns1nwb uses several cores: one setting for the reader's threads, the raw reader's processes and
+the writer's compression threads, the checks that make forking safe, and a progress bar that starts no
+thread.
 
-``$NS1NWB_WORKERS`` (a whole number >= 1) sets it, e.g. 1 on a shared node; by default it is the
-cores this process may run on, at most 4 (more gives nothing measurable on this data).
+``$NS1NWB_WORKERS`` (a whole number >= 1) sets the number of workers, e.g. 1 on a shared node; by
+default it is the cores this process may run on, at most 4 (more gives nothing measurable on this data).
 """
 
 from __future__ import annotations
 
 import os
 import threading
+from typing import Any, Iterable
 
-__all__ = ["WORKERS_ENV", "worker_count", "can_fork_workers"]
+from .exceptions import SettingError
+
+__all__ = ["WORKERS_ENV", "worker_count", "can_fork", "can_start_worker_processes", "progress_bar"]
 
 #: Environment variable that sets how many cores ns1nwb uses.
 WORKERS_ENV = "NS1NWB_WORKERS"
@@ -22,18 +26,36 @@ def worker_count() -> int:
 
     Raises
     ------
-    ValueError
+    SettingError
         ``$NS1NWB_WORKERS`` is set but not a whole number >= 1.
     """
     setting = os.environ.get(WORKERS_ENV, "").strip()
     if setting:
         if not setting.isdigit() or int(setting) < 1:
-            raise ValueError(f"{WORKERS_ENV}={setting!r}: expected a whole number >= 1")
+            raise SettingError(f"{WORKERS_ENV}={setting!r}: expected a whole number >= 1 (or leave it unset)")
         return int(setting)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(_DEFAULT_MAX, cores))
 
 
-def can_fork_workers() -> bool:
-    """Whether worker processes may be forked: POSIX, and no other thread (a fork copies held locks)."""
+def can_fork() -> bool:
+    """Whether this process may fork: POSIX, and no other thread (a fork copies locks other threads hold)."""
     return hasattr(os, "fork") and threading.active_count() == 1
+
+
+def can_start_worker_processes() -> bool:
+    """:func:`can_fork`, and not a daemon process (a ``multiprocessing.Pool`` worker may not have children)."""
+    import multiprocessing
+
+    return can_fork() and not multiprocessing.current_process().daemon
+
+
+def progress_bar(iterable: Iterable[Any] | None = None, **kwargs: Any) -> Any:
+    """A tqdm bar without tqdm's monitor thread: that thread would make :func:`can_fork` false for the
+    rest of the process (no isolated write, no worker processes)."""
+    from tqdm import tqdm
+
+    class _Bar(tqdm):  # type: ignore[misc, valid-type]
+        monitor_interval = 0
+
+    return _Bar(iterable, **kwargs)

@@ -750,3 +750,9 @@ def test_real_full_disk(lean_tree, small_filesystem):
     lines = [line for line in proc.stderr.splitlines() if not line.startswith("warning: ")]
     assert len(lines) == 1 and str(target) in lines[0] and ENOSPC in lines[0], proc.stderr[-2000:]
     assert "Traceback" not in proc.stderr
+
+
+def test_bad_workers_setting(tree, out, monkeypatch):
+    """A bad NS1NWB_WORKERS is a usage error (exit 2, one line naming it), not an internal one."""
+    monkeypatch.setenv("NS1NWB_WORKERS", "zero")
+    assert_error(convert_cli(tree, out), 2, "NS1NWB_WORKERS='zero'", output=out)

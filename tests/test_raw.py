@@ -7,6 +7,7 @@ loadmat shows on the real files. Expected values come from loadmat/soundfile, no
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import warnings
@@ -851,3 +852,64 @@ def test_parallel_read_error_names_the_file(tree):
     truncate(spike_file)
     out = _read_in_fresh_process(tree)
     assert out.startswith("ERROR ") and str(spike_file) in out and "not a readable MAT file" in out
+
+
+#: Forces the parallel path in a fresh interpreter, then checks what a run leaves running.
+_LIFECYCLE_SCRIPT = """
+import multiprocessing, sys, threading
+from ns1nwb import raw
+from ns1nwb.exceptions import StrictModeError
+raw._PARALLEL_MIN_FILES = 1
+used_pool = []
+real_pool_results = raw._pool_results
+def spy(pool, files):
+    used_pool.append(len(files))
+    return real_pool_results(pool, files)
+raw._pool_results = spy
+def count_units(root):
+    return len(raw.read_raw_tree(root).units)
+mode, root = sys.argv[1], sys.argv[2]
+if mode == "in-pool-worker":  # batch conversions often run in a multiprocessing.Pool
+    with multiprocessing.get_context("fork").Pool(1) as outer:
+        print("UNITS", outer.apply(count_units, (root,)))
+elif mode == "progress":
+    release = raw.read_raw_tree(root, progress=True)
+    print("UNITS", len(release.units), "POOL", bool(used_pool))
+elif mode == "strict-error":
+    try:
+        raw.read_raw_tree(root, strict=True)
+    except StrictModeError as err:
+        print("ERROR", err)
+print("THREADS", threading.active_count(), "CHILDREN", len(multiprocessing.active_children()))
+"""
+
+
+def _lifecycle(mode: str, root: Path) -> str:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "NS1NWB_WORKERS": "2"}
+    done = subprocess.run([sys.executable, "-c", _LIFECYCLE_SCRIPT, mode, str(root)], capture_output=True,
+                          text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def test_read_inside_a_pool_worker(small_raw):
+    """A daemon Pool worker may not start processes: the reader reads in-process there."""
+    out = _lifecycle("in-pool-worker", small_raw)
+    assert f"UNITS {len(read_raw_tree(small_raw).units)}" in out, out
+
+
+def test_progress_bar_keeps_the_worker_processes(small_raw):
+    """The progress bar starts no thread that would turn the parallel reader (and the isolated write) off."""
+    out = _lifecycle("progress", small_raw)
+    assert "POOL True" in out and "THREADS 1 CHILDREN 0" in out, out
+
+
+def test_error_mid_read_stops_the_workers(tree):
+    """An error raised while results come back leaves no worker process or thread running."""
+    spike_file = unit_spike_file(tree, 1)
+    times_to_seconds(spike_file)
+    out = _lifecycle("strict-error", tree)
+    assert "ERROR" in out and str(spike_file) in out and "THREADS 1 CHILDREN 0" in out, out

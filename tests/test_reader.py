@@ -123,6 +123,15 @@ def test_threaded_grid_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, 
         np.testing.assert_array_equal(rec.response_grid(units=order, stimuli=[4], dt_ms=1), expected_1ms[order])
 
 
+def test_empty_kernel_gives_raw_counts():
+    from ns1nwb.reader import bin_spike_times
+
+    times, rows = np.array([1.0, 7.0, 7.2, 12.0]), np.array([0, 0, 0, 1])
+    counts = bin_spike_times(times, rows, 2)
+    assert counts.sum() == 3  # 7.0 and 7.2 round to one ms
+    np.testing.assert_array_equal(bin_spike_times(times, rows, 2, kernel=np.array([])), counts)
+
+
 def test_workers_setting(sample_nwb, monkeypatch):
     from ns1nwb.workers import worker_count
 
@@ -131,7 +140,7 @@ def test_workers_setting(sample_nwb, monkeypatch):
     monkeypatch.setenv("NS1NWB_WORKERS", "3")
     assert worker_count() == 3
     monkeypatch.setenv("NS1NWB_WORKERS", "0")
-    with ns1nwb.open(sample_nwb) as rec, pytest.raises(ValueError, match="NS1NWB_WORKERS='0'"):
+    with ns1nwb.open(sample_nwb) as rec, pytest.raises(ns1nwb.SettingError, match="NS1NWB_WORKERS='0'"):
         rec.response_grid()
 
 
