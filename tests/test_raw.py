@@ -830,14 +830,19 @@ print("SAME", n)
 """
 
 
-def _read_in_fresh_process(root: Path) -> str:
+def _run_script(script: str, *args: object) -> str:
+    """Run ``script`` in a fresh interpreter with two workers; its stdout (it must exit 0)."""
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-c", _PARALLEL_SCRIPT, str(root)], capture_output=True, text=True,
-                          timeout=300)
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "NS1NWB_WORKERS": "2"})
     assert done.returncode == 0, done.stderr
     return done.stdout.strip()
+
+
+def _read_in_fresh_process(root: Path) -> str:
+    return _run_script(_PARALLEL_SCRIPT, root)
 
 
 def test_parallel_read_equals_serial_read(small_raw):
@@ -885,14 +890,7 @@ print("THREADS", threading.active_count(), "CHILDREN", len(multiprocessing.activ
 
 
 def _lifecycle(mode: str, root: Path) -> str:
-    import subprocess
-    import sys
-
-    env = {**os.environ, "NS1NWB_WORKERS": "2"}
-    done = subprocess.run([sys.executable, "-c", _LIFECYCLE_SCRIPT, mode, str(root)], capture_output=True,
-                          text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return _run_script(_LIFECYCLE_SCRIPT, mode, root)
 
 
 def test_read_inside_a_pool_worker(small_raw):
