@@ -92,6 +92,19 @@ class RawUnit:
     #: The spike file actually read (the ``_1`` fallback when that was used).
     spike_file: Path
     sets: list[RawSet]
+    #: All of the unit's spike times as read (see :meth:`all_spike_times_ms`).
+    _all_spike_times_ms: np.ndarray | None = field(default=None, repr=False, compare=False)
+
+    def all_spike_times_ms(self) -> np.ndarray:
+        """Every spike time as read: set after set, repeat after repeat, each repeat in its stored order.
+
+        One float64 array, of which each repeat's ``spike_times_ms`` is a view when the unit comes
+        from :func:`read_raw_tree` (no copy); joined once otherwise.
+        """
+        if self._all_spike_times_ms is None:
+            pieces = [r.spike_times_ms for s in self.sets for r in s.repeats]
+            self._all_spike_times_ms = np.concatenate(pieces) if pieces else np.empty(0)
+        return self._all_spike_times_ms
 
     @property
     def unit_name(self) -> str:
@@ -131,7 +144,7 @@ class RawUnit:
 
     @property
     def n_spikes(self) -> int:
-        return sum(r.spike_times_ms.size for s in self.sets for r in s.repeats)
+        return int(self.all_spike_times_ms().size)
 
     @property
     def timestamps(self) -> list[str]:
@@ -377,7 +390,8 @@ def _read_name_value_pairs(value: Any) -> Any:
     """``stim_params.all``: a struct of ``names`` (cell of char) and ``values`` -> {name: value}."""
     try:
         record = value.ravel()[0]
-        names = ["".join(n.ravel().tolist()) for n in record["names"].ravel()]
+        names = [str(n[0]) if n.shape == (1,) and n.dtype.kind == "U" else "".join(n.ravel().tolist())
+                 for n in record["names"].ravel().tolist()]
         values = record["values"].ravel().tolist()
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         return _scalar(value)
@@ -403,7 +417,45 @@ def _other_stamp(raw_stamp: np.ndarray, spike_file: Path, position: int) -> str 
     return "".join(raw_stamp.ravel().tolist()).strip() or None
 
 
-def _read_spike_file(spike_file: Path) -> tuple[list[RawSet], SourceFile]:
+@dataclass
+class _SpikeFileContent:
+    """A spike file's sets in a few flat pieces: cheap to send from a worker and to check.
+
+    Repeat ``k`` (counting over the sets in order) has the spike times
+    ``times[offsets[k]:offsets[k + 1]]`` with ``offsets = [0, *cumsum(lengths)]``.
+    """
+
+    #: Per set: (position, stimulus index, length_signal_ms, stim_params, number of repeats).
+    sets: list[tuple[int, int, "float | None", dict[str, Any], int]]
+    #: Spike count of every repeat.
+    lengths: np.ndarray
+    #: Every spike time of the file (ms, float64), repeat after repeat, each in its stored order.
+    times: np.ndarray
+    #: Timestamp of every repeat (None when absent).
+    stamps: list["str | None"]
+
+    def raw_sets(self) -> list[RawSet]:
+        """The sets as :class:`RawSet` objects; every repeat's times are a view of :attr:`times`."""
+        pieces = np.split(self.times, np.cumsum(self.lengths)[:-1]) if self.lengths.size else []
+        repeats = [RawRepeat(piece, stamp) for piece, stamp in zip(pieces, self.stamps)]
+        sets, start = [], 0
+        for position, stimulus_index, length_ms, stim_params, n_repeats in self.sets:
+            sets.append(RawSet(position=position, stimulus_index=stimulus_index,
+                               repeats=repeats[start:start + n_repeats], length_signal_ms=length_ms,
+                               stim_params=stim_params))
+            start += n_repeats
+        return sets
+
+
+def _repeat_stamp(raw_stamp: Any, spike_file: Path, position: int) -> str | None:
+    if raw_stamp.__class__ is np.ndarray and raw_stamp.shape == (1,) and raw_stamp.dtype.kind == "U":
+        return raw_stamp[0].strip() or None  # the usual 'YYYYMMDD-HHMMSSmmm'
+    if raw_stamp is None or not raw_stamp.size:
+        return None
+    return _other_stamp(raw_stamp, spike_file, position)
+
+
+def _read_spike_file(spike_file: Path) -> tuple[_SpikeFileContent, SourceFile]:
     data, source = _read_source(spike_file)
     mat = _load_mat(spike_file, data)
     data = mat.get("data")
@@ -414,41 +466,35 @@ def _read_spike_file(spike_file: Path) -> tuple[list[RawSet], SourceFile]:
         raise RawFormatError(f"{spike_file}: 'data.set' has no 'repeats' field; not an NS1 spike file")
     set_fields = set_array.dtype.names
     sets = []
+    all_times: list[np.ndarray] = []
+    all_stamps: list[str | None] = []
     for position, set_record in enumerate(set_array.ravel()):
         repeats_struct = set_record["repeats"]
-        repeats: list[RawRepeat] = []
+        n_repeats = 0
         if isinstance(repeats_struct, np.ndarray) and repeats_struct.dtype.names and "t" in repeats_struct.dtype.names:
-            # One column read per field is much cheaper than field access per record.
-            all_times = repeats_struct["t"].ravel()
+            # One column read per field (as a list) is much cheaper than field access per record.
+            times = repeats_struct["t"].ravel().tolist()
+            n_repeats = len(times)
+            for k, repeat_times in enumerate(times):
+                # Row, column or 0x0 float64 arrays are flattened below; other types are the rare cases.
+                if repeat_times.__class__ is not np.ndarray or repeat_times.dtype != np.float64:
+                    times[k] = _other_times(repeat_times, spike_file, position)
+            all_times.extend(times)
             if "timestamp" in repeats_struct.dtype.names:
-                all_stamps = repeats_struct["timestamp"].ravel()
+                all_stamps.extend(_repeat_stamp(raw_stamp, spike_file, position)
+                                  for raw_stamp in repeats_struct["timestamp"].ravel().tolist())
             else:
-                all_stamps = [None] * all_times.size
-            for times, raw_stamp in zip(all_times, all_stamps):
-                # Row, column or 0x0: all become a flat float64 array of the stored values.
-                if times.__class__ is not np.ndarray or times.dtype != np.float64:  # the rare cases
-                    times = _other_times(times, spike_file, position)
-                stamp = None
-                if raw_stamp is not None and raw_stamp.size:
-                    if raw_stamp.shape == (1,) and raw_stamp.dtype.kind == "U":  # the usual 'YYYYMMDD-...'
-                        stamp = raw_stamp[0].strip() or None
-                    else:
-                        stamp = _other_stamp(raw_stamp, spike_file, position)
-                repeats.append(RawRepeat(times.ravel(), stamp))
+                all_stamps.extend([None] * n_repeats)
         elif not (isinstance(repeats_struct, np.ndarray) and repeats_struct.size == 0):
             raise RawFormatError(f"{spike_file}: set {position + 1} has a 'repeats' field without 't'")
         stim_params = _read_stim_params(set_record["stim_params"]) if "stim_params" in set_fields else {}
         length = _scalar(set_record["length_signal_ms"]) if "length_signal_ms" in set_fields else None
-        sets.append(
-            RawSet(
-                position=position,
-                stimulus_index=_stimulus_index(position, stim_params),
-                repeats=repeats,
-                length_signal_ms=float(length) if isinstance(length, (int, float)) else None,
-                stim_params=stim_params,
-            )
-        )
-    return sets, source
+        sets.append((position, _stimulus_index(position, stim_params),
+                     float(length) if isinstance(length, (int, float)) else None, stim_params, n_repeats))
+    lengths = np.fromiter((t.size for t in all_times), dtype=np.int64, count=len(all_times))
+    # axis=None flattens each repeat's array (C order, as ravel) while joining them.
+    times = np.concatenate(all_times, axis=None) if all_times else np.empty(0)
+    return _SpikeFileContent(sets, lengths, times, all_stamps), source
 
 
 #: Fewer spike files than this are read in this process (starting workers would cost more).
@@ -456,12 +502,13 @@ _PARALLEL_MIN_FILES = 16
 
 
 @contextmanager
-def _spike_file_results(spike_files: list[Path]) -> Iterator[Iterator[tuple[list[RawSet], SourceFile]]]:
-    """The sets and the checksum of each file, in order; read in forked worker processes when that pays.
+def _spike_file_results(spike_files: list[Path]) -> Iterator[Iterator[tuple[_SpikeFileContent, SourceFile]]]:
+    """The content and the checksum of each file, in order; read in forked worker processes when that pays.
 
     loadmat's parsing holds the GIL, so threads would not help; forked workers read
-    (``$NS1NWB_WORKERS``, default one per core, at most 4) and send each file back packed into a
-    few arrays. fork is only used where it is safe (:func:`ns1nwb.workers.can_start_worker_processes`).
+    (``$NS1NWB_WORKERS``, default one per core, at most 4) and send each file back as a
+    :class:`_SpikeFileContent` (a few arrays: ~10^4 small ones would pickle far slower). fork is
+    only used where it is safe (:func:`ns1nwb.workers.can_start_worker_processes`).
     The workers start on entering the block (before any progress bar's thread) and stop on
     leaving it, also when the block stops early: files not yet started are not read.
     """
@@ -479,16 +526,16 @@ def _spike_file_results(spike_files: list[Path]) -> Iterator[Iterator[tuple[list
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _pool_results(pool: Any, spike_files: list[Path]) -> Iterator[tuple[list[RawSet], SourceFile]]:
+def _pool_results(pool: Any, spike_files: list[Path]) -> Iterator[tuple[_SpikeFileContent, SourceFile]]:
     from concurrent.futures.process import BrokenProcessPool
 
     done = 0
     try:
-        for packed, source, caught in pool.map(_read_packed, spike_files, chunksize=4):
+        for content, source, caught in pool.map(_read_in_worker, spike_files, chunksize=4):
             for message, category in caught:  # what loadmat warned about, as if read here
                 warnings.warn(message, category, stacklevel=2)
             done += 1
-            yield _unpack_sets(packed), source
+            yield content, source
     except BrokenProcessPool:
         # A worker died (killed for memory, say): read the rest here, where an error names its file.
         yield from map(_read_spike_file, spike_files[done:])
@@ -505,55 +552,27 @@ def _worker_processes() -> int:
     return worker_count() if can_start_worker_processes() else 1
 
 
-_PackedSets = tuple[list[tuple[int, int, "float | None", dict[str, Any], int]], np.ndarray, np.ndarray,
-                    list["str | None"]]
-
-
-def _read_packed(spike_file: Path) -> tuple[_PackedSets, SourceFile, list[tuple[str, type[Warning]]]]:
-    """:func:`_read_spike_file` in a worker, packed (~10^4 small arrays pickle far slower than one big
-    one), with the warnings it raised."""
+def _read_in_worker(spike_file: Path) -> tuple[_SpikeFileContent, SourceFile, list[tuple[str, type[Warning]]]]:
+    """:func:`_read_spike_file` in a worker, with the warnings it raised (the parent raises them again)."""
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        sets, source = _read_spike_file(spike_file)
-    return _pack_sets(sets), source, [(str(w.message), w.category) for w in caught]
+        content, source = _read_spike_file(spike_file)
+    return content, source, [(str(w.message), w.category) for w in caught]
 
 
-def _pack_sets(sets: list[RawSet]) -> _PackedSets:
-    header = [(s.position, s.stimulus_index, s.length_signal_ms, s.stim_params, len(s.repeats)) for s in sets]
-    repeats = [r for s in sets for r in s.repeats]
-    lengths = np.array([r.spike_times_ms.size for r in repeats], dtype=np.int64)
-    times = np.concatenate([r.spike_times_ms for r in repeats]) if repeats else np.empty(0)
-    return header, lengths, times, [r.timestamp for r in repeats]
-
-
-def _unpack_sets(packed: _PackedSets) -> list[RawSet]:
-    header, lengths, times, stamps = packed
-    # Each repeat's times become a view of the one array.
-    pieces = np.split(times, np.cumsum(lengths)[:-1]) if lengths.size else []
-    repeats = [RawRepeat(piece, stamp) for piece, stamp in zip(pieces, stamps)]
-    sets, start = [], 0
-    for position, stimulus_index, length_ms, stim_params, n_repeats in header:
-        sets.append(RawSet(position=position, stimulus_index=stimulus_index, repeats=repeats[start:start + n_repeats],
-                           length_signal_ms=length_ms, stim_params=stim_params))
-        start += n_repeats
-    return sets
-
-
-def _check_spike_values(unit: RawUnit, warn: _Warner) -> None:
+def _check_spike_values(spike_file: Path, times: np.ndarray, warn: _Warner) -> None:
     """Fail on values that would corrupt the data; warn on ones that look like the wrong unit."""
-    all_times = [r.spike_times_ms for s in unit.sets for r in s.repeats if r.spike_times_ms.size]
-    if not all_times:
+    if not times.size:
         return
-    times = np.concatenate(all_times)
     if not np.isfinite(times).all():
-        raise RawFormatError(f"{unit.spike_file}: spike times contain NaN or infinite values; the file is corrupt")
+        raise RawFormatError(f"{spike_file}: spike times contain NaN or infinite values; the file is corrupt")
     if (times < 0).any():
         raise RawFormatError(
-            f"{unit.spike_file}: {int((times < 0).sum())} negative spike times (min {times.min():.3f} ms); "
+            f"{spike_file}: {int((times < 0).sum())} negative spike times (min {times.min():.3f} ms); "
             "NS1 times are ms after sound onset"
         )
     if times.size >= 10 and times.max() < 6.0:
-        warn(f"{unit.spike_file}: all spike times are below 6 ms; are they in seconds instead of ms?")
+        warn(f"{spike_file}: all spike times are below 6 ms; are they in seconds instead of ms?")
 
 
 def _read_wavs(root: Path, warn: _Warner, sources: list[SourceFile]) -> dict[int, RawWav]:
@@ -687,10 +706,9 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
     with _spike_file_results([found for *_, found in found_files]) as all_sets:
         if progress:
             all_sets = progress_bar(all_sets, total=len(found_files), desc="reading spike files", unit="file")
-        for (index, rel_path, row, found), (sets, source) in zip(found_files, all_sets):
-            unit = RawUnit(index, rel_path, row, found, sets)
-            _check_spike_values(unit, warn)
-            units.append(unit)
+        for (index, rel_path, row, found), (content, source) in zip(found_files, all_sets):
+            _check_spike_values(found, content.times, warn)
+            units.append(RawUnit(index, rel_path, row, found, content.raw_sets(), content.times))
             sources.append(source)
 
     if not units:
