@@ -27,7 +27,6 @@ import os
 import re
 import uuid
 import weakref
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from concurrent.futures import ThreadPoolExecutor
@@ -73,6 +72,12 @@ GOOD_LABELS = ("Yes", "Maybe")
 #: gzip (readable everywhere) at level 1 with shuffle: within 1 % of level 4's size here, and
 #: a third faster to read back.
 GZIP_LEVEL = 1
+try:
+    # ISA-L's deflate: a standard zlib stream (HDF5's gzip filter reads it anywhere), ten times faster
+    # than zlib's at level 1 for a file within 2 % of its size.
+    from isal.isal_zlib import compress as _deflate
+except ImportError:  # no wheel for this platform
+    from zlib import compress as _deflate
 #: 1-D arrays at least this large are compressed in threads during a conversion (see :func:`_compressed`).
 _PARALLEL_GZIP_MIN_BYTES = 256 * 1024
 
@@ -154,7 +159,7 @@ def _gzip_chunk(array: np.ndarray, start: int, chunk_length: int) -> bytes:
         block = np.concatenate([block, np.zeros(chunk_length - block.size, dtype=array.dtype)])
     # Shuffle: byte j of every value goes to plane j (a no-op for 1-byte types).
     planes = np.ascontiguousarray(block.view(np.uint8).reshape(chunk_length, block.itemsize).T)
-    return zlib.compress(planes.tobytes(), GZIP_LEVEL)
+    return _deflate(planes.tobytes(), GZIP_LEVEL)
 
 
 def parse_audio_rate(value: str | float | int) -> float | None:

@@ -320,8 +320,9 @@ def test_unknown_metadata_fields_become_unit_columns(sample_raw, tmp_path):
 
 
 def _hdf5_layout(path: Path) -> dict[str, object]:
-    """Every group and dataset: attributes (object ids left out, references as paths), dtype, shape,
-    storage settings and values (references as paths; file dates and identifier left out)."""
+    """Every group, dataset and soft link (its target): attributes (object ids left out, references as
+    paths), dtype, shape, storage settings and values (references as paths; file dates and identifier
+    left out)."""
 
     def plain(value: object, h5: h5py.File) -> object:
         if isinstance(value, h5py.Reference):
@@ -337,6 +338,11 @@ def _hdf5_layout(path: Path) -> dict[str, object]:
     layout: dict[str, object] = {}
     with h5py.File(path, "r") as h5:
         def visit(name: str, obj: object) -> None:
+            if isinstance(obj, h5py.Group):  # visititems skips soft links
+                for key in obj:
+                    link = obj.get(key, getlink=True)
+                    if isinstance(link, h5py.SoftLink):
+                        layout[f"{name}/{key}".lstrip("/")] = {"soft_link": link.path}
             entry: dict[str, object] = {"attrs": {k: plain(v, h5) for k, v in obj.attrs.items() if k != "object_id"}}
             if isinstance(obj, h5py.Dataset):
                 entry["storage"] = (str(obj.dtype), obj.shape, obj.maxshape, obj.chunks, obj.compression,
@@ -368,5 +374,32 @@ def test_conversion_writes_what_pynwb_writes(tree, request, tmp_path):
     expected, got = _hdf5_layout(tmp_path / "pynwb.nwb"), _hdf5_layout(converted)
     assert sorted(got) == sorted(expected)
     assert "intervals/trials/timeseries" in got and "units/spike_times" in got
+    assert got["stimulus/templates/nat01_spectrogram/source_timeseries"] == {
+        "soft_link": "/stimulus/templates/nat01_waveform"}
     differ = [name for name in expected if got[name] != expected[name]]
     assert differ == []
+
+
+@pytest.mark.parametrize("dtype, n_values", [(np.float64, 1000), (np.uint16, 1000), (np.float32, 700)])
+def test_threaded_chunks_are_what_hdf5_stores(dtype, n_values, tmp_path):
+    """convert() deflates the chunks of its large arrays itself (with ISA-L when installed): each chunk must be
+    a zlib stream of the shuffled values, which HDF5's gzip filter reads back (the last chunk zero-padded)."""
+    import zlib
+
+    from ns1nwb.nwb_writer import _gzip_chunk
+
+    values = (np.random.default_rng(0).random(n_values) * 1000).astype(dtype)
+    chunk_length = 256
+    path = tmp_path / "chunks.h5"
+    with h5py.File(path, "w") as h5:
+        dataset = h5.create_dataset("x", shape=values.shape, dtype=dtype, chunks=(chunk_length,),
+                                    compression="gzip", compression_opts=1, shuffle=True)
+        for start in range(0, n_values, chunk_length):
+            chunk = _gzip_chunk(values, start, chunk_length)
+            block = np.zeros(chunk_length, dtype=dtype)
+            block[:min(chunk_length, n_values - start)] = values[start:start + chunk_length]
+            shuffled = block.view(np.uint8).reshape(chunk_length, block.itemsize).T.tobytes()
+            assert zlib.decompress(chunk) == shuffled
+            dataset.id.write_direct_chunk((start,), chunk)
+    with h5py.File(path, "r") as h5:
+        np.testing.assert_array_equal(h5["x"][:], values)
