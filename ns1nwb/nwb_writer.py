@@ -9,7 +9,10 @@ pooled conversion. Column names, types and descriptions come from
 Speed: during :func:`convert`, the large arrays' gzip and the trials' template
 references are left to :func:`write_nwbfile`, which compresses in threads while
 hdmf writes the rest and adds the references in one step (see
-:func:`_deferred_writes`); the file is the one pynwb would write.
+:func:`_deferred_writes`). Its forked writer also hands the stimulus templates to a
+second forked writer, so that hdmf's pure-Python work runs on two cores, and copies
+their groups in at the end (see :func:`_write_here`). The file is the one pynwb
+would write.
 
 Time base: spike times are in seconds on the file's clock (see
 :mod:`ns1nwb.sessions`): onset + raw time. The clock of any file spans at most
@@ -783,8 +786,9 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
 
     On POSIX, in a single-threaded process, the HDF5 write runs in a forked child:
     when HDF5 fails half-way (a full disk) its state cannot be trusted, and
-    in-process it can crash the interpreter at exit. An error, a crash or Ctrl-C while writing removes the
-    temporary file, so nothing half-written is ever left at ``file_path``.
+    in-process it can crash the interpreter at exit. That child writes the stimulus templates
+    in a child of its own, at the same time. An error, a crash or Ctrl-C while writing stops
+    both and removes their temporary files, so nothing half-written is ever left at ``file_path``.
 
     Raises
     ------
@@ -796,6 +800,7 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
     # A short hidden name in the same folder (the final rename is atomic; a long output
     # name must not become too long for the file system).
     tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
+    side = _templates_path(tmp)
     try:
         # fork() with other threads running can deadlock the child: then write here.
         isolated = ISOLATED_WRITE and can_fork()
@@ -809,8 +814,9 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
             raise
         raise OutputError(f"{path}: writing failed ({err.strerror or err}); nothing was written") from err
     finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+        for leftover in (tmp, side):
+            with contextlib.suppress(OSError):
+                leftover.unlink(missing_ok=True)
     return path
 
 
@@ -830,15 +836,25 @@ def _failure_text(err: BaseException) -> str | None:
     return None
 
 
-def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | None:
+def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bool = False) -> str | None:
+    """Write ``nwbfile`` to ``tmp``; None on success, else why writing failed (an error about the output).
+
+    ``split`` (only in the forked writer, whose copy of ``nwbfile`` may change): a second forked
+    writer writes the stimulus templates (half of hdmf's work, in pure Python) to a side file while
+    this one writes the rest; their groups are then copied in (see :func:`_split_templates`).
+    """
     from pynwb import NWBHDF5IO
 
+    templates_writer: _WriterProcess | None = None
     try:
+        if split and nwbfile.stimulus_template and can_fork():
+            templates_file, deferred = _split_templates(nwbfile, deferred)
+            templates_writer = _start_writer(templates_file[0], _templates_path(tmp), templates_file[1])
         with NWBHDF5IO(tmp, mode="w") as io:
             if not deferred.arrays:
                 io.write(nwbfile)
             else:
-                # zlib and numpy release the GIL: the chunks compress while hdmf (pure Python) writes the file.
+                # deflate and numpy release the GIL: the chunks compress while hdmf (pure Python) writes the file.
                 with ThreadPoolExecutor(max_workers=worker_count()) as pool:
                     chunks = [[pool.submit(_gzip_chunk, item.array, start, item.chunk_length)
                                for start in range(0, item.array.size, item.chunk_length)]
@@ -847,6 +863,12 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | Non
                     for item, futures in zip(deferred.arrays, chunks):
                         for k, future in enumerate(futures):
                             item.dataio.dataset.id.write_direct_chunk((k * item.chunk_length,), future.result())
+        if templates_writer is not None:
+            writer, templates_writer = templates_writer, None
+            failure = writer.result()
+            if failure is not None:
+                return failure
+            _merge_templates(tmp, _templates_path(tmp))
         if deferred.trial_references is not None:
             _write_trial_references(tmp, deferred.trial_references)
     except Exception as err:
@@ -854,7 +876,51 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | Non
         if reason is None:
             raise
         return reason
+    finally:
+        if templates_writer is not None:  # this write failed or was interrupted: stop the other one
+            templates_writer.kill()
     return None
+
+
+def _templates_path(tmp: Path) -> Path:
+    """The side file of the stimulus templates, beside the temporary file (removed with it)."""
+    return tmp.with_name(f"{tmp.stem}.templates{tmp.suffix}")
+
+
+def _split_templates(nwbfile: "NWBFile", deferred: _Deferred) -> tuple[tuple["NWBFile", _Deferred], _Deferred]:
+    """Move the stimulus templates of ``nwbfile`` into a file of their own.
+
+    Returns ((that file, its deferred arrays), what ``nwbfile`` still defers). The templates hold
+    no object references and link only to each other (a spectrogram's ``source_timeseries``, a
+    soft link by path), so their groups can be copied into the main file unchanged.
+    """
+    from pynwb import NWBFile
+
+    templates_file = NWBFile(session_description=nwbfile.session_description, identifier=nwbfile.identifier,
+                             session_start_time=nwbfile.session_start_time)
+    data_ids = set()
+    for name in list(nwbfile.stimulus_template):
+        series = nwbfile.stimulus_template.pop(name)  # also clears its parent
+        templates_file.add_stimulus_template(series)
+        data_ids.add(id(series.data))
+    own = [item for item in deferred.arrays if id(item.dataio) in data_ids]
+    rest = [item for item in deferred.arrays if id(item.dataio) not in data_ids]
+    return (templates_file, _Deferred(own)), _Deferred(rest, deferred.trial_references)
+
+
+def _merge_templates(path: Path, templates_path: Path) -> None:
+    """Copy the templates (and any schema only their file caches) into the main file; chunks are copied as
+    they are, not recompressed."""
+    import h5py
+
+    with h5py.File(path, "r+") as target, h5py.File(templates_path, "r") as source:
+        templates = target.require_group("stimulus/templates")
+        for name, group in source["stimulus/templates"].items():
+            source.copy(group, templates, name=name)
+        for name, group in source["specifications"].items():
+            if name not in target["specifications"]:
+                source.copy(group, target["specifications"], name=name)
+    templates_path.unlink()
 
 
 def _write_trial_references(path: Path, references: _DeferredReferences) -> None:
@@ -887,14 +953,84 @@ def _write_trial_references(path: Path, references: _DeferredReferences) -> None
         trials.attrs["colnames"] = np.array([*colnames, "timeseries"], dtype=h5py.string_dtype())
 
 
-def _write_in_child(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | None:
-    """Write in a forked child; return None on success or the reason it failed."""
-    import signal
+#: In a forked writer: the write end of the pipe to its parent (see :func:`_start_writer`).
+_report_fd: int | None = None
 
+
+@dataclass
+class _WriterProcess:
+    """A forked writer (:func:`_start_writer`): its pid, the read end of its pipe, and whether it leads a
+    process group (then stopping it also stops the writer it started)."""
+
+    pid: int
+    pipe: int
+    group: bool
+
+    def result(self) -> str | None:
+        """Wait for the writer; None on success, else why writing failed. Ctrl-C stops it (and its own writer)."""
+        import signal
+
+        pipe_fd, self.pipe = self.pipe, -1  # the file object below owns (and closes) it
+        try:
+            with os.fdopen(pipe_fd, "rb") as pipe:
+                report = pipe.read().decode(errors="replace")
+            _, status = os.waitpid(self.pid, 0)
+        except KeyboardInterrupt:
+            self.kill()
+            raise
+        if os.WIFSIGNALED(status):
+            self.kill()  # a writer it had started may still run
+            if os.WTERMSIG(status) == signal.SIGINT:
+                raise KeyboardInterrupt
+            return f"the HDF5 writer died with signal {os.WTERMSIG(status)}"
+        code = os.WEXITSTATUS(status)
+        if code == 0:
+            return None
+        if code == 3:
+            return report
+        if code == 4:
+            raise KeyboardInterrupt
+        raise RuntimeError(f"writing the NWB file failed in the writer process: {report}")
+
+    def kill(self) -> None:
+        """Stop the writer (with its process group: any writer it started), at once."""
+        import signal
+
+        with contextlib.suppress(OSError):
+            if self.group:
+                os.killpg(self.pid, signal.SIGKILL)
+            else:
+                os.kill(self.pid, signal.SIGKILL)
+        if self.pipe >= 0:
+            with contextlib.suppress(OSError):
+                os.close(self.pipe)
+            self.pipe = -1
+        with contextlib.suppress(ChildProcessError, OSError):
+            os.waitpid(self.pid, 0)
+
+
+def _start_writer(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bool = False,
+                  group: bool = False) -> _WriterProcess:
+    """Fork a process that writes ``nwbfile`` to ``tmp`` (:func:`_write_here`) and reports through a pipe.
+
+    With ``group`` the writer leads a process group of its own, so that stopping it also stops the
+    writer it starts (which stays in that group), and a terminal's Ctrl-C reaches only this process,
+    which then stops them both.
+    """
+    global _report_fd
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: write, report, and leave without running the parent's cleanup
         os.close(read_end)
+        # A writer started by a writer must not hold its parent's report pipe open: the first one's
+        # parent reads that pipe to its end, and would wait for this one too.
+        if _report_fd is not None:
+            with contextlib.suppress(OSError):
+                os.close(_report_fd)
+        _report_fd = write_end
+        if group:
+            with contextlib.suppress(OSError):
+                os.setpgid(0, 0)
         # After an HDF5 failure h5py prints a traceback for every object it cannot free; the
         # child's failures travel through the pipe and the parent reports them once.
         with contextlib.suppress(OSError):
@@ -902,7 +1038,7 @@ def _write_in_child(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str |
             os.dup2(devnull, 2)
         code, report = 0, b""
         try:
-            reason = _write_here(nwbfile, tmp, deferred)
+            reason = _write_here(nwbfile, tmp, deferred, split=split)
             if reason is not None:
                 code, report = 3, reason.encode()
         except KeyboardInterrupt:
@@ -913,27 +1049,15 @@ def _write_in_child(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str |
             os.write(write_end, report[:4000])
         os._exit(code)
     os.close(write_end)
-    try:
-        with os.fdopen(read_end, "rb") as pipe:
-            report = pipe.read().decode(errors="replace")
-        _, status = os.waitpid(pid, 0)
-    except KeyboardInterrupt:
-        with contextlib.suppress(OSError):
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-        raise
-    if os.WIFSIGNALED(status):
-        if os.WTERMSIG(status) == signal.SIGINT:
-            raise KeyboardInterrupt
-        return f"the HDF5 writer died with signal {os.WTERMSIG(status)}"
-    code = os.WEXITSTATUS(status)
-    if code == 0:
-        return None
-    if code == 3:
-        return report
-    if code == 4:
-        raise KeyboardInterrupt
-    raise RuntimeError(f"writing the NWB file failed in the writer process: {report}")
+    if group:
+        with contextlib.suppress(OSError):  # also here: the group must exist before a kill
+            os.setpgid(pid, pid)
+    return _WriterProcess(pid, read_end, group)
+
+
+def _write_in_child(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | None:
+    """Write in a forked child (which splits off the templates); None on success or the reason it failed."""
+    return _start_writer(nwbfile, tmp, deferred, split=True, group=True).result()
 
 
 def _check_output_path(path: Path, *, overwrite: bool) -> None:

@@ -526,6 +526,93 @@ def test_disk_full_in_the_forked_writer(lean_tree, out, monkeypatch):
     assert calls == []  # the fault struck in the child, not here
 
 
+def _fault_in_forked_writer(monkeypatch, witness: Path, writes_templates: bool, exc: BaseException | None = None,
+                            after: int = 5) -> None:
+    """The ``after``-th ``h5py.Group.create_dataset`` call of one of the two forked writers of a file with
+    stimulus templates (the one writing the templates' side file, or the main one) raises ``exc``, or with
+    no ``exc`` kills that writer with SIGKILL; it first creates the file ``witness``. The templates writer
+    leaves its pid in ``witness.pid``; when the fault is in the main writer, it waits 30 s before writing
+    (so it is still at work when the other fails). The calls of this process go through untouched."""
+    from ns1nwb import nwb_writer
+
+    if not nwb_writer.ISOLATED_WRITE:
+        pytest.skip("no fork on this platform: the write runs in-process")
+    original = h5py.Group.create_dataset
+    parent, calls = os.getpid(), []
+
+    write_here = nwb_writer._write_here
+
+    def record_templates_writer(nwbfile, tmp, *args, **kwargs):
+        if ".templates" in tmp.name:
+            witness.with_suffix(".pid").write_text(str(os.getpid()))
+            if not writes_templates:  # still at work when the main writer fails: it must be stopped
+                time.sleep(30)
+        return write_here(nwbfile, tmp, *args, **kwargs)
+
+    def create_dataset(self, *args, **kwargs):
+        if os.getpid() != parent and (".templates" in self.file.filename) == writes_templates:
+            calls.append(1)
+            if len(calls) == after:
+                witness.touch()
+                if exc is None:
+                    os.kill(os.getpid(), signal.SIGKILL)
+                raise exc
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(h5py.Group, "create_dataset", create_dataset)
+    monkeypatch.setattr(nwb_writer, "_write_here", record_templates_writer)
+
+
+def _running(pid: int) -> bool:
+    """Whether process ``pid`` still runs (a zombie, dead but not yet reaped by init, does not)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    stat = Path(f"/proc/{pid}/stat")
+    try:
+        return stat.read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (FileNotFoundError, IndexError):
+        return not Path("/proc").is_dir()  # no /proc: an unreaped orphan counts as running
+
+
+def _assert_struck_and_all_writers_gone(witness: Path) -> None:
+    assert witness.exists()  # the fault did strike
+    # The templates writer was stopped, whichever writer failed (an orphan is killed, then reaped by init).
+    pid = int(witness.with_suffix(".pid").read_text())
+    deadline = time.monotonic() + 5  # a SIGKILL takes effect soon, not at once
+    while _running(pid) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _running(pid)
+
+
+@let_warnings_through
+@pytest.mark.parametrize("writes_templates", [True, False], ids=["templates-writer", "main-writer"])
+def test_disk_full_in_one_of_the_two_writers(wav_tree, out, tmp_path, monkeypatch, writes_templates):
+    """A file with templates is written by two forked writers at once: a full disk in either is one line,
+    exit 2, and neither the temporary file nor the templates' side file is left."""
+    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates, OSError(errno.ENOSPC, ENOSPC))
+    assert_error(convert_cli(wav_tree, out), 2, str(out), ENOSPC, output=out)
+    _assert_struck_and_all_writers_gone(tmp_path / "struck")
+
+
+@let_warnings_through
+@pytest.mark.parametrize("writes_templates", [True, False], ids=["templates-writer", "main-writer"])
+def test_one_of_the_two_writers_killed(wav_tree, out, tmp_path, monkeypatch, writes_templates):
+    """Either writer killed (say, for memory) mid-write: one line naming the signal, nothing left."""
+    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates)
+    assert_error(convert_cli(wav_tree, out), 2, str(out), "died with signal 9", output=out)
+    _assert_struck_and_all_writers_gone(tmp_path / "struck")
+
+
+@let_warnings_through
+@pytest.mark.parametrize("writes_templates", [True, False], ids=["templates-writer", "main-writer"])
+def test_ctrl_c_in_one_of_the_two_writers(wav_tree, out, tmp_path, monkeypatch, writes_templates):
+    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates, KeyboardInterrupt())
+    assert_error(convert_cli(wav_tree, out), 1, "interrupted", str(out), output=out)
+    _assert_struck_and_all_writers_gone(tmp_path / "struck")
+
+
 @let_warnings_through
 def test_disk_full_inside_h5py(lean_tree, out, monkeypatch):
     spy = _Spy(out.parent)
