@@ -839,15 +839,16 @@ def _failure_text(err: BaseException) -> str | None:
 def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bool = False) -> str | None:
     """Write ``nwbfile`` to ``tmp``; None on success, else why writing failed (an error about the output).
 
-    ``split`` (only in the forked writer, whose copy of ``nwbfile`` may change): a second forked
-    writer writes the stimulus templates (half of hdmf's work, in pure Python) to a side file while
-    this one writes the rest; their groups are then copied in (see :func:`_split_templates`).
+    ``split`` (only in the forked writer, whose copy of ``nwbfile`` may change): unless
+    ``NS1NWB_WORKERS`` is 1, a second forked writer writes the stimulus templates (half of hdmf's
+    work, in pure Python) to a side file while this one writes the rest; their groups are then
+    copied in (see :func:`_split_templates`).
     """
     from pynwb import NWBHDF5IO
 
     templates_writer: _WriterProcess | None = None
     try:
-        if split and nwbfile.stimulus_template and can_fork():
+        if split and nwbfile.stimulus_template and worker_count() > 1 and can_fork():
             templates_file, deferred = _split_templates(nwbfile, deferred)
             templates_writer = _start_writer(templates_file[0], _templates_path(tmp), templates_file[1])
         with NWBHDF5IO(tmp, mode="w") as io:

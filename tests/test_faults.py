@@ -537,6 +537,7 @@ def _fault_in_forked_writer(monkeypatch, witness: Path, writes_templates: bool, 
 
     if not nwb_writer.ISOLATED_WRITE:
         pytest.skip("no fork on this platform: the write runs in-process")
+    monkeypatch.setenv("NS1NWB_WORKERS", "2")  # two writers even on a one-core machine
     original = h5py.Group.create_dataset
     parent, calls = os.getpid(), []
 
@@ -611,6 +612,17 @@ def test_ctrl_c_in_one_of_the_two_writers(wav_tree, out, tmp_path, monkeypatch, 
     _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates, KeyboardInterrupt())
     assert_error(convert_cli(wav_tree, out), 1, "interrupted", str(out), output=out)
     _assert_struck_and_all_writers_gone(tmp_path / "struck")
+
+
+@let_warnings_through
+def test_one_worker_means_one_writer(wav_tree, out, tmp_path, monkeypatch):
+    """NS1NWB_WORKERS=1: the forked writer writes the templates itself (no second writer)."""
+    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates=True, after=10**9)
+    monkeypatch.setenv("NS1NWB_WORKERS", "1")
+    assert_ok(convert_cli(wav_tree, out), out)
+    assert not (tmp_path / "struck.pid").exists()
+    with h5py.File(out, "r") as h5:
+        assert len(h5["stimulus/templates"]) == 2 * N_NATURAL
 
 
 @let_warnings_through
