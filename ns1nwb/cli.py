@@ -206,8 +206,22 @@ def info_command(path: str, no_inspect: bool) -> None:
     click.echo(summarize(path, inspect=not no_inspect).report())
 
 
+def _stop_on_termination() -> None:
+    """SIGTERM (``timeout``, a batch scheduler's time limit) and SIGHUP (a closed terminal) stop the command
+    as Ctrl-C does: its temporary files are removed and it says so in one line."""
+    import signal
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), interrupt)
+
+
 def main() -> None:
     """Console-script entry point."""
+    _stop_on_termination()
     cli(prog_name="ns1nwb")
 
 

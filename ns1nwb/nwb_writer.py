@@ -28,6 +28,7 @@ import hashlib
 import json
 import os
 import re
+import sys
 import uuid
 import weakref
 from dataclasses import dataclass, field
@@ -615,7 +616,9 @@ def _unit_spikes(unit: RawUnit, session_id: str, layout: _TrialLayout,
             for raw_set in unit.sets if raw_set.repeats]
     counts = [repeat.spike_times_ms.size for raw_set in unit.sets for repeat in raw_set.repeats]
     trial = np.repeat(np.concatenate(rows).astype(trial_dtype) if rows else np.empty(0, trial_dtype), counts)
-    absolute_s = layout.start_s[trial] + unit.all_spike_times_ms() / 1000.0
+    relative_ms = np.concatenate([repeat.spike_times_ms for raw_set in unit.sets for repeat in raw_set.repeats]
+                                 or [np.empty(0)])
+    absolute_s = layout.start_s[trial] + relative_ms / 1000.0
     # Sorting by absolute time sorts within each trial too (trials are in time order).
     order = np.lexsort((trial, absolute_s))
     return absolute_s[order], trial[order]
@@ -672,7 +675,7 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: _Context, layout: _TrialLayout
 
     # The smallest unsigned type that holds every trial row (uint16 for the release's 6,900).
     trial_dtype = np.min_scalar_type(max(len(layout.start_s) - 1, 0))
-    ends = np.cumsum([unit.all_spike_times_ms().size for unit in units])
+    ends = np.cumsum([unit.n_spikes for unit in units])
     # Filled unit by unit (joining 119 arrays afterwards would cost as much again).
     spike_times = np.empty(ends[-1])
     trial = np.empty(ends[-1], dtype=trial_dtype)
@@ -847,10 +850,18 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bo
     from pynwb import NWBHDF5IO
 
     templates_writer: _WriterProcess | None = None
+    templates_here: tuple["NWBFile", _Deferred] | None = None
     try:
-        if split and nwbfile.stimulus_template and worker_count() > 1 and can_fork():
+        # Only a file built by convert(): there nothing but the deferred trial references points at a
+        # template, so the templates can be written apart.
+        if (split and nwbfile.stimulus_template and deferred.trial_references is not None
+                and worker_count() > 1 and can_fork()):
             templates_file, deferred = _split_templates(nwbfile, deferred)
-            templates_writer = _start_writer(templates_file[0], _templates_path(tmp), templates_file[1])
+            try:
+                with _signals_held():
+                    templates_writer = _start_writer(templates_file[0], _templates_path(tmp), templates_file[1])
+            except OSError:  # no second process now: write them after the rest, here
+                templates_here = templates_file
         with NWBHDF5IO(tmp, mode="w") as io:
             if not deferred.arrays:
                 io.write(nwbfile)
@@ -864,6 +875,11 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bo
                     for item, futures in zip(deferred.arrays, chunks):
                         for k, future in enumerate(futures):
                             item.dataio.dataset.id.write_direct_chunk((k * item.chunk_length,), future.result())
+        if templates_here is not None:
+            failure = _write_here(templates_here[0], _templates_path(tmp), templates_here[1])
+            if failure is not None:
+                return failure
+            _merge_templates(tmp, _templates_path(tmp))
         if templates_writer is not None:
             writer, templates_writer = templates_writer, None
             failure = writer.result()
@@ -958,17 +974,32 @@ def _write_trial_references(path: Path, references: _DeferredReferences) -> None
 _report_fd: int | None = None
 
 
+class WriterProcessError(RuntimeError):
+    """A forked writer failed with an error that is not about the output (a bug): its report."""
+
+    def __init__(self, report: str):
+        super().__init__(f"writing the NWB file failed in the writer process: {report}")
+        self.report = report
+
+
 @dataclass
 class _WriterProcess:
-    """A forked writer (:func:`_start_writer`): its pid, the read end of its pipe, and whether it leads a
-    process group (then stopping it also stops the writer it started)."""
+    """A forked writer (:func:`_start_writer`): its pid and the read end of its report pipe."""
 
     pid: int
     pipe: int
-    group: bool
+    reaped: bool = False
 
     def result(self) -> str | None:
-        """Wait for the writer; None on success, else why writing failed. Ctrl-C stops it (and its own writer)."""
+        """Wait for the writer; None on success, else why writing failed (an error about the output).
+
+        Raises
+        ------
+        KeyboardInterrupt
+            Ctrl-C here (the writer is stopped) or in the writer.
+        WriterProcessError
+            The writer failed otherwise.
+        """
         import signal
 
         pipe_fd, self.pipe = self.pipe, -1  # the file object below owns (and closes) it
@@ -976,11 +1007,11 @@ class _WriterProcess:
             with os.fdopen(pipe_fd, "rb") as pipe:
                 report = pipe.read().decode(errors="replace")
             _, status = os.waitpid(self.pid, 0)
+            self.reaped = True
         except KeyboardInterrupt:
             self.kill()
             raise
         if os.WIFSIGNALED(status):
-            self.kill()  # a writer it had started may still run
             if os.WTERMSIG(status) == signal.SIGINT:
                 raise KeyboardInterrupt
             return f"the HDF5 writer died with signal {os.WTERMSIG(status)}"
@@ -991,74 +1022,134 @@ class _WriterProcess:
             return report
         if code == 4:
             raise KeyboardInterrupt
-        raise RuntimeError(f"writing the NWB file failed in the writer process: {report}")
+        raise WriterProcessError(report)
 
     def kill(self) -> None:
-        """Stop the writer (with its process group: any writer it started), at once."""
+        """Stop the writer at once (a writer it started dies with it, see :func:`_start_writer`)."""
         import signal
 
-        with contextlib.suppress(OSError):
-            if self.group:
-                os.killpg(self.pid, signal.SIGKILL)
-            else:
-                os.kill(self.pid, signal.SIGKILL)
         if self.pipe >= 0:
             with contextlib.suppress(OSError):
                 os.close(self.pipe)
             self.pipe = -1
+        if self.reaped:  # its pid may belong to another process by now
+            return
+        with contextlib.suppress(OSError):
+            os.kill(self.pid, signal.SIGKILL)
         with contextlib.suppress(ChildProcessError, OSError):
             os.waitpid(self.pid, 0)
+        self.reaped = True
 
 
-def _start_writer(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bool = False,
-                  group: bool = False) -> _WriterProcess:
+def _stop_signals() -> set[Any]:
+    """Ctrl-C, and the termination signals the command line turns into it."""
+    import signal
+
+    return {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
+
+
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Hold Ctrl-C and termination signals (POSIX) until the block ends, so that a writer is never forked
+    without its caller knowing it (nor stopped before it can report); one that came meanwhile is
+    delivered when the block ends."""
+    import signal
+
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals())
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _die_with_parent(parent_pid: int) -> None:
+    """In a forked writer (Linux): be killed when the process that forked it dies (say, killed itself),
+    instead of writing on as an orphan."""
+    import ctypes
+    import signal
+
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
+    if os.getppid() != parent_pid:  # it died before the request took effect
+        os._exit(4)
+
+
+def _start_writer(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bool = False) -> _WriterProcess:
     """Fork a process that writes ``nwbfile`` to ``tmp`` (:func:`_write_here`) and reports through a pipe.
 
-    With ``group`` the writer leads a process group of its own, so that stopping it also stops the
-    writer it starts (which stays in that group), and a terminal's Ctrl-C reaches only this process,
-    which then stops them both.
+    Call it inside :func:`_signals_held`. The writer stays in its caller's process group, so a
+    terminal's Ctrl-C or a signal to the whole group reaches it too; on Linux it also dies with the
+    process that forked it.
+
+    Raises
+    ------
+    OSError
+        The fork failed (no pipe is left open).
     """
     global _report_fd
     read_end, write_end = os.pipe()
-    pid = os.fork()
-    if pid == 0:  # the child: write, report, and leave without running the parent's cleanup
+    parent_pid = os.getpid()
+    try:
+        pid = os.fork()
+    except OSError:
         os.close(read_end)
-        # A writer started by a writer must not hold its parent's report pipe open: the first one's
-        # parent reads that pipe to its end, and would wait for this one too.
-        if _report_fd is not None:
-            with contextlib.suppress(OSError):
-                os.close(_report_fd)
-        _report_fd = write_end
-        if group:
-            with contextlib.suppress(OSError):
-                os.setpgid(0, 0)
-        # After an HDF5 failure h5py prints a traceback for every object it cannot free; the
-        # child's failures travel through the pipe and the parent reports them once.
-        with contextlib.suppress(OSError):
-            devnull = os.open(os.devnull, os.O_WRONLY)
-            os.dup2(devnull, 2)
-        code, report = 0, b""
+        os.close(write_end)
+        raise
+    if pid == 0:  # the child: write, report, and leave without running the parent's cleanup
+        code, report = 4, b""
         try:
+            import signal
+
+            os.close(read_end)
+            # A writer started by a writer must not hold its parent's report pipe open: the first one's
+            # parent reads that pipe to its end, and would wait for this one too.
+            if _report_fd is not None:
+                with contextlib.suppress(OSError):
+                    os.close(_report_fd)
+            _report_fd = write_end
+            _die_with_parent(parent_pid)
+            # After an HDF5 failure h5py prints a traceback for every object it cannot free; the
+            # child's failures travel through the pipe and the parent reports them once.
+            with contextlib.suppress(OSError):
+                devnull = os.open(os.devnull, os.O_WRONLY)
+                os.dup2(devnull, 2)
+            if hasattr(signal, "pthread_sigmask"):  # the parent held them while forking
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, _stop_signals())
             reason = _write_here(nwbfile, tmp, deferred, split=split)
+            code = 0
             if reason is not None:
                 code, report = 3, reason.encode()
         except KeyboardInterrupt:
             code = 4
+        except WriterProcessError as err:  # its own writer's report, passed on as it is
+            code, report = 5, err.report.encode()
         except BaseException as err:  # noqa: BLE001  (reported to the parent, which raises it)
             code, report = 5, f"{type(err).__name__}: {err}".encode()
-        with contextlib.suppress(OSError):
-            os.write(write_end, report[:4000])
-        os._exit(code)
+        finally:
+            with contextlib.suppress(BaseException):
+                os.write(write_end, report[:4000])
+            os._exit(code)
     os.close(write_end)
-    if group:
-        with contextlib.suppress(OSError):  # also here: the group must exist before a kill
-            os.setpgid(pid, pid)
-    return _WriterProcess(pid, read_end, group)
+    return _WriterProcess(pid, read_end)
 
 
 def _write_in_child(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred) -> str | None:
     """Write in a forked child (which splits off the templates); None on success or the reason it failed."""
-    return _start_writer(nwbfile, tmp, deferred, split=True, group=True).result()
+    writer: _WriterProcess | None = None
+    try:
+        with _signals_held():
+            writer = _start_writer(nwbfile, tmp, deferred, split=True)
+        return writer.result()
+    except KeyboardInterrupt:
+        if writer is not None:
+            writer.kill()
+        raise
 
 
 def _check_output_path(path: Path, *, overwrite: bool) -> None:

@@ -92,19 +92,6 @@ class RawUnit:
     #: The spike file actually read (the ``_1`` fallback when that was used).
     spike_file: Path
     sets: list[RawSet]
-    #: All of the unit's spike times as read (see :meth:`all_spike_times_ms`).
-    _all_spike_times_ms: np.ndarray | None = field(default=None, repr=False, compare=False)
-
-    def all_spike_times_ms(self) -> np.ndarray:
-        """Every spike time as read: set after set, repeat after repeat, each repeat in its stored order.
-
-        One float64 array, of which each repeat's ``spike_times_ms`` is a view when the unit comes
-        from :func:`read_raw_tree` (no copy); joined once otherwise.
-        """
-        if self._all_spike_times_ms is None:
-            pieces = [r.spike_times_ms for s in self.sets for r in s.repeats]
-            self._all_spike_times_ms = np.concatenate(pieces) if pieces else np.empty(0)
-        return self._all_spike_times_ms
 
     @property
     def unit_name(self) -> str:
@@ -144,7 +131,7 @@ class RawUnit:
 
     @property
     def n_spikes(self) -> int:
-        return int(self.all_spike_times_ms().size)
+        return sum(r.spike_times_ms.size for s in self.sets for r in s.repeats)
 
     @property
     def timestamps(self) -> list[str]:
@@ -542,10 +529,14 @@ def _pool_results(pool: Any, spike_files: list[Path]) -> Iterator[tuple[_SpikeFi
 
 
 def _ignore_sigint() -> None:
-    """In a worker: Ctrl-C is the parent's to handle (it stops the pool), not a traceback per worker."""
+    """In a worker: Ctrl-C is the parent's to handle (it stops the pool), not a traceback per worker; a
+    termination signal ends the worker at once (also without a traceback)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def _worker_processes() -> int:
@@ -708,7 +699,7 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
             all_sets = progress_bar(all_sets, total=len(found_files), desc="reading spike files", unit="file")
         for (index, rel_path, row, found), (content, source) in zip(found_files, all_sets):
             _check_spike_values(found, content.times, warn)
-            units.append(RawUnit(index, rel_path, row, found, content.raw_sets(), content.times))
+            units.append(RawUnit(index, rel_path, row, found, content.raw_sets()))
             sources.append(source)
 
     if not units:

@@ -403,3 +403,21 @@ def test_threaded_chunks_are_what_hdf5_stores(dtype, n_values, tmp_path):
             dataset.id.write_direct_chunk((start,), chunk)
     with h5py.File(path, "r") as h5:
         np.testing.assert_array_equal(h5["x"][:], values)
+
+
+def test_write_nwbfile_of_a_plain_build(sample_raw, tmp_path, monkeypatch):
+    """build_nwbfile() outside convert() keeps the trials' template references as objects: write_nwbfile()
+    (forked writer, two workers) must still write the file pynwb writes."""
+    from pynwb import NWBHDF5IO
+
+    from ns1nwb.nwb_writer import build_nwbfile, write_nwbfile
+
+    monkeypatch.setenv("NS1NWB_WORKERS", "2")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        write_nwbfile(build_nwbfile(read_raw_tree(sample_raw)), tmp_path / "ours.nwb")
+        with NWBHDF5IO(tmp_path / "pynwb.nwb", mode="w") as io:
+            io.write(build_nwbfile(read_raw_tree(sample_raw)))
+    expected, got = _hdf5_layout(tmp_path / "pynwb.nwb"), _hdf5_layout(tmp_path / "ours.nwb")
+    assert sorted(got) == sorted(expected) and "intervals/trials/timeseries" in got
+    assert [name for name in expected if got[name] != expected[name]] == []

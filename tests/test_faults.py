@@ -601,6 +601,8 @@ def test_disk_full_in_one_of_the_two_writers(wav_tree, out, tmp_path, monkeypatc
 @pytest.mark.parametrize("writes_templates", [True, False], ids=["templates-writer", "main-writer"])
 def test_one_of_the_two_writers_killed(wav_tree, out, tmp_path, monkeypatch, writes_templates):
     """Either writer killed (say, for memory) mid-write: one line naming the signal, nothing left."""
+    if not writes_templates and not sys.platform.startswith("linux"):
+        pytest.skip("only Linux stops a writer whose parent was killed (PR_SET_PDEATHSIG)")
     _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates)
     assert_error(convert_cli(wav_tree, out), 2, str(out), "died with signal 9", output=out)
     _assert_struck_and_all_writers_gone(tmp_path / "struck")
@@ -623,6 +625,58 @@ def test_one_worker_means_one_writer(wav_tree, out, tmp_path, monkeypatch):
     assert not (tmp_path / "struck.pid").exists()
     with h5py.File(out, "r") as h5:
         assert len(h5["stimulus/templates"]) == 2 * N_NATURAL
+
+
+@let_warnings_through
+def test_no_second_process_for_the_templates(wav_tree, out, tmp_path, monkeypatch):
+    """The forked writer cannot fork the templates' writer (EAGAIN): it writes them itself, same file."""
+    from ns1nwb import nwb_writer
+
+    if not nwb_writer.ISOLATED_WRITE:
+        pytest.skip("no fork on this platform: the write runs in-process")
+    monkeypatch.setenv("NS1NWB_WORKERS", "2")
+    expected = tmp_path / "expected.nwb"
+    assert_ok(convert_cli(wav_tree, expected), expected)
+    fork, parent = os.fork, os.getpid()
+
+    def failing_fork():
+        if os.getpid() != parent:
+            (tmp_path / "struck").touch()
+            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
+        return fork()
+
+    monkeypatch.setattr(os, "fork", failing_fork)
+    assert_ok(convert_cli(wav_tree, out), out)
+    assert (tmp_path / "struck").exists()
+    with h5py.File(expected, "r") as want, h5py.File(out, "r") as got:
+        names = sorted(want["stimulus/templates"])
+        assert sorted(got["stimulus/templates"]) == names and len(names) == 2 * N_NATURAL
+        for name in names:
+            np.testing.assert_array_equal(got[f"stimulus/templates/{name}/data"][()],
+                                          want[f"stimulus/templates/{name}/data"][()])
+        assert got["intervals/trials/timeseries"].shape == want["intervals/trials/timeseries"].shape
+
+
+@let_warnings_through
+def test_bug_in_the_templates_writer_is_one_line(wav_tree, out, monkeypatch):
+    """A failure of the templates' writer that is not about the output is an internal error, said once."""
+    from pynwb import NWBHDF5IO
+
+    from ns1nwb import nwb_writer
+
+    if not nwb_writer.ISOLATED_WRITE:
+        pytest.skip("no fork on this platform: the write runs in-process")
+    monkeypatch.setenv("NS1NWB_WORKERS", "2")
+    original = NWBHDF5IO.write
+
+    def write(self, *args, **kwargs):
+        if ".templates" in str(self.source):
+            raise ValueError("boom in the templates writer")
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(NWBHDF5IO, "write", write)
+    line = assert_error(convert_cli(wav_tree, out), 1, "internal error", "boom in the templates writer", output=out)
+    assert line.count("writer process") == 1
 
 
 @let_warnings_through
@@ -818,6 +872,40 @@ def test_real_process_sigint_during_write(wav_tree, out):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "interrupted" in lines[0], stderr
     assert "Traceback" not in stderr and stdout == ""
     assert not out.exists() and leftovers(out.parent) == []
+
+
+def test_real_process_sigterm_to_its_group_during_write(wav_tree, out):
+    """``timeout`` or a batch scheduler ends the whole process group with SIGTERM while the file is being
+    written: exit 1, one line, nothing left, and no process of the group (writers included) lives on."""
+    proc = subprocess.Popen([*_console_script(), "convert", str(wav_tree), str(out), *NATIVE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    seen, deadline = [], time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline and not seen:
+            seen = leftovers(out.parent)
+            time.sleep(0.005)
+        if seen:
+            os.killpg(proc.pid, signal.SIGTERM)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if not seen:
+        pytest.skip("the conversion ended before its temporary file was seen; nothing to interrupt")
+    assert proc.returncode == 1, stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "interrupted" in lines[0], stderr
+    assert "Traceback" not in stderr and stdout == ""
+    assert not out.exists() and leftovers(out.parent) == []
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.05)
+    else:
+        pytest.fail("a process of the conversion outlived the SIGTERM")
 
 
 @pytest.fixture
