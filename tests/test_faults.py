@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any, Callable
 
 import h5py
 import numpy as np
@@ -850,17 +851,19 @@ def test_real_process_one_line_and_debug_traceback(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def test_real_process_sigint_during_write(wav_tree, out):
-    """A real Ctrl-C (SIGINT) while the temporary file is being written: exit 1, one line, nothing left."""
-    proc = subprocess.Popen([*_console_script(), "convert", str(wav_tree), str(out), *NATIVE],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+def _stop_real_conversion_mid_write(tree: Path, out: Path, stop: Callable[[subprocess.Popen], None],
+                                    **popen: Any) -> subprocess.Popen:
+    """Run the console script's convert and ``stop`` it once its temporary file is seen; then check what a
+    stopped conversion must show: exit 1, one ``error: ... interrupted`` line, no traceback, nothing left."""
+    proc = subprocess.Popen([*_console_script(), "convert", str(tree), str(out), *NATIVE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     seen, deadline = [], time.monotonic() + 120
     try:
         while proc.poll() is None and time.monotonic() < deadline and not seen:
             seen = leftovers(out.parent)
             time.sleep(0.005)
         if seen:
-            proc.send_signal(signal.SIGINT)
+            stop(proc)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
@@ -872,31 +875,19 @@ def test_real_process_sigint_during_write(wav_tree, out):
     assert len(lines) == 1 and lines[0].startswith("error: ") and "interrupted" in lines[0], stderr
     assert "Traceback" not in stderr and stdout == ""
     assert not out.exists() and leftovers(out.parent) == []
+    return proc
+
+
+def test_real_process_sigint_during_write(wav_tree, out):
+    """A real Ctrl-C (SIGINT) while the temporary file is being written: exit 1, one line, nothing left."""
+    _stop_real_conversion_mid_write(wav_tree, out, lambda proc: proc.send_signal(signal.SIGINT))
 
 
 def test_real_process_sigterm_to_its_group_during_write(wav_tree, out):
     """``timeout`` or a batch scheduler ends the whole process group with SIGTERM while the file is being
     written: exit 1, one line, nothing left, and no process of the group (writers included) lives on."""
-    proc = subprocess.Popen([*_console_script(), "convert", str(wav_tree), str(out), *NATIVE],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
-    seen, deadline = [], time.monotonic() + 120
-    try:
-        while proc.poll() is None and time.monotonic() < deadline and not seen:
-            seen = leftovers(out.parent)
-            time.sleep(0.005)
-        if seen:
-            os.killpg(proc.pid, signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if not seen:
-        pytest.skip("the conversion ended before its temporary file was seen; nothing to interrupt")
-    assert proc.returncode == 1, stderr
-    lines = [line for line in stderr.splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "interrupted" in lines[0], stderr
-    assert "Traceback" not in stderr and stdout == ""
-    assert not out.exists() and leftovers(out.parent) == []
+    proc = _stop_real_conversion_mid_write(wav_tree, out, lambda proc: os.killpg(proc.pid, signal.SIGTERM),
+                                           start_new_session=True)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         try:
