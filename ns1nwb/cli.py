@@ -211,12 +211,13 @@ def _stop_on_termination() -> None:
     as Ctrl-C does: its temporary files are removed and it says so in one line."""
     import signal
 
+    from .workers import stop_signals
+
     def interrupt(signum: int, frame: Any) -> None:
         raise KeyboardInterrupt
 
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), interrupt)
+    for signum in stop_signals(interrupt=False):
+        signal.signal(signum, interrupt)
 
 
 def main() -> None:

@@ -53,7 +53,7 @@ from .exceptions import OutputError
 from .metadata import column_specs, load_metadata, subject_metadata, synthetic_clock_start
 from .raw import RawRelease, RawUnit, _gc_paused, read_raw_tree
 from .sessions import RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
-from .workers import can_fork, worker_count
+from .workers import can_fork, stop_signals, worker_count
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
@@ -1041,13 +1041,6 @@ class _WriterProcess:
         self.reaped = True
 
 
-def _stop_signals() -> set[Any]:
-    """Ctrl-C, and the termination signals the command line turns into it."""
-    import signal
-
-    return {getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name)}
-
-
 @contextlib.contextmanager
 def _signals_held() -> Iterator[None]:
     """Hold Ctrl-C and termination signals (POSIX) until the block ends, so that a writer is never forked
@@ -1058,7 +1051,7 @@ def _signals_held() -> Iterator[None]:
     if not hasattr(signal, "pthread_sigmask"):
         yield
         return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, _stop_signals())
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(stop_signals()))
     try:
         yield
     finally:
@@ -1120,7 +1113,7 @@ def _start_writer(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: 
                 devnull = os.open(os.devnull, os.O_WRONLY)
                 os.dup2(devnull, 2)
             if hasattr(signal, "pthread_sigmask"):  # the parent held them while forking
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, _stop_signals())
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, set(stop_signals()))
             reason = _write_here(nwbfile, tmp, deferred, split=split)
             code = 0
             if reason is not None:

@@ -37,7 +37,7 @@ from .constants import (
     N_BANDS,
 )
 from .exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
-from .workers import can_start_worker_processes, progress_bar, worker_count
+from .workers import can_start_worker_processes, progress_bar, stop_signals, worker_count
 
 __all__ = [
     "RawRepeat",
@@ -534,9 +534,8 @@ def _ignore_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for name in ("SIGTERM", "SIGHUP"):
-        if hasattr(signal, name):
-            signal.signal(getattr(signal, name), signal.SIG_DFL)
+    for signum in stop_signals(interrupt=False):
+        signal.signal(signum, signal.SIG_DFL)
 
 
 def _worker_processes() -> int:

@@ -1,6 +1,6 @@
 """How ns1nwb uses several cores: one setting for the reader's threads, the raw reader's processes and
-the writer's compression threads, the checks that make forking safe, and a progress bar that starts no
-thread.
+the writer's compression threads, the checks that make forking safe, the signals that stop a command
+(which workers and writers must handle alike), and a progress bar that starts no thread.
 
 ``$NS1NWB_WORKERS`` (a whole number >= 1) sets the number of workers, e.g. 1 on a shared node; by
 default it is the cores this process may run on, at most 4 (more gives nothing measurable on this data).
@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from .exceptions import SettingError
 
-__all__ = ["WORKERS_ENV", "worker_count", "can_fork", "can_start_worker_processes", "progress_bar"]
+__all__ = ["WORKERS_ENV", "worker_count", "can_fork", "can_start_worker_processes", "progress_bar", "stop_signals"]
 
 #: Environment variable that sets how many cores ns1nwb uses.
 WORKERS_ENV = "NS1NWB_WORKERS"
@@ -36,6 +36,15 @@ def worker_count() -> int:
         return int(setting)
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
     return max(1, min(_DEFAULT_MAX, cores))
+
+
+def stop_signals(*, interrupt: bool = True) -> list[int]:
+    """Ctrl-C (SIGINT, unless ``interrupt`` is False) and the termination signals that the command line
+    treats like it (SIGTERM, SIGHUP), those this platform has."""
+    import signal
+
+    names = ("SIGINT", "SIGTERM", "SIGHUP") if interrupt else ("SIGTERM", "SIGHUP")
+    return [getattr(signal, name) for name in names if hasattr(signal, name)]
 
 
 def can_fork() -> bool:
