@@ -849,19 +849,17 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bo
     """
     from pynwb import NWBHDF5IO
 
+    side = _templates_path(tmp)
+    templates: tuple["NWBFile", _Deferred] | None = None
     templates_writer: _WriterProcess | None = None
-    templates_here: tuple["NWBFile", _Deferred] | None = None
     try:
         # Only a file built by convert(): there nothing but the deferred trial references points at a
         # template, so the templates can be written apart.
         if (split and nwbfile.stimulus_template and deferred.trial_references is not None
                 and worker_count() > 1 and can_fork()):
-            templates_file, deferred = _split_templates(nwbfile, deferred)
-            try:
-                with _signals_held():
-                    templates_writer = _start_writer(templates_file[0], _templates_path(tmp), templates_file[1])
-            except OSError:  # no second process now: write them after the rest, here
-                templates_here = templates_file
+            templates, deferred = _split_templates(nwbfile, deferred)
+            with contextlib.suppress(OSError), _signals_held():  # no second process: written here, below
+                templates_writer = _start_writer(templates[0], side, templates[1])
         with NWBHDF5IO(tmp, mode="w") as io:
             if not deferred.arrays:
                 io.write(nwbfile)
@@ -875,17 +873,15 @@ def _write_here(nwbfile: "NWBFile", tmp: Path, deferred: _Deferred, *, split: bo
                     for item, futures in zip(deferred.arrays, chunks):
                         for k, future in enumerate(futures):
                             item.dataio.dataset.id.write_direct_chunk((k * item.chunk_length,), future.result())
-        if templates_here is not None:
-            failure = _write_here(templates_here[0], _templates_path(tmp), templates_here[1])
+        if templates is not None:
+            if templates_writer is not None:
+                writer, templates_writer = templates_writer, None
+                failure = writer.result()
+            else:
+                failure = _write_here(templates[0], side, templates[1])
             if failure is not None:
                 return failure
-            _merge_templates(tmp, _templates_path(tmp))
-        if templates_writer is not None:
-            writer, templates_writer = templates_writer, None
-            failure = writer.result()
-            if failure is not None:
-                return failure
-            _merge_templates(tmp, _templates_path(tmp))
+            _merge_templates(tmp, side)
         if deferred.trial_references is not None:
             _write_trial_references(tmp, deferred.trial_references)
     except Exception as err:
