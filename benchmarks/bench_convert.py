@@ -66,7 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(make_parser(__doc__.splitlines()[0]), argv)
     raw = args.raw
 
-    from ns1nwb.nwb_writer import convert
+    from ns1nwb import convert
 
     print_header("bench_convert: raw release -> one NWB file", raw, args.repeats)
 
@@ -75,7 +75,7 @@ def main(argv: list[str] | None = None) -> int:
 
         # Peak memory first, in fresh children (nothing of this process is inherited).
         convert_code = (f"import warnings; warnings.simplefilter('ignore')\n"
-                        f"from ns1nwb.nwb_writer import convert\n"
+                        f"from ns1nwb import convert\n"
                         f"convert({str(raw)!r}, {str(Path(tmp) / 'ns1_child.nwb')!r}, overwrite=True)")
         loadmat_code = (f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
                         f"from pathlib import Path; from _common import bare_loadmat\n"

@@ -179,7 +179,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(parser, argv)
     raw = args.raw
 
-    from ns1nwb.nwb_writer import convert
+    from ns1nwb import convert
 
     print_header("bench_grid: response grid (119 units x 20 sounds x 20 repeats x 999 bins)", raw, args.repeats)
 

@@ -213,7 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     import soundfile  # noqa: F401
 
     from ns1nwb import __version__
-    from ns1nwb.nwb_writer import convert
+    from ns1nwb import convert
 
     print(f"# ns1nwb {__version__} soak: {args.runs} conversions of {raw} in one process (pid {os.getpid()})")
     print(f"RSS before run 1: {rss_mb():.0f} MB\n")

@@ -1,4 +1,10 @@
-"""ns1nwb: the NS1 ferret auditory-cortex release as NWB, and back to response grids."""
+"""ns1nwb: the NS1 ferret auditory-cortex release as NWB, and back to response grids.
+
+Data flow, one package per concern: :mod:`ns1nwb.release` (raw files -> in-memory model) ->
+:mod:`ns1nwb.nwb` (model -> pynwb containers) -> :mod:`ns1nwb.write` (one file to disk, safely) ->
+:mod:`ns1nwb.conversion` and :mod:`ns1nwb.dandi` (whole conversions) -> :mod:`ns1nwb.cli`;
+:mod:`ns1nwb.read` reads the files back.
+"""
 
 from ._version import __version__
 from .exceptions import (
@@ -15,8 +21,11 @@ from .exceptions import (
     StrictModeError,
     UnsafeArchiveError,
 )
-from .raw import RawRelease, read_raw_tree
-from .reader import Recording, open
+from .conversion import ConversionResult, convert
+from .nwb import build_nwbfile
+from .read import Recording, open
+from .release import RawRelease, read_raw_tree
+from .write import write_nwbfile
 
 __all__ = [
     "__version__",
@@ -24,6 +33,10 @@ __all__ = [
     "open",
     "Recording",
     "RawRelease",
+    "convert",
+    "ConversionResult",
+    "build_nwbfile",
+    "write_nwbfile",
     "Ns1Error",
     "Ns1Warning",
     "RawFormatError",

@@ -97,7 +97,7 @@ def sample_data_command(folder: Path, n_units: int, seed: int, no_spectrogram: b
 
 
 def _audio_rate(ctx: click.Context, param: click.Parameter, value: str) -> float | None:
-    from .nwb_writer import parse_audio_rate
+    from .conversion import parse_audio_rate
 
     try:
         return parse_audio_rate(value)
@@ -123,7 +123,7 @@ def _audio_rate(ctx: click.Context, param: click.Parameter, value: str) -> float
 def convert_command(raw: Path, output: Path, metadata_path: Path | None, audio_rate: float | None,
                     overwrite: bool, strict: bool, dandi: bool, dandiset_id: str | None) -> None:
     """Convert the raw NS1 release in RAW into the NWB file OUTPUT (or a DANDI folder with --dandi)."""
-    from .nwb_writer import convert
+    from .conversion import convert
 
     result = convert(raw, output, metadata_path=metadata_path, audio_rate_hz=audio_rate, overwrite=overwrite,
                      strict=strict, progress=sys.stderr.isatty(), dandi=dandi, dandiset_id=dandiset_id)

@@ -18,14 +18,16 @@ from typing import Any
 
 from .exceptions import Ns1Error, OutputError
 
-__all__ = ["dandi_file_path", "write_dandi_folder", "inspect_path", "InspectionSummary"]
+__all__ = ["dandi_file_path", "check_output_folder", "write_dandi_folder", "inspect_path", "InspectionSummary"]
+
 
 def dandi_file_path(subject_id: str, session_id: str) -> Path:
     """``sub-<subject>/sub-<subject>_ses-<session>_ecephys.nwb`` (labels already DANDI-safe)."""
     return Path(f"sub-{subject_id}") / f"sub-{subject_id}_ses-{session_id}_ecephys.nwb"
 
 
-def _check_output_folder(folder: Path, *, overwrite: bool) -> None:
+def check_output_folder(folder: Path, *, overwrite: bool) -> None:
+    """Refuse a --dandi output whose parent is missing or that exists and is not a folder."""
     if not folder.parent.is_dir():
         raise OutputError(f"{folder}: parent folder {folder.parent} does not exist; create it first")
     if folder.exists() and not folder.is_dir():
@@ -57,11 +59,12 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
         subject id -> subject fields that kept their default value (fill them in the metadata file).
     """
     from .metadata import subject_metadata, synthetic_clock_start
-    from .nwb_writer import build_nwbfile, write_nwbfile
-    from .sessions import plan_sessions
+    from .nwb import build_nwbfile
+    from .release import plan_sessions
+    from .write import write_nwbfile
 
     folder = Path(folder_path)
-    _check_output_folder(folder, overwrite=overwrite)
+    check_output_folder(folder, overwrite=overwrite)
     plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
     targets = [dandi_file_path(b.subject_id, b.session_id) for b in plan.blocks]
     existing = [t for t in targets if (folder / t).exists()]

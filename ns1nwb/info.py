@@ -125,7 +125,7 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
     -------
     RecordingInfo
     """
-    from .reader import open as open_recording
+    from .read import open as open_recording
 
     text = str(path)
     with open_recording(path) as rec:

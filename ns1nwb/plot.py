@@ -88,7 +88,7 @@ def psth(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAU
     rate_hz : np.ndarray, float64, shape (T,)
         Spikes/s averaged over the repeats the unit's block has (NaN presentations skipped).
     """
-    from .reader import hanning_kernel
+    from .read import hanning_kernel
 
     position = _unit_position(rec, unit)
     index = _stimulus_index(rec, stimulus)
@@ -224,7 +224,7 @@ def plot_response(file_path: str | os.PathLike, unit: int | str, stimulus: int |
     Path
         ``output_path``.
     """
-    from .reader import open as open_recording
+    from .read import open as open_recording
 
     _matplotlib()  # fail before opening anything when matplotlib is missing
     out = Path(output_path)

@@ -16,14 +16,13 @@ import math
 import numbers
 import os
 import pathlib
-import struct
 from dataclasses import dataclass
 
 import numpy as np
 import scipy.io as sio
 from scipy.ndimage import gaussian_filter1d
 
-from .audio import compute_spectrogram
+from .cochleagram import cochleagram
 from .constants import (
     METADATA_FILE,
     N_NATURAL,
@@ -38,6 +37,7 @@ from .constants import (
     WAV_TRUE_RATE_HZ,
     StimulusInfo,
 )
+from .sample_sounds import LONG_WAV_SETS, SOUND_BANDS_HZ, SOUND_MS, write_wavs
 
 __all__ = ["write_sample_tree"]
 
@@ -47,18 +47,12 @@ _TICKS_PER_MS = SPIKE_CLOCK_HZ / 1000.0
 _SWEEP_2012_MS = 5199.994762141659
 _SWEEP_2012_LONG_MS = 5200.03572214073
 _SWEEP_2013_MS = 5241.937801191016
-_SOUND_MS = 5000
 #: Earliest spike the real files hold is ~0.6 ms after onset; keep the same margin.
 _FIRST_TICK = 13
 #: ``stim_params.Level`` is the attenuator reading, NominalLevel minus a per-source calibration.
 _LEVEL_OFFSET_DB = {1: 129, 2: 130, 9: 88}
-#: Frames of the natural wavs: 5.000 s, and one more sample for source.2 frozen.5..8.
-_WAV_FRAMES = 244140
-_LONG_WAV_SETS = range(16, 20)
 #: Spectrogram frames (5 ms each) of test_data_5ms.mat.
 _SPEC_FRAMES = 999
-#: Synthetic sounds are a mixture of a few octave-wide noise bands; units are tuned to them.
-_SOUND_BANDS_HZ = (700.0, 2000.0, 5600.0, 16000.0)
 #: Rates seen in the real files: 6.7% of repeats out of order (whole sets merged from sorting
 #: chunks) and 103 of 54,740 repeats empty.
 _P_MERGED_SET = 0.07
@@ -210,10 +204,11 @@ def write_sample_tree(folder_path: str | os.PathLike, *, n_units: int = 8, seed:
     _savemat(root / METADATA_FILE, {"neuron": _metadata_struct(ordered)},
              export_date + _dt.timedelta(days=30), compress=True)
 
-    wavs = _write_wavs(spikes_root / WAV_DIR, drives, rng_stim)
+    wavs = write_wavs(spikes_root / WAV_DIR, drives, rng_stim)
     if with_spectrogram:
         y_nt = population_rate.reshape(N_NATURAL, _SPEC_FRAMES, -1).sum(axis=2)
-        x_nfht = np.stack([compute_spectrogram(x)[:, None, :] for x in wavs])  # (20, 34, 1, 999)
+        # The authors' recipe, at the rate MATLAB's audioread reports for these wavs.
+        x_nfht = np.stack([cochleagram(x, WAV_HEADER_RATE_HZ)[:, None, :] for x in wavs])  # (20, 34, 1, 999)
         _savemat(root / SPECTROGRAM_FILE, {"X_nfht": x_nfht.astype(np.float64), "y_nt": y_nt},
                  export_date + _dt.timedelta(days=30), compress=False)
     return root
@@ -350,15 +345,15 @@ def _metadata_struct(units: list[_Unit]) -> np.ndarray:
 
 def _stimulus_drives(rng: np.random.Generator) -> np.ndarray:
     """Envelope of each synthetic sound band, 1-ms steps: (32 sets, n bands, 5000 ms), mean ~1."""
-    n_bands = len(_SOUND_BANDS_HZ)
-    drives = np.empty((N_STIMULI, n_bands, _SOUND_MS))
+    n_bands = len(SOUND_BANDS_HZ)
+    drives = np.empty((N_STIMULI, n_bands, SOUND_MS))
     # Natural sounds: log-normal envelopes smoothed over ~20 ms, so they have sparse peaks.
-    z = gaussian_filter1d(rng.standard_normal((N_NATURAL, n_bands, _SOUND_MS)), sigma=20.0, axis=2)
+    z = gaussian_filter1d(rng.standard_normal((N_NATURAL, n_bands, SOUND_MS)), sigma=20.0, axis=2)
     z /= z.std(axis=2, keepdims=True)
     env = np.exp(1.2 * z) * rng.uniform(0.3, 1.0, (N_NATURAL, n_bands, 1))
     drives[:N_NATURAL] = env / env.mean(axis=(1, 2), keepdims=True)
     # DRCs: random chord levels held for 25 ms.
-    chords = rng.uniform(0.0, 2.0, (N_STIMULI - N_NATURAL, n_bands, _SOUND_MS // 25))
+    chords = rng.uniform(0.0, 2.0, (N_STIMULI - N_NATURAL, n_bands, SOUND_MS // 25))
     drives[N_NATURAL:] = np.repeat(chords, 25, axis=2)
     return drives
 
@@ -372,17 +367,17 @@ def _unit_rates(drives: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     latency = int(rng.integers(8, 25))
     n_ms = math.ceil(_SWEEP_2013_MS)
     rates = np.zeros((N_STIMULI, n_ms))
-    rates[:, latency:latency + _SOUND_MS] = driven
+    rates[:, latency:latency + SOUND_MS] = driven
     mean_hz = np.exp(rng.uniform(np.log(3.0), np.log(40.0)))
     spont = rng.uniform(0.1, 0.4)
-    rates *= (1.0 - spont) * mean_hz / 1000.0 / rates[:, :_SOUND_MS].mean()
+    rates *= (1.0 - spont) * mean_hz / 1000.0 / rates[:, :SOUND_MS].mean()
     return rates + spont * mean_hz / 1000.0
 
 
 def _sweeps(year: int) -> list[float]:
     if year == 2013:
         return [_SWEEP_2013_MS] * N_STIMULI
-    return [_SWEEP_2012_LONG_MS if s in _LONG_WAV_SETS else _SWEEP_2012_MS for s in range(N_STIMULI)]
+    return [_SWEEP_2012_LONG_MS if s in LONG_WAV_SETS else _SWEEP_2012_MS for s in range(N_STIMULI)]
 
 
 def _spike_sets(rates: np.ndarray, sweeps: list[float], stamps: list[list[str]],
@@ -455,64 +450,3 @@ def _stim_params(stim: StimulusInfo, sweep: float) -> np.ndarray:
     for name, value in named.items():
         record[name] = np.array([[value]], dtype=np.int16 if name == "Level" else np.uint8)
     return _struct_array((1, 1), ("all", *named), [record])
-
-
-# ---------------------------------------------------------------- wavs and spectrogram
-
-def _write_wavs(folder: pathlib.Path, drives: np.ndarray, rng: np.random.Generator) -> list[np.ndarray]:
-    """The 20 natural sounds: band noises shaped by their envelopes plus one chirp, in pascals."""
-    folder.mkdir(parents=True, exist_ok=True)
-    # One circular pool of octave-band noise; each sound reads it from its own random offsets
-    # (much cheaper than filtering fresh noise for every sound and band).
-    n_pool = 2 ** 18  # >= 244141 and fast
-    freqs = np.fft.rfftfreq(n_pool, 1.0 / WAV_TRUE_RATE_HZ)
-    masks = np.array([(freqs >= f / np.sqrt(2)) & (freqs < f * np.sqrt(2)) for f in _SOUND_BANDS_HZ])
-    pool = np.fft.irfft(np.fft.rfft(rng.standard_normal(n_pool))[None, :] * masks, n_pool, axis=1)
-    pool = np.concatenate([pool, pool], axis=1)  # so any offset is a plain slice
-    amplitude = np.sqrt(drives[:N_NATURAL])
-    ms_of_sample = np.minimum((np.arange(_WAV_FRAMES + 1) * (1000.0 / WAV_TRUE_RATE_HZ)).astype(int),
-                              _SOUND_MS - 1)
-    wavs = []
-    for stim in STIMULI[:N_NATURAL]:
-        n = _WAV_FRAMES + (stim.index in _LONG_WAV_SETS)
-        x = np.zeros(n)
-        for band, offset in enumerate(rng.integers(0, n_pool, len(_SOUND_BANDS_HZ))):
-            x += amplitude[stim.index, band, ms_of_sample[:n]] * pool[band, offset:offset + n]
-        x /= _rms(x)
-        x += _chirp_burst(n, rng)
-        x *= 10.0 ** ((stim.nominal_level_db_spl - 94.0) / 20.0) / _rms(x)
-        x = x.astype(np.float32)
-        _write_float_wav(folder / stim.wav_name, x)
-        wavs.append(x)
-    return wavs
-
-
-def _rms(x: np.ndarray) -> float:
-    return float(np.sqrt(np.dot(x, x) / x.size))
-
-
-def _chirp_burst(n: int, rng: np.random.Generator) -> np.ndarray:
-    """A Hann-windowed log sweep of 0.3-1.5 s somewhere in the sound."""
-    length = int(rng.uniform(0.3, 1.5) * WAV_TRUE_RATE_HZ)
-    start = int(rng.integers(0, n - length))
-    f0, f1 = (500.0, 20000.0) if rng.random() < 0.5 else (20000.0, 500.0)
-    t = np.arange(length) / WAV_TRUE_RATE_HZ
-    # Exponential sweep: instantaneous frequency f0 * (f1/f0) ** (t / duration).
-    rate = np.log(f1 / f0) / t[-1]
-    phase = 2.0 * np.pi * f0 * np.expm1(rate * t) / rate
-    out = np.zeros(n)
-    out[start:start + length] = 0.7 * np.sin(phase) * np.hanning(length)
-    return out
-
-
-def _write_float_wav(path: pathlib.Path, x: np.ndarray) -> None:
-    """RIFF IEEE-float mono with the real files' plain 44-byte header.
-
-    soundfile would add a PEAK chunk holding the write time (not reproducible) and a byte rate
-    from the rounded header rate; the real files carry the byte rate of the true rate.
-    """
-    data = x.astype("<f4").tobytes()
-    byte_rate = int(WAV_TRUE_RATE_HZ * 4 + 0.5)  # 195312.5 -> 195313, as in the real files
-    header = struct.pack("<4sI4s4sIHHIIHH4sI", b"RIFF", 36 + len(data), b"WAVE", b"fmt ", 16, 3, 1,
-                         WAV_HEADER_RATE_HZ, byte_rate, 4, 32, b"data", len(data))
-    path.write_bytes(header + data)

@@ -1,6 +1,6 @@
-"""How ns1nwb uses several cores: one setting for the reader's threads, the raw reader's processes and
-the writer's compression threads, the checks that make forking safe, the signals that stop a command
-(which workers and writers must handle alike), and a progress bar that starts no thread.
+"""How ns1nwb uses several cores and forks: one setting for the reader's threads, the check that makes
+forking the isolated writer safe, the signals that stop a command (which the writer must handle alike),
+and a progress bar that starts no thread.
 
 ``$NS1NWB_WORKERS`` (a whole number >= 1) sets the number of workers, e.g. 1 on a shared node; by
 default it is the cores this process may run on, at most 4 (more gives nothing measurable on this data).
@@ -14,7 +14,7 @@ from typing import Any, Iterable
 
 from .exceptions import SettingError
 
-__all__ = ["WORKERS_ENV", "worker_count", "can_fork", "can_start_worker_processes", "progress_bar", "stop_signals"]
+__all__ = ["WORKERS_ENV", "worker_count", "can_fork", "progress_bar", "stop_signals"]
 
 #: Environment variable that sets how many cores ns1nwb uses.
 WORKERS_ENV = "NS1NWB_WORKERS"
@@ -50,13 +50,6 @@ def stop_signals(*, interrupt: bool = True) -> list[int]:
 def can_fork() -> bool:
     """Whether this process may fork: POSIX, and no other thread (a fork copies locks other threads hold)."""
     return hasattr(os, "fork") and threading.active_count() == 1
-
-
-def can_start_worker_processes() -> bool:
-    """:func:`can_fork`, and not a daemon process (a ``multiprocessing.Pool`` worker may not have children)."""
-    import multiprocessing
-
-    return can_fork() and not multiprocessing.current_process().daemon
 
 
 def progress_bar(iterable: Iterable[Any] | None = None, **kwargs: Any) -> Any:

@@ -31,7 +31,7 @@ def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sample_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``sample_raw`` converted with the defaults. Treat as read-only."""
-    from ns1nwb.nwb_writer import convert
+    from ns1nwb import convert
 
     out = tmp_path_factory.mktemp("nwb") / "sample.nwb"
     with warnings.catch_warnings():
@@ -43,7 +43,7 @@ def sample_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 @pytest.fixture(scope="session")
 def real_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real release converted with the defaults (about 10 s)."""
-    from ns1nwb.nwb_writer import convert
+    from ns1nwb import convert
 
     out = tmp_path_factory.mktemp("real") / "ns1.nwb"
     with warnings.catch_warnings():

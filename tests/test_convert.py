@@ -16,7 +16,7 @@ import soundfile
 
 from ns1nwb import MetadataError, OutputError, read_raw_tree
 from ns1nwb.constants import SPIKE_CLOCK_HZ
-from ns1nwb.nwb_writer import convert
+from ns1nwb import convert
 from reference import raw_repeat_times
 
 LONDON = ZoneInfo("Europe/London")
@@ -358,11 +358,11 @@ def _hdf5_layout(path: Path) -> dict[str, object]:
 
 @pytest.mark.parametrize("tree", ["sample", "real"])
 def test_conversion_writes_what_pynwb_writes(tree, request, tmp_path):
-    """convert() compresses large arrays in threads and adds the trials' template references with h5py;
-    the file must be the one pynwb writes from build_nwbfile(), dataset for dataset and attribute for attribute."""
+    """convert() writes in a forked child after reading the release once: the file must be the one pynwb
+    writes from build_nwbfile(), dataset for dataset and attribute for attribute."""
     from pynwb import NWBHDF5IO
 
-    from ns1nwb.nwb_writer import build_nwbfile
+    from ns1nwb import build_nwbfile
 
     raw = request.getfixturevalue(f"{tree}_raw")
     converted = request.getfixturevalue(f"{tree}_nwb")
@@ -380,37 +380,11 @@ def test_conversion_writes_what_pynwb_writes(tree, request, tmp_path):
     assert differ == []
 
 
-@pytest.mark.parametrize("dtype, n_values", [(np.float64, 1000), (np.uint16, 1000), (np.float32, 700)])
-def test_threaded_chunks_are_what_hdf5_stores(dtype, n_values, tmp_path):
-    """convert() deflates the chunks of its large arrays itself (with ISA-L when installed): each chunk must be
-    a zlib stream of the shuffled values, which HDF5's gzip filter reads back (the last chunk zero-padded)."""
-    import zlib
-
-    from ns1nwb.nwb_writer import _gzip_chunk
-
-    values = (np.random.default_rng(0).random(n_values) * 1000).astype(dtype)
-    chunk_length = 256
-    path = tmp_path / "chunks.h5"
-    with h5py.File(path, "w") as h5:
-        dataset = h5.create_dataset("x", shape=values.shape, dtype=dtype, chunks=(chunk_length,),
-                                    compression="gzip", compression_opts=1, shuffle=True)
-        for start in range(0, n_values, chunk_length):
-            chunk = _gzip_chunk(values, start, chunk_length)
-            block = np.zeros(chunk_length, dtype=dtype)
-            block[:min(chunk_length, n_values - start)] = values[start:start + chunk_length]
-            shuffled = block.view(np.uint8).reshape(chunk_length, block.itemsize).T.tobytes()
-            assert zlib.decompress(chunk) == shuffled
-            dataset.id.write_direct_chunk((start,), chunk)
-    with h5py.File(path, "r") as h5:
-        np.testing.assert_array_equal(h5["x"][:], values)
-
-
 def test_write_nwbfile_of_a_plain_build(sample_raw, tmp_path, monkeypatch):
-    """build_nwbfile() outside convert() keeps the trials' template references as objects: write_nwbfile()
-    (forked writer, two workers) must still write the file pynwb writes."""
+    """write_nwbfile() (the forked writer) of a plain build_nwbfile() writes the file pynwb writes."""
     from pynwb import NWBHDF5IO
 
-    from ns1nwb.nwb_writer import build_nwbfile, write_nwbfile
+    from ns1nwb import build_nwbfile, write_nwbfile
 
     monkeypatch.setenv("NS1NWB_WORKERS", "2")
     with warnings.catch_warnings():

@@ -19,7 +19,7 @@ from click.testing import CliRunner
 import ns1nwb
 from ns1nwb import OutputError
 from ns1nwb.cli import cli
-from ns1nwb.nwb_writer import convert
+from ns1nwb import convert
 
 
 def _text(values) -> list[str]:

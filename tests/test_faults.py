@@ -459,9 +459,9 @@ def _fault_in_nwb_write(monkeypatch, spy: _Spy, exc: BaseException, on_call: int
     """
     from pynwb import NWBHDF5IO
 
-    from ns1nwb import nwb_writer
+    from ns1nwb import write
 
-    monkeypatch.setattr(nwb_writer, "ISOLATED_WRITE", False)
+    monkeypatch.setattr(write, "ISOLATED_WRITE", False)
 
     original = NWBHDF5IO.write
 
@@ -482,9 +482,9 @@ def _fault_in_h5py(monkeypatch, spy: _Spy, exc: BaseException, after: int = 40) 
 
     The write runs in this process (not the forked writer) so the spy sees it.
     """
-    from ns1nwb import nwb_writer
+    from ns1nwb import write
 
-    monkeypatch.setattr(nwb_writer, "ISOLATED_WRITE", False)
+    monkeypatch.setattr(write, "ISOLATED_WRITE", False)
     original = h5py.Group.create_dataset
 
     def create_dataset(self, *args, **kwargs):
@@ -509,9 +509,9 @@ def test_disk_full_during_write(lean_tree, out, monkeypatch):
 @let_warnings_through
 def test_disk_full_in_the_forked_writer(lean_tree, out, monkeypatch):
     """The default (forked) writer: ENOSPC raised inside h5py in the child is one line, exit 2, no temp file."""
-    from ns1nwb import nwb_writer
+    from ns1nwb import write
 
-    if not nwb_writer.ISOLATED_WRITE:
+    if not write.ISOLATED_WRITE:
         pytest.skip("no fork on this platform: the write runs in-process")
     original = h5py.Group.create_dataset
     calls = []
@@ -527,42 +527,28 @@ def test_disk_full_in_the_forked_writer(lean_tree, out, monkeypatch):
     assert calls == []  # the fault struck in the child, not here
 
 
-def _fault_in_forked_writer(monkeypatch, witness: Path, writes_templates: bool, exc: BaseException | None = None,
-                            after: int = 5) -> None:
-    """The ``after``-th ``h5py.Group.create_dataset`` call of one of the two forked writers of a file with
-    stimulus templates (the one writing the templates' side file, or the main one) raises ``exc``, or with
-    no ``exc`` kills that writer with SIGKILL; it first creates the file ``witness``. The templates writer
-    leaves its pid in ``witness.pid``; when the fault is in the main writer, it waits 30 s before writing
-    (so it is still at work when the other fails). The calls of this process go through untouched."""
-    from ns1nwb import nwb_writer
+def _fault_in_forked_writer(monkeypatch, witness: Path, exc: BaseException | None = None, after: int = 5) -> None:
+    """The ``after``-th ``h5py.Group.create_dataset`` call of the forked writer raises ``exc``, or with no
+    ``exc`` kills the writer with SIGKILL; it first writes its pid into the file ``witness``. The calls of
+    this process go through untouched."""
+    from ns1nwb import write
 
-    if not nwb_writer.ISOLATED_WRITE:
+    if not write.ISOLATED_WRITE:
         pytest.skip("no fork on this platform: the write runs in-process")
-    monkeypatch.setenv("NS1NWB_WORKERS", "2")  # two writers even on a one-core machine
     original = h5py.Group.create_dataset
     parent, calls = os.getpid(), []
 
-    write_here = nwb_writer._write_here
-
-    def record_templates_writer(nwbfile, tmp, *args, **kwargs):
-        if ".templates" in tmp.name:
-            witness.with_suffix(".pid").write_text(str(os.getpid()))
-            if not writes_templates:  # still at work when the main writer fails: it must be stopped
-                time.sleep(30)
-        return write_here(nwbfile, tmp, *args, **kwargs)
-
     def create_dataset(self, *args, **kwargs):
-        if os.getpid() != parent and (".templates" in self.file.filename) == writes_templates:
+        if os.getpid() != parent:
             calls.append(1)
             if len(calls) == after:
-                witness.touch()
+                witness.write_text(str(os.getpid()))
                 if exc is None:
                     os.kill(os.getpid(), signal.SIGKILL)
                 raise exc
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(h5py.Group, "create_dataset", create_dataset)
-    monkeypatch.setattr(nwb_writer, "_write_here", record_templates_writer)
 
 
 def _running(pid: int) -> bool:
@@ -578,10 +564,9 @@ def _running(pid: int) -> bool:
         return not Path("/proc").is_dir()  # no /proc: an unreaped orphan counts as running
 
 
-def _assert_struck_and_all_writers_gone(witness: Path) -> None:
+def _assert_struck_and_writer_gone(witness: Path) -> None:
     assert witness.exists()  # the fault did strike
-    # The templates writer was stopped, whichever writer failed (an orphan is killed, then reaped by init).
-    pid = int(witness.with_suffix(".pid").read_text())
+    pid = int(witness.read_text())
     deadline = time.monotonic() + 5  # a SIGKILL takes effect soon, not at once
     while _running(pid) and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -589,94 +574,39 @@ def _assert_struck_and_all_writers_gone(witness: Path) -> None:
 
 
 @let_warnings_through
-@pytest.mark.parametrize("writes_templates", [True, False], ids=["templates-writer", "main-writer"])
-def test_disk_full_in_one_of_the_two_writers(wav_tree, out, tmp_path, monkeypatch, writes_templates):
-    """A file with templates is written by two forked writers at once: a full disk in either is one line,
-    exit 2, and neither the temporary file nor the templates' side file is left."""
-    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates, OSError(errno.ENOSPC, ENOSPC))
-    assert_error(convert_cli(wav_tree, out), 2, str(out), ENOSPC, output=out)
-    _assert_struck_and_all_writers_gone(tmp_path / "struck")
-
-
-@let_warnings_through
-@pytest.mark.parametrize("writes_templates", [True, False], ids=["templates-writer", "main-writer"])
-def test_one_of_the_two_writers_killed(wav_tree, out, tmp_path, monkeypatch, writes_templates):
-    """Either writer killed (say, for memory) mid-write: one line naming the signal, nothing left."""
-    if not writes_templates and not sys.platform.startswith("linux"):
-        pytest.skip("only Linux stops a writer whose parent was killed (PR_SET_PDEATHSIG)")
-    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates)
+def test_writer_killed(wav_tree, out, tmp_path, monkeypatch):
+    """The forked writer killed (say, for memory) mid-write: one line naming the signal, nothing left."""
+    _fault_in_forked_writer(monkeypatch, tmp_path / "struck")
     assert_error(convert_cli(wav_tree, out), 2, str(out), "died with signal 9", output=out)
-    _assert_struck_and_all_writers_gone(tmp_path / "struck")
+    _assert_struck_and_writer_gone(tmp_path / "struck")
 
 
 @let_warnings_through
-@pytest.mark.parametrize("writes_templates", [True, False], ids=["templates-writer", "main-writer"])
-def test_ctrl_c_in_one_of_the_two_writers(wav_tree, out, tmp_path, monkeypatch, writes_templates):
-    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates, KeyboardInterrupt())
+def test_ctrl_c_in_the_forked_writer(wav_tree, out, tmp_path, monkeypatch):
+    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", KeyboardInterrupt())
     assert_error(convert_cli(wav_tree, out), 1, "interrupted", str(out), output=out)
-    _assert_struck_and_all_writers_gone(tmp_path / "struck")
+    _assert_struck_and_writer_gone(tmp_path / "struck")
 
 
 @let_warnings_through
-def test_one_worker_means_one_writer(wav_tree, out, tmp_path, monkeypatch):
-    """NS1NWB_WORKERS=1: the forked writer writes the templates itself (no second writer)."""
-    _fault_in_forked_writer(monkeypatch, tmp_path / "struck", writes_templates=True, after=10**9)
-    monkeypatch.setenv("NS1NWB_WORKERS", "1")
-    assert_ok(convert_cli(wav_tree, out), out)
-    assert not (tmp_path / "struck.pid").exists()
-    with h5py.File(out, "r") as h5:
-        assert len(h5["stimulus/templates"]) == 2 * N_NATURAL
-
-
-@let_warnings_through
-def test_no_second_process_for_the_templates(wav_tree, out, tmp_path, monkeypatch):
-    """The forked writer cannot fork the templates' writer (EAGAIN): it writes them itself, same file."""
-    from ns1nwb import nwb_writer
-
-    if not nwb_writer.ISOLATED_WRITE:
-        pytest.skip("no fork on this platform: the write runs in-process")
-    monkeypatch.setenv("NS1NWB_WORKERS", "2")
-    expected = tmp_path / "expected.nwb"
-    assert_ok(convert_cli(wav_tree, expected), expected)
-    fork, parent = os.fork, os.getpid()
-
-    def failing_fork():
-        if os.getpid() != parent:
-            (tmp_path / "struck").touch()
-            raise OSError(errno.EAGAIN, "Resource temporarily unavailable")
-        return fork()
-
-    monkeypatch.setattr(os, "fork", failing_fork)
-    assert_ok(convert_cli(wav_tree, out), out)
-    assert (tmp_path / "struck").exists()
-    with h5py.File(expected, "r") as want, h5py.File(out, "r") as got:
-        names = sorted(want["stimulus/templates"])
-        assert sorted(got["stimulus/templates"]) == names and len(names) == 2 * N_NATURAL
-        for name in names:
-            np.testing.assert_array_equal(got[f"stimulus/templates/{name}/data"][()],
-                                          want[f"stimulus/templates/{name}/data"][()])
-        assert got["intervals/trials/timeseries"].shape == want["intervals/trials/timeseries"].shape
-
-
-@let_warnings_through
-def test_bug_in_the_templates_writer_is_one_line(wav_tree, out, monkeypatch):
-    """A failure of the templates' writer that is not about the output is an internal error, said once."""
+def test_bug_in_the_forked_writer_is_one_line(wav_tree, out, monkeypatch):
+    """A failure of the forked writer that is not about the output is an internal error, said once."""
     from pynwb import NWBHDF5IO
 
-    from ns1nwb import nwb_writer
+    from ns1nwb import write
 
-    if not nwb_writer.ISOLATED_WRITE:
+    if not write.ISOLATED_WRITE:
         pytest.skip("no fork on this platform: the write runs in-process")
-    monkeypatch.setenv("NS1NWB_WORKERS", "2")
+    parent = os.getpid()
     original = NWBHDF5IO.write
 
-    def write(self, *args, **kwargs):
-        if ".templates" in str(self.source):
-            raise ValueError("boom in the templates writer")
+    def failing_write(self, *args, **kwargs):
+        if os.getpid() != parent:
+            raise ValueError("boom in the writer")
         return original(self, *args, **kwargs)
 
-    monkeypatch.setattr(NWBHDF5IO, "write", write)
-    line = assert_error(convert_cli(wav_tree, out), 1, "internal error", "boom in the templates writer", output=out)
+    monkeypatch.setattr(NWBHDF5IO, "write", failing_write)
+    line = assert_error(convert_cli(wav_tree, out), 1, "internal error", "boom in the writer", output=out)
     assert line.count("writer process") == 1
 
 
@@ -931,6 +861,10 @@ def test_real_full_disk(lean_tree, small_filesystem):
 
 
 def test_bad_workers_setting(tree, out, monkeypatch):
-    """A bad NS1NWB_WORKERS is a usage error (exit 2, one line naming it), not an internal one."""
+    """A bad NS1NWB_WORKERS (read by the grid reader's threads) is a usage error: exit 2, one line naming it,
+    not an internal one."""
+    assert_ok(convert_cli(tree, out), out)
     monkeypatch.setenv("NS1NWB_WORKERS", "zero")
-    assert_error(convert_cli(tree, out), 2, "NS1NWB_WORKERS='zero'", output=out)
+    image = out.with_suffix(".png")
+    assert_error(run("plot", out, "--unit", 0, "--stimulus", 0, "-o", image), 2, "NS1NWB_WORKERS='zero'",
+                 output=image)

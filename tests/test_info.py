@@ -17,7 +17,7 @@ from ns1nwb.info import summarize
 @pytest.fixture(scope="module")
 def session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A 2-unit tree converted with --dandi: one file per recording block (2 blocks)."""
-    from ns1nwb.nwb_writer import convert
+    from ns1nwb import convert
     from ns1nwb.sample_data import write_sample_tree
 
     base = tmp_path_factory.mktemp("info")

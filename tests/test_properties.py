@@ -1,6 +1,6 @@
 """Property tests (hypothesis): the binning against an obvious reference, and the spike-time round trip.
 
-(a) ``ns1nwb.reader.bin_spike_times`` equals a direct transcription of the seed's recipe:
+(a) ``ns1nwb.read.bin_spike_times`` equals a direct transcription of the seed's recipe:
     ``np.round`` to whole ms, keep ``[0, T*dt)``, one-hot per ms, reshape-sum per ``dt``,
     then ``np.convolve`` with the unnormalised ``np.hanning(K)`` on a zero-padded row.
 (b) Any spike times written into a raw spike file come back from the NWB file, sorted,
@@ -23,8 +23,8 @@ from hypothesis import strategies as st
 import ns1nwb
 from ns1nwb.constants import METADATA_FILE, RESPONSE_WINDOW_MS, SPIKES_DIR, STIMULI, WAV_DIR
 from ns1nwb.exceptions import Ns1Warning
-from ns1nwb.nwb_writer import convert
-from ns1nwb.reader import bin_spike_times, hanning_kernel
+from ns1nwb import convert
+from ns1nwb.read import bin_spike_times, hanning_kernel
 from ns1nwb.sample_data import write_sample_tree
 
 DTS = (1, 2, 5, 10, 20)

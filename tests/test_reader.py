@@ -14,7 +14,7 @@ from scipy.signal import resample_poly
 
 import ns1nwb
 from ns1nwb import NwbContentError
-from ns1nwb.nwb_writer import convert
+from ns1nwb import convert
 from reference import raw_repeat_times, seed_grid, seed_response
 
 #: Crafted spike times (ms): bin edges, two spikes in one rounded ms, the 4995-ms cut, out of order.
@@ -110,9 +110,10 @@ def test_unit_selection(sample_nwb):
 @pytest.mark.parametrize("threads", [1, 3])
 def test_threaded_grid_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, threads):
     """The many-unit path (units split over threads, binned in place) on every unit order asked for."""
-    from ns1nwb import reader
+    from ns1nwb.read import binning, files
 
-    monkeypatch.setattr(reader, "_BULK_READ_UNITS", 1)
+    for module in (binning, files):
+        monkeypatch.setattr(module, "BULK_READ_UNITS", 1)
     monkeypatch.setenv("NS1NWB_WORKERS", str(threads))
     expected = seed_grid(sample_raw)
     expected_1ms = seed_grid(sample_raw, stimuli=[4], dt_ms=1)
@@ -124,7 +125,7 @@ def test_threaded_grid_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, 
 
 
 def test_empty_kernel_gives_raw_counts():
-    from ns1nwb.reader import bin_spike_times
+    from ns1nwb.read import bin_spike_times
 
     times, rows = np.array([1.0, 7.0, 7.2, 12.0]), np.array([0, 0, 0, 1])
     counts = bin_spike_times(times, rows, 2)

@@ -1,0 +1,54 @@
+"""What every ``add_*_to_nwbfile`` step needs: the release, its recording blocks and the options."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..release import RawRelease, RecordingBlock, SessionPlan
+
+__all__ = ["BuildContext", "source_checksums", "file_identifier"]
+
+
+def source_checksums(release: RawRelease) -> list[tuple[str, int, str]]:
+    """(path relative to the raw folder, size, SHA-256) of every file read, hashed by the reader."""
+    root = release.root.resolve()
+    return [(Path(os.path.relpath(f.path.resolve(), root)).as_posix(), f.size_bytes, f.sha256)
+            for f in release.source_files]
+
+
+@dataclass
+class BuildContext:
+    """The release, its plan, the blocks of the file being built and the options."""
+
+    release: RawRelease
+    plan: SessionPlan
+    metadata: dict[str, Any]
+    audio_rate_hz: float | None
+    checksums: list[tuple[str, int, str]]
+    blocks: list[RecordingBlock] = field(default_factory=list)
+    #: Derived stimulus arrays (resampled waveforms, computed spectrograms), shared by the
+    #: files of one conversion run so per-session files do not recompute them.
+    stimulus_cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
+
+    @property
+    def unit_indices(self) -> list[int]:
+        return sorted(i for b in self.blocks for i in b.unit_indices)
+
+    @property
+    def options(self) -> dict[str, Any]:
+        return {"audio_rate_hz": self.audio_rate_hz or "native", "sessions": [b.session_id for b in self.blocks]}
+
+
+def file_identifier(ctx: BuildContext) -> str:
+    """A UUID derived from what decides the file's content (the same inputs give the same identifier)."""
+    content = json.dumps({"sources": ctx.checksums, "options": ctx.options, "metadata": ctx.metadata},
+                         sort_keys=True, default=str)
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "ns1nwb:" + hashlib.sha256(content.encode()).hexdigest()))

@@ -1,0 +1,125 @@
+"""The NWB file itself (session, subject, notes, identifier) and :func:`build_nwbfile`, which assembles
+every area of the file in memory; it never touches disk (see :mod:`ns1nwb.write`)."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Any, Iterable
+
+import numpy as np
+
+from .._version import __version__
+from ..metadata import load_metadata, subject_metadata, synthetic_clock_start
+from ..release import RawRelease, SessionPlan, plan_sessions
+from .context import BuildContext, file_identifier, source_checksums
+from .electrodes import add_electrodes_to_nwbfile
+from .provenance import add_provenance_to_nwbfile
+from .stimuli import add_stimuli_to_nwbfile
+from .trials import add_trials_to_nwbfile
+from .units import add_units_to_nwbfile
+
+if TYPE_CHECKING:
+    from pynwb import NWBFile
+
+__all__ = ["build_nwbfile"]
+
+
+def new_nwbfile(ctx: BuildContext) -> "NWBFile":
+    from pynwb import NWBFile
+    from pynwb.file import Subject
+
+    md = ctx.metadata
+    subjects = sorted({b.subject_id for b in ctx.blocks})
+    notes = [
+        f"Converted by ns1nwb {__version__} from the raw NS1 release ({len(ctx.unit_indices)} units, "
+        f"{len(ctx.blocks)} recording blocks).",
+    ]
+    if ctx.plan.clock == "wall-clock":
+        notes.append("Time base: presentation onsets come from the raw wall-clock timestamps (Europe/London); "
+                     "the session starts at the earliest onset.")
+    else:
+        notes.append("Time base: SYNTHETIC. The raw files carry no timestamps, so presentations are laid out 10 s "
+                     "apart in stimulus/repeat order; only times relative to each trial's start_time are real.")
+    if len(ctx.blocks) > 1:
+        notes.append("The recording blocks span months, so this pooled file lays them end to end in chronological "
+                     "order, 60 s apart, each keeping its own internal timing; trials.onset_timestamp has every "
+                     "presentation's true wall-clock onset, and the per-session files (convert --dandi) keep "
+                     "true times.")
+    if len(subjects) > 1:
+        notes.append(f"Pooled file: units of {len(subjects)} ferrets ({', '.join(subjects)}); units.subject_id "
+                     "names each unit's ferret. The Subject below describes them as a group.")
+    if ctx.release.skipped_units:
+        notes.append(f"{len(ctx.release.skipped_units)} units of the metadata had no spike file and are not here: "
+                     + ", ".join(s.path for s in ctx.release.skipped_units) + ".")
+
+    subject_id = subjects[0] if len(subjects) == 1 else "+".join(subjects)
+    subject_fields, _ = subject_metadata(md, subjects[0] if len(subjects) == 1 else "")
+    if len(subjects) > 1:
+        subject_fields = dict(md.get("subject", {}))
+        subject_fields["description"] = (f"Group of {len(subjects)} ferrets ({', '.join(subjects)}) pooled in one "
+                                         "file; see units.subject_id. " + subject_fields.get("description", ""))
+    subject = Subject(subject_id=subject_id, **{k: v for k, v in subject_fields.items() if v is not None})
+
+    session_id = ctx.blocks[0].session_id if len(ctx.blocks) == 1 else "NS1-pooled"
+    start = ctx.blocks[0].start
+    return NWBFile(
+        session_description=md["session_description"].strip(),
+        identifier=file_identifier(ctx),
+        session_start_time=start,
+        session_id=session_id,
+        experiment_description=md["experiment_description"].strip(),
+        experimenter=md.get("experimenter") or None,
+        lab=md.get("lab"),
+        institution=md.get("institution"),
+        keywords=md.get("keywords"),
+        related_publications=md.get("related_publications"),
+        stimulus_notes=md.get("stimulus_notes"),
+        data_collection=md.get("data_collection"),
+        surgery=md.get("surgery"),
+        pharmacology=md.get("pharmacology"),
+        protocol=md.get("protocol"),
+        notes=" ".join(notes),
+        source_script=json.dumps({"software": "ns1nwb", "version": __version__, "command": "convert",
+                                  "options": ctx.options, "clock": ctx.plan.clock}, sort_keys=True),
+        source_script_file_name="ns1nwb",
+        subject=subject,
+    )
+
+
+def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
+                  audio_rate_hz: float | None = 48000.0, session_ids: Iterable[str] | None = None,
+                  plan: SessionPlan | None = None,
+                  stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None) -> "NWBFile":
+    """An in-memory NWB file of a release (all recording blocks, or those in ``session_ids``).
+
+    Parameters
+    ----------
+    release : RawRelease
+        From :func:`ns1nwb.read_raw_tree`.
+    metadata : dict, optional
+        From :func:`ns1nwb.metadata.load_metadata`; defaults when None.
+    audio_rate_hz : float or None, default 48000
+        Rate of the stored waveforms; None keeps the original samples (48828.125 Hz).
+    session_ids : iterable of str, optional
+        Recording blocks to include (per-session files); all when None.
+    plan, stimulus_cache : optional
+        Computed once and passed in when one run builds several files.
+    """
+    import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
+
+    metadata = metadata if metadata is not None else load_metadata(None)
+    plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
+    wanted = set(session_ids) if session_ids is not None else None
+    blocks = [b for b in plan.blocks if wanted is None or b.session_id in wanted]
+    if not blocks:
+        raise ValueError(f"no recording block among {sorted(wanted or [])}")
+    cache = stimulus_cache if stimulus_cache is not None else {}
+    ctx = BuildContext(release, plan, metadata, audio_rate_hz, source_checksums(release), blocks, cache)
+    nwbfile = new_nwbfile(ctx)
+    electrode_rows = add_electrodes_to_nwbfile(nwbfile, ctx)
+    templates = add_stimuli_to_nwbfile(nwbfile, ctx)
+    layout = add_trials_to_nwbfile(nwbfile, ctx, templates)
+    add_units_to_nwbfile(nwbfile, ctx, layout, electrode_rows)
+    add_provenance_to_nwbfile(nwbfile, ctx)
+    return nwbfile
+

@@ -1,0 +1,132 @@
+"""Stimulus templates (waveforms and spectrograms of the natural sounds) and the 32-row stimuli table."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..constants import BAND_CENTRES_HZ, N_NATURAL, SPECTROGRAM_RATE_HZ, STIMULI, TEST_STIMULI, WAV_TRUE_RATE_HZ
+from ..metadata import column_specs
+from ..release import RawRelease
+from .columns import STIMULI_MODULE, STIMULI_TABLE, column_data, compressed, vector
+from .context import BuildContext
+
+if TYPE_CHECKING:
+    from pynwb import NWBFile
+
+__all__ = ["stimulus_array_jobs", "add_stimuli_to_nwbfile"]
+
+
+def stimulus_array_jobs(release: RawRelease, audio_rate_hz: float | None,
+                         cache: dict[tuple[str, int], np.ndarray]) -> dict[tuple[str, int], Any]:
+    """(kind, stimulus index) -> a function deriving that array (resampled waveform, computed spectrogram),
+    for the arrays not in ``cache``."""
+    from ..audio import compute_spectrogram, resample_waveform
+
+    jobs: dict[tuple[str, int], Any] = {}
+    for index, wav in release.wavs.items():
+        if audio_rate_hz is not None:
+            jobs[("waveform", index)] = lambda w=wav: resample_waveform(w.samples, audio_rate_hz)
+        if release.spectrogram_x_nfht is None:
+            jobs[("spectrogram", index)] = lambda w=wav: compute_spectrogram(w.samples).T
+    return {key: job for key, job in jobs.items() if key not in cache}
+
+
+def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, Any]:
+    """Waveform and spectrogram templates of the natural sounds, and the 32-row stimuli table.
+
+    Returns
+    -------
+    dict
+        stimulus index -> the template a trial of that sound references.
+    """
+    from hdmf.common import DynamicTable, ElementIdentifiers
+    from ndx_sound import AcousticWaveformSeries
+    from pynwb.misc import DecompositionSeries, FrequencyBandsTable
+
+    from ..audio import SPECTROGRAM_RECIPE, band_edges_hz
+
+    release = ctx.release
+    edges = band_edges_hz()
+    # Derived once per conversion run (the cache is shared by the files of a --dandi run).
+    for key, job in stimulus_array_jobs(release, ctx.audio_rate_hz, ctx.stimulus_cache).items():
+        ctx.stimulus_cache[key] = job()
+    templates: dict[int, Any] = {}
+    waveform_names: dict[int, str] = {}
+    spectrogram_names: dict[int, str] = {}
+    for info in STIMULI[:N_NATURAL]:
+        wav = release.wavs.get(info.index)
+        waveform = None
+        if wav is not None:
+            if ctx.audio_rate_hz is None:
+                samples, rate, how = wav.samples, WAV_TRUE_RATE_HZ, "the original float32 samples, bit-exact"
+            else:
+                samples = ctx.stimulus_cache[("waveform", info.index)]
+                rate = ctx.audio_rate_hz
+                how = (f"resampled from the true 48828.125 Hz to {rate:g} Hz with scipy.signal.resample_poly")
+            waveform = AcousticWaveformSeries(
+                name=f"{info.name}_waveform",
+                data=compressed(samples, chunks=(min(samples.size, 65536),)),
+                rate=float(rate),
+                starting_time=0.0,
+                description=(f"Natural sound {info.name} ({info.category}), wav {info.wav_name}: {how}. "
+                             f"Amplitude in pascals (94 + 20 log10(rms) = nominal level, "
+                             f"{info.nominal_level_db_spl:g} dB SPL); t = 0 is sound onset."),
+            )
+            nwbfile.add_stimulus_template(waveform)
+            waveform_names[info.index] = waveform.name
+            templates[info.index] = waveform
+        if release.spectrogram_x_nfht is not None:
+            spectrogram = release.spectrogram_x_nfht[info.index, :, 0, :].T  # (time, band), stored verbatim
+            source = f"X_nfht of {release.spectrogram_file.name}, verbatim (float64)"  # type: ignore[union-attr]
+        elif wav is not None:
+            spectrogram = ctx.stimulus_cache[("spectrogram", info.index)]
+            source = SPECTROGRAM_RECIPE
+        else:
+            continue
+        bands = FrequencyBandsTable(
+            id=ElementIdentifiers(name="id", data=np.arange(len(BAND_CENTRES_HZ))),
+            columns=[vector("band_name", "Band centre as text.", [f"{c:.0f} Hz" for c in BAND_CENTRES_HZ]),
+                     vector("band_limits", "Lower and upper edge of the band, Hz.", edges),
+                     vector("band_mean", "Centre frequency of the band, Hz.", np.asarray(BAND_CENTRES_HZ))])
+        series = DecompositionSeries(
+            name=f"{info.name}_spectrogram",
+            bands=bands,
+            data=compressed(np.ascontiguousarray(spectrogram[:, None, :])),
+            metric="power",
+            unit="dB",
+            rate=SPECTROGRAM_RATE_HZ,
+            starting_time=0.0,
+            source_timeseries=waveform,
+            description=(f"34-band log-power spectrogram of {info.name}, 5-ms frames (frame n is response bin n, "
+                         f"[5n, 5n+5) ms after onset), bands 1/6 octave apart from 500 Hz; source: {source}."),
+        )
+        nwbfile.add_stimulus_template(series)
+        spectrogram_names[info.index] = series.name
+        templates.setdefault(info.index, series)
+
+    specs = {c["name"]: c for c in column_specs()["stimuli"]}
+    table = DynamicTable(name=STIMULI_TABLE, description=(
+        "The 32 NS1 sounds in the set order of the raw spike files (row = stimulus index): 0-19 natural sounds "
+        "(20 repeats per block), 20-31 dynamic random chords (5 repeats, no released wav)."))
+    values = {
+        "stimulus_name": [s.name for s in STIMULI],
+        "stimulus_type": [s.stimulus_type for s in STIMULI],
+        "sound_category": [s.category for s in STIMULI],
+        "wav_name": [s.wav_name for s in STIMULI],
+        "n_repeats": [s.n_repeats for s in STIMULI],
+        "nominal_level_db_spl": [s.nominal_level_db_spl for s in STIMULI],
+        "has_waveform": [s.index in waveform_names for s in STIMULI],
+        "is_test_stimulus": [s.index in TEST_STIMULI for s in STIMULI],
+        "waveform_series": [waveform_names.get(s.index, "") for s in STIMULI],
+        "spectrogram_series": [spectrogram_names.get(s.index, "") for s in STIMULI],
+    }
+    table.id.extend(range(len(STIMULI)))
+    for name, column in values.items():
+        table.add_column(name=name, description=specs[name]["description"],
+                         data=column_data(column, specs[name]["dtype"]))
+    module = nwbfile.create_processing_module(STIMULI_MODULE, "Facts about the 32 NS1 stimuli.")
+    module.add(table)
+    return templates
+

@@ -1,0 +1,15 @@
+"""Reading ns1nwb files back with h5py (a local file, a folder of per-session files or a URL).
+
+- :mod:`.files`: one file, opened lazily;
+- :mod:`.grid`: the seed's response-grid algorithm (binning and smoothing);
+- :mod:`.recording`: :class:`Recording` and :func:`open`.
+
+Depends only on :mod:`ns1nwb.constants`, :mod:`ns1nwb.exceptions` and :mod:`ns1nwb.workers`: a file is its own
+contract, so nothing of the writer is imported here.
+"""
+
+from .files import NwbFileHandle
+from .grid import bin_spike_times, hanning_kernel
+from .recording import Recording, open
+
+__all__ = ["open", "Recording", "NwbFileHandle", "bin_spike_times", "hanning_kernel"]

@@ -1,0 +1,28 @@
+"""Reading the raw NS1 release into a plain in-memory model: no NWB, no pynwb import.
+
+- :mod:`.model`: the dataclasses (release, unit, set, repeat, wav);
+- :mod:`.matfile`: MAT files read once, values as plain Python;
+- :mod:`.spike_files`: one cluster file -> its sets;
+- :mod:`.tree`: the whole folder (:func:`read_raw_tree`);
+- :mod:`.blocks`: recording blocks and their clock, from the timestamps.
+"""
+
+from .blocks import Presentation, RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
+from .model import RawRelease, RawRepeat, RawSet, RawUnit, RawWav, SkippedUnit, SourceFile
+from .tree import read_raw_tree
+
+__all__ = [
+    "read_raw_tree",
+    "RawRelease",
+    "RawUnit",
+    "RawSet",
+    "RawRepeat",
+    "RawWav",
+    "SkippedUnit",
+    "SourceFile",
+    "plan_sessions",
+    "block_offsets_s",
+    "SessionPlan",
+    "RecordingBlock",
+    "Presentation",
+]

@@ -1,0 +1,250 @@
+"""Read a raw NS1 release folder into the in-memory model (:mod:`ns1nwb.release.model`).
+
+Finds the files (metadata, spike files, wavs, ``test_data_5ms.mat``), refuses paths that
+leave ``spikesandwav/``, reads each file once (parsed and hashed from the same bytes)
+and collects what was tolerated as warnings (``strict`` makes them errors).
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import warnings
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ..constants import (
+    METADATA_FILE,
+    N_BANDS,
+    N_NATURAL,
+    SPECTROGRAM_FILE,
+    SPIKES_DIR,
+    STIMULI,
+    WAV_DIR,
+    WAV_HEADER_RATE_HZ,
+    WAV_TRUE_RATE_HZ,
+)
+from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
+from ..workers import progress_bar
+from .matfile import gc_paused, load_mat, plain_value, read_source
+from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile
+from .spike_files import check_spike_values, read_spike_file
+
+__all__ = ["read_raw_tree"]
+
+#: Shortest wav accepted: it must cover the 4995-ms response window.
+_MIN_WAV_SAMPLES = int(np.ceil(4.995 * WAV_TRUE_RATE_HZ))
+
+
+def _checked_spike_path(root: Path, rel_path: str, metadata_file: Path) -> Path:
+    """``spikesandwav/<rel_path>``, refusing paths that leave that folder."""
+    posix = rel_path.replace("\\", "/")
+    pure = PurePosixPath(posix)
+    if not posix or pure.is_absolute() or ".." in pure.parts or (len(posix) > 1 and posix[1] == ":"):
+        raise RawFormatError(
+            f"{metadata_file}: unit path {rel_path!r} leaves {SPIKES_DIR}/ (absolute or '..'); "
+            "refusing to read outside the release"
+        )
+    spikes_root = (root / SPIKES_DIR).resolve()
+    full = (root / SPIKES_DIR / pure).resolve()
+    if spikes_root not in full.parents:
+        raise RawFormatError(f"{metadata_file}: unit path {rel_path!r} resolves outside {spikes_root}")
+    return full
+
+
+
+class _Warner:
+    """Collects warnings, emits them, or raises them under ``strict``."""
+
+    def __init__(self, strict: bool):
+        self.strict = strict
+        self.messages: list[str] = []
+
+    def __call__(self, message: str) -> None:
+        if self.strict:
+            raise StrictModeError(f"{message} (an error because of --strict)")
+        self.messages.append(message)
+        warnings.warn(message, Ns1Warning, stacklevel=3)
+
+
+def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], SourceFile]:
+    meta_path = root / METADATA_FILE
+    if not meta_path.is_file():
+        raise RawFileNotFoundError(
+            f"{meta_path}: metadata file not found; is {root} an NS1 release folder? (`ns1nwb download` fetches one)"
+        )
+    data, source = read_source(meta_path)
+    mat = load_mat(meta_path, data)
+    if "neuron" not in mat:
+        raise RawFormatError(f"{meta_path}: no variable 'neuron' (found {sorted(k for k in mat if not k.startswith('__'))})")
+    neuron = mat["neuron"]
+    if not isinstance(neuron, np.ndarray) or not neuron.dtype.names:
+        raise RawFormatError(f"{meta_path}: 'neuron' is not a struct array")
+    fields = list(neuron.dtype.names)
+    path_field = "path" if "path" in fields else fields[0]
+    rows = []
+    for i, record in enumerate(neuron.ravel()):
+        row = {name: plain_value(record[name]) for name in fields}
+        if not isinstance(row[path_field], str) or not row[path_field]:
+            raise RawFormatError(
+                f"{meta_path}: unit {i} has no spike-file path (field {path_field!r} is {row[path_field]!r})"
+            )
+        row["__path__"] = row[path_field]
+        rows.append(row)
+    return fields, rows, source
+
+
+def _reject_duplicates(spike_paths: list[Path], rows: list[dict[str, Any]], meta_path: Path) -> None:
+    """Two units naming the same file (however spelled) would share spikes: refuse."""
+    seen: dict[Path, int] = {}
+    for i, path in enumerate(spike_paths):
+        if path in seen:
+            first = seen[path]
+            raise RawFormatError(
+                f"{meta_path}: units {first} ({rows[first]['__path__']!r}) and {i} ({rows[i]['__path__']!r}) name "
+                "the same spike file; each unit needs its own"
+            )
+        seen[path] = i
+
+
+def _read_wavs(root: Path, warn: _Warner, sources: list[SourceFile]) -> dict[int, RawWav]:
+    import soundfile
+
+    wav_dir = root / SPIKES_DIR / WAV_DIR
+    wavs: dict[int, RawWav] = {}
+    missing = []
+    for info in STIMULI[:N_NATURAL]:
+        path = wav_dir / info.wav_name
+        if not path.is_file():
+            missing.append(info.wav_name)
+            continue
+        data, source = read_source(path)
+        try:
+            samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+        except Exception as err:
+            raise RawFormatError(f"{path}: not a readable wav ({err})") from err
+        if rate != WAV_HEADER_RATE_HZ:
+            raise RawFormatError(
+                f"{path}: sample rate {rate} Hz, expected {WAV_HEADER_RATE_HZ} (true rate {WAV_TRUE_RATE_HZ}); "
+                "this is not the released file"
+            )
+        if samples.shape[0] < _MIN_WAV_SAMPLES:
+            raise RawFormatError(
+                f"{path}: {samples.shape[0]} samples, shorter than the 4995-ms response window "
+                f"({_MIN_WAV_SAMPLES} samples); the file is truncated"
+            )
+        # Mono in the release; average channels of a re-exported stereo file.
+        mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
+        wavs[info.index] = RawWav(info.index, path, np.ascontiguousarray(mono), int(rate))
+        sources.append(source)
+    if missing:
+        warn(f"{wav_dir}: {len(missing)} of {N_NATURAL} natural-sound wavs missing ({', '.join(missing[:3])}"
+             f"{', ...' if len(missing) > 3 else ''}); those stimuli will have no waveform")
+    return wavs
+
+
+def _read_spectrogram(root: Path, sources: list[SourceFile]) -> tuple[np.ndarray | None, Path | None]:
+    path = root / SPECTROGRAM_FILE
+    if not path.is_file():
+        return None, None
+    data, source = read_source(path)
+    mat = load_mat(path, data)
+    x_nfht = mat.get("X_nfht")
+    expected = (N_NATURAL, N_BANDS, 1, 999)
+    if not isinstance(x_nfht, np.ndarray) or x_nfht.shape != expected:
+        shape = getattr(x_nfht, "shape", None)
+        raise RawFormatError(f"{path}: X_nfht has shape {shape}, expected {expected}; remove or replace the file")
+    x_nfht = np.asarray(x_nfht, dtype=np.float64)
+    if not np.isfinite(x_nfht).all():
+        raise RawFormatError(f"{path}: X_nfht contains NaN or infinite values")
+    sources.append(source)
+    return x_nfht, path
+
+
+
+def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progress: bool = False) -> RawRelease:
+    """Read a raw NS1 release folder.
+
+    Parameters
+    ----------
+    folder_path : str or PathLike
+        The folder holding ``MetadataSHEnCneurons.mat`` and ``spikesandwav/``.
+    strict : bool, default False
+        Raise :class:`~ns1nwb.exceptions.StrictModeError` instead of warning
+        (a skipped spike file, missing wavs, times that look like seconds).
+    progress : bool, default False
+        Show a progress bar over the spike files (tqdm, only on a terminal).
+
+    Returns
+    -------
+    RawRelease
+        Units in metadata order, with every spike as stored.
+
+    Raises
+    ------
+    RawFileNotFoundError
+        The folder or the metadata file does not exist.
+    RawFormatError
+        A file is unreadable or not in the NS1 layout, a unit path leaves
+        ``spikesandwav/``, two units share a path, or spike values are corrupt.
+    """
+    with gc_paused():
+        return _read_raw_tree(folder_path, strict=strict, progress=progress)
+
+
+def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progress: bool = False) -> RawRelease:
+    root = Path(folder_path)
+    if not root.is_dir():
+        raise RawFileNotFoundError(f"{root}: raw folder not found (expected MetadataSHEnCneurons.mat and spikesandwav/)")
+    warn = _Warner(strict)
+    fields, rows, meta_source = _read_metadata(root)
+    meta_path = meta_source.path
+    # Validate every path before reading any file, so a bad path reads nothing.
+    spike_paths = [_checked_spike_path(root, row["__path__"], meta_path) for row in rows]
+    _reject_duplicates(spike_paths, rows, meta_path)
+    named = set(spike_paths)
+
+    units: list[RawUnit] = []
+    skipped: list[SkippedUnit] = []
+    found_files: list[tuple[int, str, dict[str, Any], Path]] = []
+    for index, (row, spike_path) in enumerate(zip(rows, spike_paths)):
+        rel_path = row.pop("__path__")
+        candidates = [spike_path]
+        fallback = spike_path.with_name(spike_path.stem + "_1.mat")
+        # The `_1` name is a fallback only when no other unit names that file.
+        if spike_path.suffix == ".mat" and fallback not in named:
+            candidates.append(fallback)
+        found = next((c for c in candidates if c.is_file()), None)
+        if found is None:
+            reason = f"spike file not found (looked for {', '.join(c.name for c in candidates)})"
+            skipped.append(SkippedUnit(index, rel_path, reason))
+            warn(f"{spike_path}: {reason}; skipping unit {index} ({rel_path})")
+            continue
+        found_files.append((index, rel_path, row, found))
+
+    sources = [meta_source]
+    to_read = progress_bar(found_files, desc="reading spike files", unit="file") if progress else found_files
+    for index, rel_path, row, found in to_read:
+        sets, source = read_spike_file(found)
+        times = [r.spike_times_ms for s in sets for r in s.repeats]
+        check_spike_values(found, np.concatenate(times) if times else np.empty(0), warn)
+        units.append(RawUnit(index, rel_path, row, found, sets))
+        sources.append(source)
+
+    if not units:
+        raise RawFormatError(f"{meta_path}: none of the {len(rows)} units has a spike file under {root / SPIKES_DIR}")
+    wavs = _read_wavs(root, warn, sources)
+    x_nfht, spectrogram_file = _read_spectrogram(root, sources)
+    return RawRelease(
+        root=root,
+        metadata_fields=fields,
+        units=units,
+        skipped_units=skipped,
+        wavs=wavs,
+        spectrogram_x_nfht=x_nfht,
+        spectrogram_file=spectrogram_file,
+        warnings=warn.messages,
+        source_files=sources,
+    )
