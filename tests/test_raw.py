@@ -798,13 +798,78 @@ def test_real_release_metadata(real_release):
     assert len(good) == 73
 
 
-# --------------------------------------------------------------------------- what a read leaves running
+# --------------------------------------------------------------------------- parallel reading
 
-#: Run in a fresh interpreter (pytest-xdist workers have threads of their own).
+#: Run in a fresh interpreter: forked readers are used only by a process without other threads
+#: (pytest-xdist workers have some), so the test forces the parallel path there.
+_PARALLEL_SCRIPT = """
+import sys, numpy as np
+from ns1nwb import read_raw_tree
+from ns1nwb.release import parallel
+from ns1nwb.exceptions import RawFormatError
+parallel._worker_processes = lambda: 2
+parallel._PARALLEL_MIN_FILES = 1
+try:
+    parallel_read = read_raw_tree(sys.argv[1])
+except RawFormatError as err:
+    print("ERROR", err)
+    raise SystemExit(0)
+parallel._PARALLEL_MIN_FILES = 10 ** 9
+serial = read_raw_tree(sys.argv[1])
+assert [u.path for u in parallel_read.units] == [u.path for u in serial.units]
+n = 0
+for a, b in zip(parallel_read.units, serial.units):
+    assert a.metadata == b.metadata and a.spike_file == b.spike_file and len(a.sets) == len(b.sets)
+    for x, y in zip(a.sets, b.sets):
+        assert (x.position, x.stimulus_index, x.length_signal_ms, x.stim_params) == \\
+               (y.position, y.stimulus_index, y.length_signal_ms, y.stim_params)
+        assert len(x.repeats) == len(y.repeats)
+        for r, s in zip(x.repeats, y.repeats):
+            assert r.timestamp == s.timestamp and r.spike_times_ms.dtype == s.spike_times_ms.dtype
+            assert np.array_equal(r.spike_times_ms, s.spike_times_ms)
+            n += r.spike_times_ms.size
+print("SAME", n)
+"""
+
+
+def _run_script(script: str, *args: object) -> str:
+    """Run ``script`` in a fresh interpreter with two workers; its stdout (it must exit 0)."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True,
+                          timeout=300, env={**os.environ, "NS1NWB_WORKERS": "2"})
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+def test_parallel_read_equals_serial_read(small_raw):
+    """Forked readers give the same release, spike for spike, as reading in this process."""
+    out = _run_script(_PARALLEL_SCRIPT, small_raw)
+    assert out.startswith("SAME ")
+    assert int(out.split()[1]) == read_raw_tree(small_raw).n_spikes > 0
+
+
+def test_parallel_read_error_names_the_file(tree):
+    spike_file = unit_spike_file(tree, 2)
+    truncate(spike_file)
+    out = _run_script(_PARALLEL_SCRIPT, tree)
+    assert out.startswith("ERROR ") and str(spike_file) in out and "not a readable MAT file" in out
+
+
+#: Forces the parallel path in a fresh interpreter, then checks what a run leaves running.
 _LIFECYCLE_SCRIPT = """
 import multiprocessing, sys, threading
 from ns1nwb import read_raw_tree
+from ns1nwb.release import parallel
 from ns1nwb.exceptions import StrictModeError
+parallel._PARALLEL_MIN_FILES = 1
+used_pool = []
+real_pool_results = parallel._pool_results
+def spy(pool, files):
+    used_pool.append(len(files))
+    return real_pool_results(pool, files)
+parallel._pool_results = spy
 def count_units(root):
     return len(read_raw_tree(root).units)
 mode, root = sys.argv[1], sys.argv[2]
@@ -813,7 +878,7 @@ if mode == "in-pool-worker":  # batch conversions often run in a multiprocessing
         print("UNITS", outer.apply(count_units, (root,)))
 elif mode == "progress":
     release = read_raw_tree(root, progress=True)
-    print("UNITS", len(release.units))
+    print("UNITS", len(release.units), "POOL", bool(used_pool))
 elif mode == "strict-error":
     try:
         read_raw_tree(root, strict=True)
@@ -824,29 +889,23 @@ print("THREADS", threading.active_count(), "CHILDREN", len(multiprocessing.activ
 
 
 def _lifecycle(mode: str, root: Path) -> str:
-    """Run the script above in a fresh interpreter; its stdout (it must exit 0)."""
-    import subprocess
-    import sys
-
-    done = subprocess.run([sys.executable, "-c", _LIFECYCLE_SCRIPT, mode, str(root)], capture_output=True,
-                          text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    return done.stdout.strip()
+    return _run_script(_LIFECYCLE_SCRIPT, mode, root)
 
 
 def test_read_inside_a_pool_worker(small_raw):
-    """Batch conversions often run in a daemon ``multiprocessing.Pool`` worker: reading works there."""
+    """A daemon Pool worker may not start processes: the reader reads in-process there."""
     out = _lifecycle("in-pool-worker", small_raw)
     assert f"UNITS {len(read_raw_tree(small_raw).units)}" in out, out
 
 
-def test_progress_bar_starts_no_thread(small_raw):
-    """The progress bar starts no thread (one would turn the isolated, forked write off)."""
+def test_progress_bar_keeps_the_worker_processes(small_raw):
+    """The progress bar starts no thread that would turn the parallel reader (and the isolated write) off."""
     out = _lifecycle("progress", small_raw)
-    assert "THREADS 1 CHILDREN 0" in out, out
+    assert "POOL True" in out and "THREADS 1 CHILDREN 0" in out, out
 
 
-def test_error_mid_read_leaves_nothing_running(tree):
+def test_error_mid_read_stops_the_workers(tree):
+    """An error raised while results come back leaves no worker process or thread running."""
     spike_file = unit_spike_file(tree, 1)
     times_to_seconds(spike_file)
     out = _lifecycle("strict-error", tree)

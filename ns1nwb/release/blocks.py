@@ -1,38 +1,42 @@
 """Recording blocks and their clock: which presentations happened when.
 
-Every unit of one recording block heard the same 460 presentations at the same
-wall-clock times (its repeats' ``timestamp`` strings). This module groups units
-into blocks, collects each block's presentations and times them relative to the
-block's first onset:
+Every unit of one recording block heard the same presentations at the same wall-clock times (its repeats'
+``timestamp`` strings). Units that share any timestamp are one block (see
+:attr:`RawRelease.recording_blocks`): a cluster that lost some presentations (16 of 20 repeats, say) still
+joins its block. A presentation is identified by its sound and its timestamp, never by the position of a
+repeat in a file; its ``repeat_index`` is its rank among the block's presentations of that sound
+(chronological, as the release stores repeats, so a full unit's repeat r is repeat_index r).
 
-* ``wall-clock``: every repeat has a timestamp; each block starts at its first
-  onset (Europe/London local time) and presentations sit at their exact
-  timestamp offsets (whole ms) from it.
-* ``synthetic``: some repeat has no timestamp (older exports); blocks start
-  6 h apart from ``session_start_time`` (metadata, default 2000-01-01 00:00
-  Europe/London) and presentations are 10 s apart in stimulus / repeat order.
+* ``wall-clock``: every repeat has a timestamp; each block starts at its first onset and presentations sit at
+  their exact timestamp offsets (whole ms) from it. Timestamps are Europe/London local time; offsets are
+  computed in UTC, so a block across a daylight-saving change keeps its true durations (an ambiguous local
+  time in the hour the clocks go back is taken as the earlier one).
+* ``synthetic``: no repeat has a timestamp (older exports); blocks start 6 h apart from
+  ``session_start_time`` (metadata, default 2000-01-01 00:00 Europe/London) and presentations are 10 s
+  apart in stimulus / repeat order; a presentation is then identified by its sound and repeat position.
 
-Where blocks sit on a file's clock is the writer's choice: a per-session file
-starts at its block's start; the pooled file lays blocks end to end (see
-:func:`block_offsets_s`), because the release spans 15 months and a 15-month
-clock is both flagged by the NWB Inspector and too coarse for float64 spike times.
+Where blocks sit on a file's clock is the writer's choice: a per-session file starts at its block's start;
+the pooled file lays blocks end to end (see :func:`block_offsets_s`), because the release spans 15 months
+and a 15-month clock is both flagged by the NWB Inspector and too coarse for float64 spike times.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import datetime, timedelta, timezone
+from typing import Any, Hashable
 from zoneinfo import ZoneInfo
 
 import numpy as np
 
 from ..constants import DEFAULT_SWEEP_MS
 from ..exceptions import RawFormatError
-from .model import RawRelease, RawUnit
+from .model import RawRelease, RawSet, RawUnit
+from .validate import MAX_BLOCK_HOURS
 
-__all__ = ["Presentation", "RecordingBlock", "SessionPlan", "plan_sessions", "block_offsets_s", "LOCAL_TZ"]
+__all__ = ["Presentation", "RecordingBlock", "SessionPlan", "plan_sessions", "block_offsets_s", "presentation_key",
+           "LOCAL_TZ"]
 
 LOCAL_TZ = ZoneInfo("Europe/London")
 SYNTHETIC_START = datetime(2000, 1, 1, tzinfo=LOCAL_TZ)
@@ -54,6 +58,16 @@ class Presentation:
     onset_ms: float
     length_signal_ms: float
     stim_params: dict[str, Any]
+    #: True wall-clock onset (aware, Europe/London); None on the synthetic clock.
+    onset: datetime | None = None
+    #: Latest spike of any unit in this presentation, ms after onset (0 without spikes).
+    latest_spike_ms: float = 0.0
+
+    @property
+    def span_ms(self) -> float:
+        """How long the presentation lasts on the clock: its recorded sweep, or up to its last spike if later
+        (an integer re-export can round the last spikes past the sweep's end)."""
+        return max(self.length_signal_ms, self.latest_spike_ms)
 
 
 @dataclass
@@ -68,11 +82,15 @@ class RecordingBlock:
     presentations: list[Presentation] = field(default_factory=list)
     #: Wall-clock onset of the first presentation (synthetic clock: the block's start).
     start: datetime = SYNTHETIC_START
+    #: Short names of the penetrations recorded (``P04``, ``E1P02``...).
+    penetrations: list[str] = field(default_factory=list)
+    #: (stimulus index, timestamp or repeat position) -> the presentation.
+    by_key: dict[tuple[int, Hashable], Presentation] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
         """First onset to the end of the last sweep."""
-        return max(p.onset_ms + p.length_signal_ms for p in self.presentations) / 1000.0
+        return max(p.onset_ms + p.span_ms for p in self.presentations) / 1000.0
 
 
 @dataclass
@@ -96,15 +114,20 @@ def block_offsets_s(blocks: list[RecordingBlock]) -> list[float]:
     return offsets
 
 
+def presentation_key(raw_set: RawSet, position: int) -> tuple[int, Hashable]:
+    """What identifies repeat ``position`` of ``raw_set`` among its block's presentations: its sound and its
+    timestamp (its position when the file has no timestamps)."""
+    stamp = raw_set.repeats[position].timestamp
+    return (raw_set.stimulus_index, stamp if stamp is not None else position)
+
+
 def _parse_timestamp(stamp: str, unit: RawUnit) -> datetime:
+    """An aware datetime (Europe/London) of a raw timestamp (its form was checked when reading)."""
     match = _TIMESTAMP.match(stamp)
     if not match:
         raise RawFormatError(f"{unit.spike_file}: timestamp {stamp!r} is not 'YYYYMMDD-HHMMSSmmm'")
     y, mo, d, h, mi, s, ms = (int(g) for g in match.groups())
-    try:
-        return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=LOCAL_TZ)
-    except ValueError as err:
-        raise RawFormatError(f"{unit.spike_file}: timestamp {stamp!r} is not a valid date ({err})") from err
+    return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=LOCAL_TZ)
 
 
 def _label(text: str) -> str:
@@ -112,26 +135,91 @@ def _label(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-") or "x"
 
 
-def _block_presentations(release: RawRelease, unit_indices: list[int]) -> dict[tuple[int, int], Presentation]:
-    """Union of the presentations of a block's units, checking they agree."""
-    presentations: dict[tuple[int, int], Presentation] = {}
+def _block_presentations(release: RawRelease, unit_indices: list[int]) -> dict[tuple[int, Hashable], Presentation]:
+    """The union of the presentations of a block's units, by key; a unit may not hold one presentation twice."""
+    presentations: dict[tuple[int, Hashable], Presentation] = {}
+    latest_spike: dict[tuple[int, Hashable], float] = {}
     for index in unit_indices:
         unit = release.units[index]
         for raw_set in unit.sets:
-            length = raw_set.length_signal_ms if raw_set.length_signal_ms is not None else DEFAULT_SWEEP_MS
-            for repeat_index, repeat in enumerate(raw_set.repeats):
-                key = (raw_set.stimulus_index, repeat_index)
-                stamp = repeat.timestamp or ""
+            seen: set[tuple[int, Hashable]] = set()
+            for position, repeat in enumerate(raw_set.repeats):
+                key = presentation_key(raw_set, position)
+                if key in seen:
+                    raise RawFormatError(f"{unit.spike_file}: set {raw_set.position + 1} holds two repeats with "
+                                         f"timestamp {key[1]!r}; each presentation is recorded once")
+                seen.add(key)
+                if repeat.spike_times_ms.size:
+                    latest_spike[key] = max(latest_spike.get(key, 0.0), float(repeat.spike_times_ms.max()))
                 known = presentations.get(key)
                 if known is None:
-                    presentations[key] = Presentation(raw_set.stimulus_index, repeat_index, stamp, 0.0,
-                                                      length, raw_set.stim_params)
-                elif known.timestamp != stamp:
-                    raise RawFormatError(
-                        f"{unit.spike_file}: stimulus {key[0]} repeat {key[1]} has timestamp {stamp!r} but another "
-                        f"unit of the same recording block has {known.timestamp!r}; the units do not agree"
-                    )
+                    presentations[key] = Presentation(raw_set.stimulus_index, position, repeat.timestamp or "", 0.0,
+                                                      raw_set.length_signal_ms or 0.0, raw_set.stim_params)
+                elif raw_set.length_signal_ms is not None:
+                    known.length_signal_ms = max(known.length_signal_ms, raw_set.length_signal_ms)
+    for key, presentation in presentations.items():
+        presentation.latest_spike_ms = latest_spike.get(key, 0.0)
+        if not presentation.length_signal_ms:  # no file says: the release's sweep
+            presentation.length_signal_ms = DEFAULT_SWEEP_MS
     return presentations
+
+
+def _holder(block: RecordingBlock, release: RawRelease, presentation: Presentation) -> RawUnit:
+    """The first unit of ``block`` whose file holds ``presentation`` (the file an error names)."""
+    for index in block.unit_indices:
+        unit = release.units[index]
+        if any(s.stimulus_index == presentation.stimulus_index and
+               any(r.timestamp == presentation.timestamp for r in s.repeats) for s in unit.sets):
+            return unit
+    return release.units[block.unit_indices[0]]
+
+
+def _check_block(block: RecordingBlock, release: RawRelease) -> None:
+    """A block lasts at most a day and its presentations do not overlap (each sweep ends before the next
+    onset): else a timestamp is wrong (year 2999, all alike) and the clock would be corrupt. The error
+    names the file holding the later presentation (in a block of several units, the one that is off)."""
+    if block.duration_s > MAX_BLOCK_HOURS * 3600:
+        first, last = block.presentations[0], max(block.presentations, key=lambda p: p.onset_ms)
+        median = block.presentations[len(block.presentations) // 2].onset_ms
+        unit = _holder(block, release, first if median - first.onset_ms > last.onset_ms - median else last)
+        raise RawFormatError(f"{unit.spike_file}: its recording block would last {block.duration_s / 3600:,.1f} h "
+                             f"(timestamps {first.timestamp!r} to {last.timestamp!r}); at most "
+                             f"{MAX_BLOCK_HOURS:g} h is plausible, a timestamp is wrong")
+    for earlier, later in zip(block.presentations, block.presentations[1:]):
+        if later.onset_ms < earlier.onset_ms + earlier.span_ms:
+            unit = _holder(block, release, later)
+            raise RawFormatError(
+                f"{unit.spike_file}: stimulus {later.stimulus_index} at {later.timestamp!r} starts "
+                f"{later.onset_ms - earlier.onset_ms:g} ms after stimulus {earlier.stimulus_index} at "
+                f"{earlier.timestamp!r}, before its {earlier.span_ms:g}-ms sweep ends; the timestamps "
+                "of this recording block are wrong")
+
+
+def _check_synthetic_sweeps(block: RecordingBlock, release: RawRelease) -> None:
+    """On the synthetic clock presentations are 10 s apart: a longer sweep (or a spike after 10 s, without
+    ``length_signal_ms``) would overlap the next trial."""
+    period_ms = SYNTHETIC_TRIAL_PERIOD_S * 1000.0
+    for p in block.presentations:
+        if p.span_ms > period_ms:
+            unit = next((release.units[i] for i in block.unit_indices for s in release.units[i].sets
+                         if s.stimulus_index == p.stimulus_index and
+                         max([s.length_signal_ms or 0.0, *(float(r.spike_times_ms.max()) for r in s.repeats
+                                                           if r.spike_times_ms.size)]) > period_ms),
+                        release.units[block.unit_indices[0]])
+            raise RawFormatError(f"{unit.spike_file}: stimulus {p.stimulus_index} has a {p.span_ms:g}-ms "
+                                 f"sweep (length_signal_ms or its last spike), longer than the "
+                                 f"{SYNTHETIC_TRIAL_PERIOD_S:g} s between presentations on the synthetic clock (the "
+                                 "files have no timestamps): its trials would overlap")
+
+
+def _check_one_subject(release: RawRelease, unit_indices: list[int]) -> None:
+    first = release.units[unit_indices[0]]
+    for index in unit_indices[1:]:
+        unit = release.units[index]
+        if unit.subject_id != first.subject_id:
+            raise RawFormatError(f"{unit.spike_file}: shares presentation timestamps with {first.spike_file}, but one "
+                                 f"is from ferret {first.subject_id!r} and the other from {unit.subject_id!r}; a "
+                                 "recording block has one subject")
 
 
 def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) -> SessionPlan:
@@ -147,30 +235,43 @@ def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) 
     -------
     SessionPlan
         Blocks in order of their first onset.
+
+    Raises
+    ------
+    RawFormatError
+        Some repeats have timestamps and others not, a block spans two ferrets or more than a day, or its
+        presentations overlap.
     """
-    grouped = release.recording_blocks
-    all_stamped = all(r.timestamp for u in release.units for s in u.sets for r in s.repeats)
+    stamped = [r.timestamp is not None for u in release.units for s in u.sets for r in s.repeats]
+    if any(stamped) and not all(stamped):
+        unstamped = next(u for u in release.units if any(r.timestamp is None for s in u.sets for r in s.repeats))
+        raise RawFormatError(f"{unstamped.spike_file}: has presentations without timestamps while other spike files "
+                             "have them; every presentation needs one (or none, for the synthetic clock)")
     blocks: list[RecordingBlock] = []
-    for unit_indices in grouped.values():
+    for unit_indices in release.recording_blocks.values():
+        _check_one_subject(release, unit_indices)
         first = release.units[unit_indices[0]]
         block = RecordingBlock(session_id="", subject_id=_label(first.subject_id), unit_indices=unit_indices)
-        block.presentations = list(_block_presentations(release, unit_indices).values())
+        block.by_key = _block_presentations(release, unit_indices)
+        block.presentations = list(block.by_key.values())
+        block.penetrations = sorted({release.units[i].penetration_label for i in unit_indices})
         blocks.append(block)
 
-    if all_stamped:
-        parsed: dict[str, datetime] = {}
+    if all(stamped):
         for block in blocks:
             unit = release.units[block.unit_indices[0]]
             for p in block.presentations:
-                if p.timestamp not in parsed:
-                    parsed[p.timestamp] = _parse_timestamp(p.timestamp, unit)
-        for block in blocks:
-            block.start = min(parsed[p.timestamp] for p in block.presentations)
+                p.onset = _parse_timestamp(p.timestamp, unit)
+            # Offsets in UTC: a subtraction of two local times would ignore a daylight-saving change.
+            utc = {id(p): p.onset.astimezone(timezone.utc) for p in block.presentations}  # type: ignore[union-attr]
+            first_utc = min(utc.values())
+            block.start = first_utc.astimezone(LOCAL_TZ)
             for p in block.presentations:
                 # Whole milliseconds: the exact offset of the raw timestamp.
-                delta = parsed[p.timestamp] - block.start
-                p.onset_ms = float((delta.days * 86400 + delta.seconds) * 1000 + delta.microseconds // 1000)
-            block.presentations.sort(key=lambda p: (p.onset_ms, p.stimulus_index, p.repeat_index))
+                p.onset_ms = (utc[id(p)] - first_utc) / timedelta(milliseconds=1)
+            block.presentations.sort(key=lambda p: (p.onset_ms, p.stimulus_index))
+            _rank_repeats(block)
+            _check_block(block, release)
         blocks.sort(key=lambda b: b.start)
         clock = "wall-clock"
     else:
@@ -179,16 +280,24 @@ def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) 
             block.presentations.sort(key=lambda p: (p.stimulus_index, p.repeat_index))
             for j, p in enumerate(block.presentations):
                 p.onset_ms = j * SYNTHETIC_TRIAL_PERIOD_S * 1000.0
+            _check_synthetic_sweeps(block, release)
             block.start = start + timedelta(seconds=b * SYNTHETIC_BLOCK_PERIOD_S)
         clock = "synthetic"
 
     used: set[str] = set()
     for b, block in enumerate(blocks):
-        pens = sorted({release.units[i].penetration_label for i in block.unit_indices})
         when = block.start.strftime("%Y%m%dT%H%M%S") if clock == "wall-clock" else f"block{b + 1:02d}"
-        label = _label(f"{block.subject_id}-{'+'.join(pens)}-{when}")
+        label = _label(f"{block.subject_id}-{'+'.join(block.penetrations)}-{when}")
         while label in used:
             label += "b"
         used.add(label)
         block.session_id = label
     return SessionPlan(clock=clock, start=blocks[0].start, blocks=blocks)
+
+
+def _rank_repeats(block: RecordingBlock) -> None:
+    """repeat_index = rank of each presentation among the block's presentations of its sound, in time order."""
+    count: dict[int, int] = {}
+    for p in block.presentations:
+        p.repeat_index = count.get(p.stimulus_index, 0)
+        count[p.stimulus_index] = p.repeat_index + 1

@@ -20,7 +20,12 @@ import numpy as np
 
 from ..constants import SPECTROGRAM_FILE, WAV_TRUE_RATE_HZ
 
-__all__ = ["RawRepeat", "RawSet", "RawUnit", "RawWav", "SkippedUnit", "RawRelease", "SourceFile"]
+__all__ = ["RawRepeat", "RawSet", "RawUnit", "RawWav", "SkippedUnit", "RawRelease", "SourceFile", "snake_name"]
+
+
+def snake_name(name: str) -> str:
+    """``NrOfElectrodes`` -> ``nr_of_electrodes``: a raw name as a column or object name."""
+    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", re.sub(r"[^A-Za-z0-9]+", "_", name)).strip("_").lower() or "field"
 
 
 @dataclass(slots=True)
@@ -50,17 +55,24 @@ class RawSet:
 
 @dataclass
 class RawUnit:
-    """One unit: its metadata row and its spike file."""
+    """One unit (a sorted cluster): its metadata row, if the metadata names it, and its spike file."""
 
-    #: Row of the unit in ``MetadataSHEnCneurons.mat`` (0-based).
-    metadata_index: int
-    #: Spike file relative to ``spikesandwav/`` as written in the metadata.
+    #: Row of the unit in ``MetadataSHEnCneurons.mat`` (0-based); None for a cluster the metadata does not name.
+    metadata_index: int | None
+    #: Spike file relative to ``spikesandwav/``: as written in the metadata, else as found on disk.
     path: str
-    #: Every metadata field, in file order, as Python scalars / strings.
+    #: Every metadata field, in file order, as Python scalars / strings (empty when not in the metadata).
     metadata: dict[str, Any]
     #: The spike file actually read (the ``_1`` fallback when that was used).
     spike_file: Path
     sets: list[RawSet]
+    #: The folder's ``clusterquality.mat`` code of this cluster (1, 2, 3); None without that file.
+    cluster_quality: int | None = None
+
+    @property
+    def in_metadata(self) -> bool:
+        """Whether ``MetadataSHEnCneurons.mat`` names this cluster (one of the 119 curated units)."""
+        return self.metadata_index is not None
 
     @property
     def unit_name(self) -> str:
@@ -94,6 +106,16 @@ class RawUnit:
         return f"{self.experiment}/{penetration}" if self.experiment else penetration
 
     @property
+    def device_name(self) -> str:
+        """Name of the NWB device of the unit's experiment folder: ``probe_exp57_b4x8``."""
+        return f"probe_{snake_name(self.experiment)}"
+
+    @property
+    def group_name(self) -> str:
+        """Name of the NWB electrode group of the unit's probe or shank: ``exp57_B4x8.P03-SH_En_C.Lsh2``."""
+        return self.probe_group.replace("/", ".")
+
+    @property
     def penetration_label(self) -> str:
         """Short penetration name: ``P04-SH.En.C.D`` -> ``P04``, ``E1P02.L.SH.En.C`` -> ``E1P02``."""
         return re.split(r"[-._]", self.penetration or "unknown", maxsplit=1)[0]
@@ -106,6 +128,12 @@ class RawUnit:
     def timestamps(self) -> list[str]:
         """All stored presentation timestamps of this unit (any order)."""
         return [r.timestamp for s in self.sets for r in s.repeats if r.timestamp is not None]
+
+    @property
+    def cluster_number(self) -> int | None:
+        """NN of the file name ``cluster.NN.data*.mat`` (its element of ``clusterquality``), or None."""
+        match = re.match(r"cluster\.(\d+)\.", self.spike_file.name)
+        return int(match.group(1)) if match else None
 
 
 @dataclass
@@ -153,8 +181,12 @@ class RawRelease:
     spectrogram_x_nfht: np.ndarray | None = None
     spectrogram_file: Path | None = None
     warnings: list[str] = field(default_factory=list)
-    #: Every file read (metadata, spike files in unit order, wavs, spectrogram file), with its SHA-256.
+    #: Every file read (metadata, spike files in unit order, clusterquality files, wavs, spectrogram file),
+    #: with its SHA-256.
     source_files: list[SourceFile] = field(default_factory=list)
+    #: Cluster files under ``spikesandwav/`` that the metadata does not name and that were not read
+    #: (``all_clusters=False``), relative to ``spikesandwav/``.
+    unread_clusters: list[str] = field(default_factory=list)
 
     @property
     def n_spikes(self) -> int:
@@ -166,18 +198,37 @@ class RawRelease:
 
     @property
     def recording_blocks(self) -> dict[str, list[int]]:
-        """Unit indices (into ``units``) grouped by recording block.
+        """Unit indices (into ``units``) grouped by recording block, keyed by the block's earliest timestamp.
 
-        A block is identified by the earliest presentation timestamp of its units
-        (all units of one block share every timestamp); units without timestamps
-        are grouped by their spike-file folder.
+        Units recorded together heard the same presentations at the same wall-clock times, so two units
+        that share any presentation timestamp are in one block (a cluster that lost some presentations,
+        say 16 of 20 repeats, still joins its block). Units without timestamps are grouped by their
+        spike-file folder.
         """
-        blocks: dict[str, list[int]] = {}
+        parent = list(range(len(self.units)))
+
+        def root(i: int) -> int:
+            while parent[i] != i:
+                parent[i] = parent[parent[i]]
+                i = parent[i]
+            return i
+
+        first_unit: dict[str, int] = {}
         for i, unit in enumerate(self.units):
-            stamps = unit.timestamps
+            for stamp in unit.timestamps:
+                j = first_unit.setdefault(stamp, i)
+                if j != i:
+                    parent[root(i)] = root(j)
+        members: dict[int, list[int]] = {}
+        for i in range(len(self.units)):
+            members.setdefault(root(i), []).append(i)
+        blocks: dict[str, list[int]] = {}
+        for indices in members.values():
+            stamps = [s for i in indices for s in self.units[i].timestamps]
+            unit = self.units[indices[0]]
             key = min(stamps) if stamps else f"{unit.experiment}/{unit.penetration}"
-            blocks.setdefault(key, []).append(i)
-        return dict(sorted(blocks.items()))
+            blocks.setdefault(key, []).extend(indices)
+        return {key: sorted(indices) for key, indices in sorted(blocks.items())}
 
     def summary(self) -> str:
         """A few lines saying what was read."""
@@ -188,5 +239,8 @@ class RawRelease:
             f"spectrogram {'from ' + SPECTROGRAM_FILE if self.spectrogram_x_nfht is not None else 'absent'}"
         ]
         lines += [f"  skipped {s.path}: {s.reason}" for s in self.skipped_units]
+        if self.unread_clusters:
+            lines.append(f"  {len(self.unread_clusters)} cluster files under spikesandwav/ are not in the metadata "
+                         "and were not read (all_clusters=True reads them)")
         return "\n".join(lines)
 

@@ -2,27 +2,45 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..constants import STIMULUS_BY_KEY
+from ..constants import N_STIMULI, STIMULUS_BY_KEY
 from ..exceptions import RawFormatError
 from .matfile import load_mat, plain_value, read_source
 from .model import RawRepeat, RawSet, SourceFile
+from .validate import check_set_spikes, check_stim_params, check_sweep_ms, timestamp_problem
 
-__all__ = ["read_spike_file", "check_spike_values"]
+__all__ = ["SpikeFileContent", "read_spike_file", "check_spike_values"]
 
 
-def _stimulus_index(position: int, stim_params: dict[str, Any]) -> int:
-    """Which NS1 sound a set is: by its ``stim_params`` when present, else by position."""
-    try:
-        key = tuple(int(stim_params[k]) for k in ("Source", "Set", "StimID", "Token"))
-    except (KeyError, TypeError, ValueError):
-        return position
-    info = STIMULUS_BY_KEY.get(key)  # type: ignore[arg-type]
-    return info.index if info is not None else position
+_KEY_FIELDS = ("Source", "Set", "StimID", "Token")
+
+
+def _stimulus_index(spike_file: Path, position: int, stim_params: dict[str, Any]) -> int:
+    """Which NS1 sound a set is: by its ``stim_params`` (never by position when they are there), else, for
+    older exports without them, by its position in the release's set order.
+
+    Raises
+    ------
+    RawFormatError
+        The ``stim_params`` name none of the 32 NS1 sounds, or a set without them lies past the 32nd.
+    """
+    if all(k in stim_params for k in _KEY_FIELDS):
+        key = tuple(int(stim_params[k]) for k in _KEY_FIELDS)  # whole numbers: checked before
+        info = STIMULUS_BY_KEY.get(key)  # type: ignore[arg-type]
+        if info is None:
+            described = ", ".join(f"{k}={v}" for k, v in zip(_KEY_FIELDS, key))
+            raise RawFormatError(f"{spike_file}: set {position + 1} has stim_params {described}, which is none of "
+                                 "the 32 NS1 stimuli (natural: Source 1/2; DRC: Source 9)")
+        return info.index
+    if position >= N_STIMULI:
+        raise RawFormatError(f"{spike_file}: set {position + 1} has no stim_params, and only the release's first "
+                             f"{N_STIMULI} sets can be identified by position")
+    return position
 
 
 def _read_stim_params(value: Any) -> dict[str, Any]:
@@ -83,7 +101,39 @@ def _repeat_stamp(raw_stamp: Any, spike_file: Path, position: int) -> str | None
 
 
 
-def read_spike_file(spike_file: Path) -> tuple[list[RawSet], SourceFile]:
+@dataclass
+class SpikeFileContent:
+    """A spike file's sets in a few flat pieces: cheap to send from a reader process and to check at once.
+
+    Repeat ``k`` (counting over the sets in order) has the spike times
+    ``times[offsets[k]:offsets[k + 1]]`` with ``offsets = [0, *cumsum(lengths)]``.
+    """
+
+    #: Per set: (position, stimulus index, length_signal_ms, stim_params, number of repeats).
+    sets: list[tuple[int, int, "float | None", dict[str, Any], int]]
+    #: Spike count of every repeat.
+    lengths: np.ndarray
+    #: Every spike time of the file (ms, float64), repeat after repeat, each in its stored order.
+    times: np.ndarray
+    #: Timestamp of every repeat (None when absent).
+    stamps: list["str | None"]
+
+    def raw_sets(self) -> list[RawSet]:
+        """The sets as :class:`RawSet` objects; every repeat's times are a view of :attr:`times`."""
+        pieces = np.split(self.times, np.cumsum(self.lengths)[:-1]) if self.lengths.size else []
+        repeats = [RawRepeat(piece, stamp) for piece, stamp in zip(pieces, self.stamps)]
+        sets, start = [], 0
+        for position, stimulus_index, length_ms, stim_params, n_repeats in self.sets:
+            sets.append(RawSet(position=position, stimulus_index=stimulus_index,
+                               repeats=repeats[start:start + n_repeats], length_signal_ms=length_ms,
+                               stim_params=stim_params))
+            start += n_repeats
+        return sets
+
+
+
+
+def read_spike_file(spike_file: Path) -> tuple[SpikeFileContent, SourceFile]:
     """The sets of one spike file, every repeat's times as stored, and the file's checksum.
 
     Raises
@@ -101,43 +151,72 @@ def read_spike_file(spike_file: Path) -> tuple[list[RawSet], SourceFile]:
         raise RawFormatError(f"{spike_file}: 'data.set' has no 'repeats' field; not an NS1 spike file")
     set_fields = set_array.dtype.names
     sets = []
+    all_times: list[np.ndarray] = []
+    all_stamps: list[str | None] = []
     for position, set_record in enumerate(set_array.ravel()):
         repeats_struct = set_record["repeats"]
-        repeats: list[RawRepeat] = []
+        n_repeats = 0
         if isinstance(repeats_struct, np.ndarray) and repeats_struct.dtype.names and "t" in repeats_struct.dtype.names:
             # One column read per field (as a list) is much cheaper than field access per record.
             times = repeats_struct["t"].ravel().tolist()
-            if "timestamp" in repeats_struct.dtype.names:
-                stamps = [_repeat_stamp(raw_stamp, spike_file, position)
-                          for raw_stamp in repeats_struct["timestamp"].ravel().tolist()]
-            else:
-                stamps = [None] * len(times)
-            for repeat_times, stamp in zip(times, stamps):
-                # Row, column or 0x0 float64 arrays are flattened; other types are the rare cases.
+            n_repeats = len(times)
+            for k, repeat_times in enumerate(times):
+                # Row, column or 0x0 float64 arrays are flattened below; other types are the rare cases.
                 if repeat_times.__class__ is not np.ndarray or repeat_times.dtype != np.float64:
-                    repeat_times = _other_times(repeat_times, spike_file, position)
-                repeats.append(RawRepeat(repeat_times.ravel(), stamp))
+                    times[k] = _other_times(repeat_times, spike_file, position)
+            all_times.extend(times)
+            if "timestamp" in repeats_struct.dtype.names:
+                all_stamps.extend(_repeat_stamp(raw_stamp, spike_file, position)
+                                  for raw_stamp in repeats_struct["timestamp"].ravel().tolist())
+            else:
+                all_stamps.extend([None] * n_repeats)
         elif not (isinstance(repeats_struct, np.ndarray) and repeats_struct.size == 0):
             raise RawFormatError(f"{spike_file}: set {position + 1} has a 'repeats' field without 't'")
         stim_params = _read_stim_params(set_record["stim_params"]) if "stim_params" in set_fields else {}
+        check_stim_params(spike_file, position, stim_params)
         length = plain_value(set_record["length_signal_ms"]) if "length_signal_ms" in set_fields else None
-        sets.append(RawSet(position=position, stimulus_index=_stimulus_index(position, stim_params),
-                           repeats=repeats, length_signal_ms=float(length) if isinstance(length, (int, float)) else None,
-                           stim_params=stim_params))
-    return sets, source
+        if length is not None:
+            check_sweep_ms(spike_file, position, length)
+        sets.append((position, _stimulus_index(spike_file, position, stim_params),
+                     float(length) if length is not None else None, stim_params, n_repeats))
+    lengths = np.fromiter((t.size for t in all_times), dtype=np.int64, count=len(all_times))
+    # axis=None flattens each repeat's array (C order, as ravel) while joining them.
+    times = np.concatenate(all_times, axis=None) if all_times else np.empty(0)
+    content = SpikeFileContent(sets, lengths, times, all_stamps)
+    _check_content(spike_file, content)
+    return content, source
+
+
+def _check_content(spike_file: Path, content: SpikeFileContent) -> None:
+    """What a whole file must hold: presentations, each sound at most once, spikes inside their sweeps,
+    timestamps that are times, for every presentation or for none."""
+    if not content.sets:
+        raise RawFormatError(f"{spike_file}: 'data.set' holds no sets; not an NS1 spike file")
+    if not any(n_repeats for *_, n_repeats in content.sets):
+        raise RawFormatError(f"{spike_file}: no set holds a presentation (every 'repeats' is empty)")
+    first_position: dict[int, int] = {}
+    for position, stimulus_index, *_ in content.sets:
+        earlier = first_position.setdefault(stimulus_index, position)
+        if earlier != position:
+            raise RawFormatError(f"{spike_file}: sets {earlier + 1} and {position + 1} are both stimulus "
+                                 f"{stimulus_index} (same stim_params); each sound has one set per file")
+    offsets = np.concatenate([[0], np.cumsum(content.lengths)])
+    repeat = 0
+    for position, _, length_ms, _, n_repeats in content.sets:
+        check_set_spikes(spike_file, position, content.times[offsets[repeat]:offsets[repeat + n_repeats]], length_ms)
+        repeat += n_repeats
+    stamped = [stamp is not None for stamp in content.stamps]
+    if any(stamped) and not all(stamped):
+        raise RawFormatError(f"{spike_file}: {stamped.count(False)} of {len(stamped)} presentations have no timestamp; "
+                             "a file needs one for every presentation (or none, for the synthetic clock)")
+    for stamp in content.stamps:
+        problem = timestamp_problem(stamp) if stamp is not None else None
+        if problem:
+            raise RawFormatError(f"{spike_file}: timestamp {stamp!r} {problem}")
 
 
 def check_spike_values(spike_file: Path, times: np.ndarray, warn: Any) -> None:
-    """Fail on values that would corrupt the data; warn on ones that look like the wrong unit."""
-    if not times.size:
-        return
-    if not np.isfinite(times).all():
-        raise RawFormatError(f"{spike_file}: spike times contain NaN or infinite values; the file is corrupt")
-    if (times < 0).any():
-        raise RawFormatError(
-            f"{spike_file}: {int((times < 0).sum())} negative spike times (min {times.min():.3f} ms); "
-            "NS1 times are ms after sound onset"
-        )
+    """Warn on spike times that look like the wrong unit (what would corrupt the data failed when reading)."""
     if times.size >= 10 and times.max() < 6.0:
         warn(f"{spike_file}: all spike times are below 6 ms; are they in seconds instead of ms?")
 

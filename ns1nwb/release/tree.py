@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -29,8 +30,11 @@ from ..constants import (
 from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
 from ..workers import progress_bar
 from .matfile import gc_paused, load_mat, plain_value, read_source
-from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile
-from .spike_files import check_spike_values, read_spike_file
+from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile, snake_name
+from .parallel import spike_file_results
+from .spike_files import check_spike_values
+from .validate import (check_metadata_fields, check_metadata_row, check_object_names, check_unit_path,
+                       check_wav_samples)
 
 __all__ = ["read_raw_tree"]
 
@@ -48,11 +52,70 @@ def _checked_spike_path(root: Path, rel_path: str, metadata_file: Path) -> Path:
             "refusing to read outside the release"
         )
     spikes_root = (root / SPIKES_DIR).resolve()
-    full = (root / SPIKES_DIR / pure).resolve()
+    try:
+        full = (root / SPIKES_DIR / pure).resolve()
+    except RuntimeError as err:  # pathlib's "Symlink loop from ..."
+        raise RawFormatError(f"{metadata_file}: unit path {rel_path!r} runs into a symlink loop ({err})") from err
     if spikes_root not in full.parents:
         raise RawFormatError(f"{metadata_file}: unit path {rel_path!r} resolves outside {spikes_root}")
     return full
 
+
+
+#: A sorted cluster's spike file: ``cluster.NN.data.mat`` (or the ``_1`` variant).
+_CLUSTER_FILE = re.compile(r"^cluster\.(\d+)\.data.*\.mat$")
+CLUSTER_QUALITY_FILE = "clusterquality.mat"
+#: The codes clusterquality.mat holds (inferred: 1 single unit, 2 probable single unit, 3 multi-unit).
+CLUSTER_QUALITY_CODES = (1, 2, 3)
+
+
+def _cluster_files(root: Path) -> list[Path]:
+    """Every ``cluster.NN.data*.mat`` under ``spikesandwav/``, in path order (links to folders not followed,
+    so a link loop cannot trap the walk)."""
+    spikes_root = root / SPIKES_DIR
+    found = []
+    for folder, _, names in os.walk(spikes_root, followlinks=False):
+        found += [Path(folder) / name for name in names if _CLUSTER_FILE.match(name)]
+    return sorted(found, key=lambda p: p.relative_to(spikes_root).as_posix())
+
+
+def _resolved_or_as_is(path: Path) -> Path:
+    """``path`` resolved; as it is when it is a symlink loop (reading it then fails with a clear error)."""
+    try:
+        return path.resolve()
+    except RuntimeError:  # pathlib's "Symlink loop from ..."
+        return path
+
+
+def _cluster_quality(folder: Path, cluster_files: list[Path], sources: list[SourceFile]) -> np.ndarray | None:
+    """The codes of ``folder/clusterquality.mat`` (element NN-1 for ``cluster.NN``), or None without the file.
+
+    Raises
+    ------
+    RawFormatError
+        The file is unreadable, holds no code vector, codes outside 1-3, or fewer codes than the folder's
+        highest cluster number.
+    """
+    path = folder / CLUSTER_QUALITY_FILE
+    if not path.is_file():
+        return None
+    data, source = read_source(path)
+    value = load_mat(path, data).get("clusterquality")
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf" or value.ndim > 2 or \
+            (value.ndim == 2 and min(value.shape) > 1):
+        raise RawFormatError(f"{path}: no 'clusterquality' vector of numbers (found "
+                             f"{getattr(value, 'dtype', type(value).__name__)} {getattr(value, 'shape', '')})")
+    codes = value.ravel().astype(np.float64)
+    bad = [c for c in codes.tolist() if c not in CLUSTER_QUALITY_CODES]
+    if bad:
+        raise RawFormatError(f"{path}: clusterquality holds {bad[0]:g}; expected codes "
+                             f"{', '.join(map(str, CLUSTER_QUALITY_CODES))}")
+    numbers = [int(_CLUSTER_FILE.match(f.name).group(1)) for f in cluster_files]  # type: ignore[union-attr]
+    if numbers and max(numbers) > codes.size:
+        raise RawFormatError(f"{path}: {codes.size} codes, but the folder holds cluster.{max(numbers):02d}; "
+                             "one code per cluster file is needed")
+    sources.append(source)
+    return codes.astype(np.int64)
 
 
 class _Warner:
@@ -91,9 +154,21 @@ def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], SourceF
             raise RawFormatError(
                 f"{meta_path}: unit {i} has no spike-file path (field {path_field!r} is {row[path_field]!r})"
             )
+        check_metadata_row(meta_path, i, row)
         row["__path__"] = row[path_field]
         rows.append(row)
+    check_metadata_fields(meta_path, fields, _column_name_of(fields))
     return fields, rows, source
+
+
+def _column_name_of(fields: list[str]) -> Any:
+    """Raw metadata field -> the unit column it becomes (the spec's name, or its snake_case name)."""
+    from ..metadata import column_specs
+
+    known = {c["source"].split(":", 1)[1]: c["name"] for c in column_specs()["units"]
+             if c["source"].startswith("metadata:")}
+    path_field = "path" if "path" in fields else fields[0]
+    return lambda name: known["path"] if name == path_field else known.get(name, snake_name(name))
 
 
 def _reject_duplicates(spike_paths: list[Path], rows: list[dict[str, Any]], meta_path: Path) -> None:
@@ -135,6 +210,7 @@ def _read_wavs(root: Path, warn: _Warner, sources: list[SourceFile]) -> dict[int
                 f"{path}: {samples.shape[0]} samples, shorter than the 4995-ms response window "
                 f"({_MIN_WAV_SAMPLES} samples); the file is truncated"
             )
+        check_wav_samples(path, samples)
         # Mono in the release; average channels of a re-exported stereo file.
         mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
         wavs[info.index] = RawWav(info.index, path, np.ascontiguousarray(mono), int(rate))
@@ -164,7 +240,8 @@ def _read_spectrogram(root: Path, sources: list[SourceFile]) -> tuple[np.ndarray
 
 
 
-def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progress: bool = False) -> RawRelease:
+def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progress: bool = False,
+                  all_clusters: bool = False) -> RawRelease:
     """Read a raw NS1 release folder.
 
     Parameters
@@ -176,25 +253,30 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
         (a skipped spike file, missing wavs, times that look like seconds).
     progress : bool, default False
         Show a progress bar over the spike files (tqdm, only on a terminal).
+    all_clusters : bool, default False
+        Also read every ``cluster.NN.data*.mat`` under ``spikesandwav/`` that the metadata does not name
+        (the release's 477 other clusters): they follow the metadata's units, in path order, with no
+        metadata. Without it they are only counted (:attr:`RawRelease.unread_clusters`).
 
     Returns
     -------
     RawRelease
-        Units in metadata order, with every spike as stored.
+        Units in metadata order (then the other clusters), with every spike as stored, each with the code of
+        its folder's ``clusterquality.mat``.
 
     Raises
     ------
     RawFileNotFoundError
         The folder or the metadata file does not exist.
     RawFormatError
-        A file is unreadable or not in the NS1 layout, a unit path leaves
-        ``spikesandwav/``, two units share a path, or spike values are corrupt.
+        A file is unreadable or not in the NS1 layout, a unit path leaves ``spikesandwav/``, two units share
+        a path, or a raw value is out of what the release can hold (:mod:`ns1nwb.release.validate`).
     """
     with gc_paused():
-        return _read_raw_tree(folder_path, strict=strict, progress=progress)
+        return _read_raw_tree(folder_path, strict=strict, progress=progress, all_clusters=all_clusters)
 
 
-def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progress: bool = False) -> RawRelease:
+def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool, progress: bool, all_clusters: bool) -> RawRelease:
     root = Path(folder_path)
     if not root.is_dir():
         raise RawFileNotFoundError(f"{root}: raw folder not found (expected MetadataSHEnCneurons.mat and spikesandwav/)")
@@ -203,12 +285,14 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
     meta_path = meta_source.path
     # Validate every path before reading any file, so a bad path reads nothing.
     spike_paths = [_checked_spike_path(root, row["__path__"], meta_path) for row in rows]
+    for i, row in enumerate(rows):  # after the escape check: a path leaving spikesandwav/ is said so
+        check_unit_path(meta_path, i, row["__path__"])
     _reject_duplicates(spike_paths, rows, meta_path)
     named = set(spike_paths)
 
     units: list[RawUnit] = []
     skipped: list[SkippedUnit] = []
-    found_files: list[tuple[int, str, dict[str, Any], Path]] = []
+    found_files: list[tuple[int | None, str, dict[str, Any], Path]] = []
     for index, (row, spike_path) in enumerate(zip(rows, spike_paths)):
         rel_path = row.pop("__path__")
         candidates = [spike_path]
@@ -224,17 +308,42 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
             continue
         found_files.append((index, rel_path, row, found))
 
+    # The clusters the metadata does not name: read with all_clusters, else only counted.
+    cluster_files = _cluster_files(root)
+    read_files = {found.resolve() for *_, found in found_files}
+    others = [f for f in cluster_files if _resolved_or_as_is(f) not in read_files]
+    spikes_root = root / SPIKES_DIR
+    other_paths = [f.relative_to(spikes_root).as_posix() for f in others]
+    if all_clusters:
+        for path, rel_path in zip(others, other_paths):
+            if len(PurePosixPath(rel_path).parts) != 3:
+                raise RawFormatError(f"{path}: a cluster file outside an <experiment>/<penetration>/ folder of "
+                                     f"{SPIKES_DIR}/; its probe and ferret cannot be known")
+        found_files += [(None, rel_path, {}, path) for path, rel_path in zip(others, other_paths)]
+
     sources = [meta_source]
-    to_read = progress_bar(found_files, desc="reading spike files", unit="file") if progress else found_files
-    for index, rel_path, row, found in to_read:
-        sets, source = read_spike_file(found)
-        times = [r.spike_times_ms for s in sets for r in s.repeats]
-        check_spike_values(found, np.concatenate(times) if times else np.empty(0), warn)
-        units.append(RawUnit(index, rel_path, row, found, sets))
-        sources.append(source)
+    with spike_file_results([found for *_, found in found_files]) as all_contents:
+        if progress:
+            all_contents = progress_bar(all_contents, total=len(found_files), desc="reading spike files", unit="file")
+        for (index, rel_path, row, found), (content, source) in zip(found_files, all_contents):
+            check_spike_values(found, content.times, warn)
+            units.append(RawUnit(index, rel_path, row, found, content.raw_sets()))
+            sources.append(source)
 
     if not units:
         raise RawFormatError(f"{meta_path}: none of the {len(rows)} units has a spike file under {root / SPIKES_DIR}")
+    by_folder: dict[Path, list[Path]] = {}
+    for path in cluster_files:
+        by_folder.setdefault(path.parent, []).append(path)
+    qualities: dict[Path, np.ndarray | None] = {}
+    for unit in units:
+        folder = unit.spike_file.parent
+        if folder not in qualities:
+            qualities[folder] = _cluster_quality(folder, by_folder.get(folder, [unit.spike_file]), sources)
+        codes, number = qualities[folder], unit.cluster_number
+        if codes is not None and number is not None and 1 <= number <= codes.size:
+            unit.cluster_quality = int(codes[number - 1])
+    check_object_names(units)
     wavs = _read_wavs(root, warn, sources)
     x_nfht, spectrogram_file = _read_spectrogram(root, sources)
     return RawRelease(
@@ -247,4 +356,5 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, prog
         spectrogram_file=spectrogram_file,
         warnings=warn.messages,
         source_files=sources,
+        unread_clusters=[] if all_clusters else other_paths,
     )

@@ -1,0 +1,208 @@
+"""Every raw value checked in one place, against what the release can hold, before any work is done.
+
+Each check raises :class:`~ns1nwb.exceptions.RawFormatError` with one line naming the file, the field and
+the value. The bounds are generous (several times what the release holds) but finite: a value outside them
+would corrupt other units or the clock silently (a NaN sweep length shifts every later block, a spike at
+1e300 ms breaks float64 times, a year-2999 timestamp makes a 987-year block).
+
+What the release holds (``ns1_raw_format.md``): metadata ``NrOfElectrodes`` 8/16/32, ``ElectrodeNumber``
+1..32, ``depth`` -200..1500 um, ``NoiseRatio`` 3.3..39.7, ``singleT`` Yes/Maybe/No, ``singleN`` 0-2;
+``stim_params`` small integers (``Level`` -55..-13, ``NominalLevel`` 75..82); sweeps of 5200-5242 ms;
+spike times 0.6..5241 ms, never after the sweep's end; presentations 5.3-7.9 s apart in blocks of
+41-60 min.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import numpy as np
+
+from ..exceptions import RawFormatError
+
+__all__ = [
+    "MAX_SWEEP_MS",
+    "MAX_BLOCK_HOURS",
+    "SPIKE_AFTER_SWEEP_MS",
+    "RESERVED_UNIT_COLUMNS",
+    "check_metadata_row",
+    "check_metadata_fields",
+    "check_unit_path",
+    "check_object_names",
+    "check_stim_params",
+    "check_sweep_ms",
+    "check_set_spikes",
+    "check_wav_samples",
+    "timestamp_problem",
+]
+
+#: Longest sweep accepted (ms): the release's are 5200-5242 ms.
+MAX_SWEEP_MS = 60_000.0
+#: How far after its recorded sweep a spike may lie (an integer re-export rounds the last spikes up); the
+#: trial then ends at that spike. The release has none after its sweep.
+SPIKE_AFTER_SWEEP_MS = 1000.0
+#: Longest recording block accepted: the release's last 41-60 min.
+MAX_BLOCK_HOURS = 24.0
+#: Columns the writer derives itself: a raw metadata field may not take one of these names.
+RESERVED_UNIT_COLUMNS = frozenset({
+    "id", "spike_times", "spike_times_index", "spike_trial", "spike_trial_index", "obs_intervals",
+    "obs_intervals_index", "electrodes", "electrodes_index", "electrode_group", "waveform_mean", "waveform_sd",
+    "waveforms", "spike_file", "metadata_row", "metadata_index", "in_metadata", "cluster_quality",
+    "noise_ratio_computed", "is_good", "subject_id", "session_id",
+})
+
+# (lowest, highest, must be a whole number) of each metadata field the writer interprets.
+_METADATA_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "NrOfElectrodes": (1, 64, True),
+    "ElectrodeNumber": (1, 64, True),
+    "depth": (-5000, 5000, False),
+    "NoiseRatio": (0, 1e6, False),
+    "singleN": (0, 2, True),
+}
+_SINGLE_LABELS = ("Yes", "Maybe", "No")
+# (lowest, highest, must be a whole number) of each stim_params field.
+_STIM_BOUNDS: dict[str, tuple[float, float, bool]] = {
+    "Source": (0, 255, True),
+    "Mode": (-1e6, 1e6, True),
+    "BF": (0, 1e6, False),
+    "Token": (0, 255, True),
+    "Set": (0, 1e4, True),
+    "StimID": (0, 1e4, True),
+    "NominalLevel": (0, 200, False),
+    "Level": (-200, 200, False),
+}
+_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$", re.ASCII)  # not '２０１２...'
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float when it is one real number (bool excluded), else None."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return None
+    return float(value)
+
+
+def _check_bounded(where: str, name: str, value: Any, bounds: tuple[float, float, bool], what: str) -> None:
+    low, high, whole = bounds
+    number = _number(value)
+    if number is None or not math.isfinite(number):
+        raise RawFormatError(f"{where}: {what} {name} is {value!r}; expected a finite number")
+    if whole and not number.is_integer():
+        raise RawFormatError(f"{where}: {what} {name} is {value!r}; expected a whole number")
+    if not low <= number <= high:
+        raise RawFormatError(f"{where}: {what} {name} is {value!r}, outside {low:g}..{high:g}")
+
+
+def check_metadata_row(meta_path: Path, index: int, row: dict[str, Any]) -> None:
+    """The fields of one metadata row that the writer interprets: numbers in range, a known label."""
+    where = f"{meta_path}: unit {index}"
+    for name, bounds in _METADATA_BOUNDS.items():
+        if name in row:
+            _check_bounded(where, name, row[name], bounds, "field")
+    electrodes, site = _number(row.get("NrOfElectrodes")), _number(row.get("ElectrodeNumber"))
+    if electrodes is not None and site is not None and site > electrodes:
+        raise RawFormatError(f"{where}: field ElectrodeNumber is {row['ElectrodeNumber']!r}, more than the probe's "
+                             f"NrOfElectrodes ({row['NrOfElectrodes']!r})")
+    if "singleT" in row and row["singleT"] not in _SINGLE_LABELS:
+        raise RawFormatError(f"{where}: field singleT is {row['singleT']!r}; expected one of {', '.join(_SINGLE_LABELS)}")
+
+
+def check_metadata_fields(meta_path: Path, fields: list[str], column_of: Any) -> None:
+    """Extra metadata fields become unit columns: their names may not clash with a derived column or each other.
+
+    ``column_of`` maps a raw field name to the unit column it becomes.
+    """
+    seen: dict[str, str] = {}
+    for name in fields:
+        column = column_of(name)
+        if column in RESERVED_UNIT_COLUMNS:
+            raise RawFormatError(f"{meta_path}: metadata field {name!r} would become unit column {column!r}, which "
+                                 "ns1nwb writes itself; rename the field")
+        if column in seen:
+            raise RawFormatError(f"{meta_path}: metadata fields {seen[column]!r} and {name!r} would both become unit "
+                                 f"column {column!r}; rename one")
+        seen[column] = name
+
+
+def check_unit_path(meta_path: Path, index: int, rel_path: str) -> None:
+    """A metadata path is ``<experiment>/<penetration>/<file>`` with ``/`` separators, as in the release."""
+    where = f"{meta_path}: unit {index} path {rel_path!r}"
+    if "\\" in rel_path:
+        raise RawFormatError(f"{where} uses '\\' separators; the release writes '/'")
+    parts = PurePosixPath(rel_path).parts
+    if len(parts) < 3:
+        raise RawFormatError(f"{where} is not <experiment folder>/<penetration folder>/<spike file> under "
+                             "spikesandwav/; the probe and the ferret come from those folders")
+
+
+def check_object_names(units: list[Any]) -> None:
+    """Distinct experiment folders must give distinct NWB device names, distinct probes distinct group names
+    (``exp45_1x32`` and ``exp45.1x32`` would both be device ``probe_exp45_1x32``)."""
+    for what, key, name in (("experiment folders", "experiment", "device_name"),
+                            ("probe folders", "probe_group", "group_name")):
+        owner: dict[str, str] = {}
+        for unit in units:
+            source, target = getattr(unit, key), getattr(unit, name)
+            if owner.setdefault(target, source) != source:
+                raise RawFormatError(f"{unit.spike_file}: {what} {owner[target]!r} and {source!r} would both be "
+                                     f"named {target!r} in the NWB file; rename one folder")
+
+
+def check_stim_params(spike_file: Path, position: int, params: dict[str, Any]) -> None:
+    """Each ``stim_params`` field the writer stores: one finite number in range (whole where it counts)."""
+    for name, bounds in _STIM_BOUNDS.items():
+        if name in params:
+            _check_bounded(f"{spike_file}: set {position + 1}", name, params[name], bounds, "stim_params")
+
+
+def check_sweep_ms(spike_file: Path, position: int, length_ms: Any) -> None:
+    """``length_signal_ms``: a finite, positive sweep of at most :data:`MAX_SWEEP_MS`."""
+    number = _number(length_ms)
+    if number is None or not math.isfinite(number) or not 0 < number <= MAX_SWEEP_MS:
+        raise RawFormatError(f"{spike_file}: set {position + 1} length_signal_ms is {length_ms!r}; expected a "
+                             f"recorded sweep of 0..{MAX_SWEEP_MS:g} ms")
+
+
+def check_set_spikes(spike_file: Path, position: int, times_ms: np.ndarray, sweep_ms: float | None) -> None:
+    """Spike times of one set: finite, not negative, and not long after the recorded sweep's end."""
+    if not times_ms.size:
+        return
+    if not np.isfinite(times_ms).all():
+        raise RawFormatError(f"{spike_file}: set {position + 1} spike times contain NaN or infinite values; "
+                             "the file is corrupt")
+    lowest, highest = float(times_ms.min()), float(times_ms.max())
+    if lowest < 0:
+        raise RawFormatError(f"{spike_file}: set {position + 1} has {int((times_ms < 0).sum())} negative spike times "
+                             f"(min {lowest:.3f} ms); NS1 times are ms after sound onset")
+    if sweep_ms is not None and highest > sweep_ms + SPIKE_AFTER_SWEEP_MS:
+        raise RawFormatError(f"{spike_file}: set {position + 1} has a spike at {highest:g} ms, more than "
+                             f"{SPIKE_AFTER_SWEEP_MS:g} ms after its recorded sweep of {sweep_ms:g} ms")
+    if highest > MAX_SWEEP_MS:
+        raise RawFormatError(f"{spike_file}: set {position + 1} has a spike at {highest:g} ms, after the longest "
+                             f"plausible sweep ({MAX_SWEEP_MS:g} ms)")
+
+
+def check_wav_samples(path: Path, samples: np.ndarray) -> None:
+    """A wav's samples: finite (a NaN would make its spectrogram NaN everywhere)."""
+    finite = np.isfinite(samples)
+    if not finite.all():
+        first = int(np.flatnonzero(~finite)[0])
+        raise RawFormatError(f"{path}: sample {first} is {samples[first]!r} ({int((~finite).sum())} NaN or infinite "
+                             "samples); the file is corrupt")
+
+
+def timestamp_problem(stamp: str) -> str | None:
+    """Why ``stamp`` is not a valid ``YYYYMMDD-HHMMSSmmm`` time, or None."""
+    match = _TIMESTAMP.match(stamp)
+    if not match:
+        return "is not 'YYYYMMDD-HHMMSSmmm'"
+    year, month, day, hour, minute, second, _ = (int(g) for g in match.groups())
+    import datetime
+
+    try:
+        datetime.datetime(year, month, day, hour, minute, second)
+    except ValueError as err:
+        return f"is not a valid date and time ({err})"
+    return None
