@@ -65,7 +65,7 @@ def _assert_lossless(raw: Path, nwb: Path, tolerance_ms: float = 1e-6) -> int:
         names = _text(units["unit_name"][:])
         ends = units["spike_times_index"][:]
         times = units["spike_times"][:]
-        trial_of = units["spike_trial_index"][:]
+        trial_of = units["spike_trial"][:]
         start = trials["start_time"][:]
         stimulus = trials["stimulus_index"][:]
         repeat = trials["repeat_index"][:]
@@ -143,8 +143,10 @@ def test_units_columns_and_electrodes(sample_raw, sample_nwb):
         good = [lab in ("Yes", "Maybe") and int(n["depth"].item()) >= 0 for lab, n in zip(labels, meta)]
         np.testing.assert_array_equal(units["is_good"][:], good)
         assert _text(units["subject_id"][:]) == [str(n["path"].item()).split("/")[0].split("_")[0] for n in meta]
-        # One observation interval per unit; one electrode per unit, on the unit's site.
-        assert units["obs_intervals_index"][:].tolist() == list(range(1, len(meta) + 1))
+        # One observation interval per recorded sweep (each unit heard its block's 460 presentations); one
+        # electrode per unit, on the unit's site.
+        per_unit = np.diff(np.concatenate([[0], units["obs_intervals_index"][:].astype(int)]))
+        assert per_unit.tolist() == [460] * len(meta)
         electrode_rows = units["electrodes"][:]
         sites = f["general/extracellular_ephys/electrodes/site_number"][:]
         np.testing.assert_array_equal(sites[electrode_rows], [int(n["ElectrodeNumber"].item()) for n in meta])
@@ -166,15 +168,31 @@ def test_stimuli_templates_and_table(sample_raw, sample_nwb):
         table = f["processing/stimuli/stimuli"]
         assert len(table["id"]) == 32
         assert table["has_waveform"][:].tolist() == [True] * 20 + [False] * 12
-        # Trials link to their template: natural sounds to the whole waveform, DRCs to nothing.
+        # Trials link to their template, as a raw HDF5 reader sees it: the ragged column gives each natural
+        # sound's row one reference to its whole waveform and a dynamic random chord's row none.
         trials = f["intervals/trials"]
         references = trials["timeseries"][:]
+        ends = trials["timeseries_index"][:].astype(np.int64)
+        starts = np.concatenate([[0], ends[:-1]])
         stimulus = trials["stimulus_index"][:]
-        natural = references[stimulus == 0][0]
-        assert (natural["idx_start"], natural["count"]) == (0, 240000)
-        assert f[natural["timeseries"]].name == "/stimulus/templates/nat01_waveform"
-        drc = references[stimulus == 25][0]
-        assert (drc["idx_start"], drc["count"]) == (-1, -1)
+        assert np.array_equal(ends - starts, (stimulus < 20).astype(np.int64))
+        assert references.size == int((stimulus < 20).sum())
+        for row in np.flatnonzero(stimulus < 20)[:50]:
+            reference = references[starts[row]]
+            target = f[reference["timeseries"]]
+            assert target.name == f"/stimulus/templates/nat{stimulus[row] + 1:02d}_waveform"
+            assert (reference["idx_start"], reference["count"]) == (0, target["data"].shape[0])
+    # pynwb sees the same: a list of one reference per natural row, an empty list for a DRC row.
+    from pynwb import NWBHDF5IO
+
+    with NWBHDF5IO(sample_nwb, "r") as io:
+        nwbfile = io.read()
+        column = nwbfile.trials["timeseries"]
+        rows = nwbfile.trials["stimulus_index"][:]
+        drc_row = int(np.flatnonzero(np.asarray(rows) >= 20)[0])
+        natural_row = int(np.flatnonzero(np.asarray(rows) == 4)[0])
+        assert len(column[drc_row]) == 0
+        assert [r.timeseries.name for r in column[natural_row]] == ["nat05_waveform"]
 
 
 def test_native_audio_is_bit_exact(sample_raw, tmp_path):

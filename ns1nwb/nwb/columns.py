@@ -3,15 +3,15 @@ column specs of ``schemas/nwb_columns.yaml`` and the names the reader relies on.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import numpy as np
 
 from ..metadata import column_specs
+from ..release.model import snake_name
 
 __all__ = ["STIMULI_MODULE", "STIMULI_TABLE", "PROVENANCE_MODULE", "GZIP_LEVEL", "compressed", "vector", "ragged",
-           "snake", "column_data", "specs_of"]
+           "snake", "column_data", "specs_of", "described"]
 
 #: Shown in the file's notes and descriptions; the reader relies on these names.
 STIMULI_MODULE = "stimuli"
@@ -46,9 +46,8 @@ def ragged(name: str, description: str, data: Any, ends: Any, cls: Any = None, *
     return [target, index]
 
 
-def snake(name: str) -> str:
-    """``NrOfElectrodes`` -> ``nr_of_electrodes``: a raw name as a column or object name."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", re.sub(r"[^A-Za-z0-9]+", "_", name)).strip("_").lower() or "field"
+#: A raw name as a column or object name (``NrOfElectrodes`` -> ``nr_of_electrodes``).
+snake = snake_name
 
 
 def column_data(values: list[Any], dtype: str) -> Any:
@@ -58,6 +57,12 @@ def column_data(values: list[Any], dtype: str) -> Any:
     if dtype == "bool":
         return np.asarray(values, dtype=bool)
     return np.asarray(values, dtype=np.dtype(dtype))
+
+
+def described(spec: dict[str, Any]) -> str:
+    """A column's description from its spec, with its unit of measurement when it has one."""
+    text = spec["description"].rstrip()
+    return f"{text} Unit: {spec['unit']}." if spec.get("unit") else text
 
 
 def specs_of(table: str) -> dict[str, dict[str, Any]]:

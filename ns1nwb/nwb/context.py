@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from .._version import __version__
 from ..release import RawRelease, RecordingBlock, SessionPlan
 
 __all__ = ["BuildContext", "source_checksums", "file_identifier"]
@@ -44,11 +45,15 @@ class BuildContext:
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"audio_rate_hz": self.audio_rate_hz or "native", "sessions": [b.session_id for b in self.blocks]}
+        return {"audio_rate_hz": self.audio_rate_hz or "native", "sessions": [b.session_id for b in self.blocks],
+                "all_clusters": any(not u.in_metadata for u in self.release.units)}
 
 
 def file_identifier(ctx: BuildContext) -> str:
-    """A UUID derived from what decides the file's content (the same inputs give the same identifier)."""
-    content = json.dumps({"sources": ctx.checksums, "options": ctx.options, "metadata": ctx.metadata},
-                         sort_keys=True, default=str)
+    """A UUID derived from everything that decides the file's content: the SHA-256 of every source file
+    read, the options (audio rate, the blocks, all clusters or not), the metadata and the ns1nwb version.
+    The same inputs give the same identifier (a re-run does not make a "new" DANDI asset); a change in any
+    of them, a new ns1nwb version included, gives another."""
+    content = json.dumps({"sources": ctx.checksums, "options": ctx.options, "metadata": ctx.metadata,
+                          "ns1nwb": __version__}, sort_keys=True, default=str)
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "ns1nwb:" + hashlib.sha256(content.encode()).hexdigest()))

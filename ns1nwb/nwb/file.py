@@ -9,19 +9,20 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 
 from .._version import __version__
-from ..metadata import load_metadata, subject_metadata, synthetic_clock_start
+from ..metadata import load_metadata, parse_datetime, subject_metadata, synthetic_clock_start
 from ..release import RawRelease, SessionPlan, plan_sessions
 from .context import BuildContext, file_identifier, source_checksums
+from .blocks import add_recording_blocks_to_nwbfile
 from .electrodes import add_electrodes_to_nwbfile
 from .provenance import add_provenance_to_nwbfile
 from .stimuli import add_stimuli_to_nwbfile
-from .trials import add_trials_to_nwbfile
+from .trials import TrialReferences, add_trials_to_nwbfile
 from .units import add_units_to_nwbfile
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["build_nwbfile"]
+__all__ = ["build_nwbfile", "assemble_nwbfile"]
 
 
 def new_nwbfile(ctx: BuildContext) -> "NWBFile":
@@ -30,21 +31,25 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
 
     md = ctx.metadata
     subjects = sorted({b.subject_id for b in ctx.blocks})
-    notes = [
-        f"Converted by ns1nwb {__version__} from the raw NS1 release ({len(ctx.unit_indices)} units, "
-        f"{len(ctx.blocks)} recording blocks).",
-    ]
+    n_units, n_blocks = len(ctx.unit_indices), len(ctx.blocks)
+    n_other = sum(not ctx.release.units[i].in_metadata for i in ctx.unit_indices)
+    units_text = f"{n_units} units" + (f" ({n_units - n_other} of the metadata, {n_other} other clusters)"
+                                       if n_other else "")
+    blocks_text = f"{n_blocks} recording block" + ("s" if n_blocks != 1 else "")
+    notes = [f"Converted by ns1nwb {__version__} from the raw NS1 release ({units_text}, {blocks_text})."]
     if ctx.plan.clock == "wall-clock":
-        notes.append("Time base: presentation onsets come from the raw wall-clock timestamps (Europe/London); "
-                     "the session starts at the earliest onset.")
+        notes.append("Time base: presentation onsets come from the raw wall-clock timestamps (Europe/London, "
+                     "computed in UTC); the session starts at the earliest onset.")
     else:
         notes.append("Time base: SYNTHETIC. The raw files carry no timestamps, so presentations are laid out 10 s "
                      "apart in stimulus/repeat order; only times relative to each trial's start_time are real.")
-    if len(ctx.blocks) > 1:
-        notes.append("The recording blocks span months, so this pooled file lays them end to end in chronological "
-                     "order, 60 s apart, each keeping its own internal timing; trials.onset_timestamp has every "
-                     "presentation's true wall-clock onset, and the per-session files (convert --dandi) keep "
-                     "true times.")
+    if n_blocks > 1:
+        notes.append("This is a POOLED CONVENIENCE FILE for analysis, not one to archive: its recording blocks, "
+                     "recorded months apart, sit end to end on one made-up clock, 60 s apart, each keeping its own "
+                     "internal timing (true starts in intervals/recording_blocks, true onsets in "
+                     "trials.onset_wall_clock), and its subject is a group of ferrets. The per-session files "
+                     "written by `ns1nwb convert --dandi` (one block, one ferret, true clock) are the ones to "
+                     "archive on DANDI.")
     if len(subjects) > 1:
         notes.append(f"Pooled file: units of {len(subjects)} ferrets ({', '.join(subjects)}); units.subject_id "
                      "names each unit's ferret. The Subject below describes them as a group.")
@@ -58,12 +63,22 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
         subject_fields = dict(md.get("subject", {}))
         subject_fields["description"] = (f"Group of {len(subjects)} ferrets ({', '.join(subjects)}) pooled in one "
                                          "file; see units.subject_id. " + subject_fields.get("description", ""))
-    subject = Subject(subject_id=subject_id, **{k: v for k, v in subject_fields.items() if v is not None})
+    subject_fields = {k: v for k, v in subject_fields.items() if v is not None}
+    if isinstance(subject_fields.get("date_of_birth"), str):  # the schema's "date": pynwb wants a datetime
+        subject_fields["date_of_birth"] = parse_datetime(subject_fields["date_of_birth"], "subject.date_of_birth")
+    subject = Subject(subject_id=subject_id, **subject_fields)
 
     session_id = ctx.blocks[0].session_id if len(ctx.blocks) == 1 else "NS1-pooled"
     start = ctx.blocks[0].start
+    if n_blocks == 1:
+        block = ctx.blocks[0]
+        this_file = (f"This file: recording block {block.session_id} of ferret {block.subject_id} (penetration "
+                     f"{'+'.join(block.penetrations)}), {units_text}, {len(block.presentations)} presentations.")
+    else:
+        this_file = (f"This pooled convenience file: {units_text} of {len(subjects)} ferrets from {blocks_text} "
+                     "(see notes).")
     return NWBFile(
-        session_description=md["session_description"].strip(),
+        session_description=f"{this_file} {md['session_description'].strip()}",
         identifier=file_identifier(ctx),
         session_start_time=start,
         session_id=session_id,
@@ -92,6 +107,9 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
                   stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None) -> "NWBFile":
     """An in-memory NWB file of a release (all recording blocks, or those in ``session_ids``).
 
+    To disk with :func:`ns1nwb.write_nwbfile` (or pynwb's ``NWBHDF5IO``); see :func:`assemble_nwbfile`
+    for the form :func:`ns1nwb.convert` uses.
+
     Parameters
     ----------
     release : RawRelease
@@ -104,6 +122,24 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
         Recording blocks to include (per-session files); all when None.
     plan, stimulus_cache : optional
         Computed once and passed in when one run builds several files.
+    """
+    nwbfile, _ = assemble_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz, session_ids=session_ids,
+                                  plan=plan, stimulus_cache=stimulus_cache)
+    return nwbfile
+
+
+def assemble_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
+                     audio_rate_hz: float | None = 48000.0, session_ids: Iterable[str] | None = None,
+                     plan: SessionPlan | None = None, stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None,
+                     defer_trial_references: bool = False) -> tuple["NWBFile", TrialReferences | None]:
+    """:func:`build_nwbfile`, optionally leaving out the trials' ``timeseries`` column.
+
+    Returns
+    -------
+    nwbfile : NWBFile
+    references : TrialReferences or None
+        With ``defer_trial_references``, the column left out, for
+        :func:`ns1nwb.trial_references.write_trial_references` once the file is written.
     """
     import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
 
@@ -118,8 +154,9 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
     nwbfile = new_nwbfile(ctx)
     electrode_rows = add_electrodes_to_nwbfile(nwbfile, ctx)
     templates = add_stimuli_to_nwbfile(nwbfile, ctx)
-    layout = add_trials_to_nwbfile(nwbfile, ctx, templates)
+    layout = add_trials_to_nwbfile(nwbfile, ctx, templates, defer_references=defer_trial_references)
     add_units_to_nwbfile(nwbfile, ctx, layout, electrode_rows)
+    add_recording_blocks_to_nwbfile(nwbfile, ctx, layout)
     add_provenance_to_nwbfile(nwbfile, ctx)
-    return nwbfile
+    return nwbfile, layout.references
 

@@ -6,10 +6,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..constants import BAND_CENTRES_HZ, N_NATURAL, SPECTROGRAM_RATE_HZ, STIMULI, TEST_STIMULI, WAV_TRUE_RATE_HZ
+from ..stimuli import COCHLEAGRAM_RECIPE, DEFAULT_FLOOR_DB, cochleagram, cochleagram_bands
+from ..constants import (N_NATURAL, SPECTROGRAM_RATE_HZ, STIMULI, TEST_STIMULI, WAV_HEADER_RATE_HZ,
+                         WAV_TRUE_RATE_HZ)
 from ..metadata import column_specs
 from ..release import RawRelease
-from .columns import STIMULI_MODULE, STIMULI_TABLE, column_data, compressed, vector
+from .columns import STIMULI_MODULE, STIMULI_TABLE, column_data, compressed, described, vector
 from .context import BuildContext
 
 if TYPE_CHECKING:
@@ -17,19 +19,36 @@ if TYPE_CHECKING:
 
 __all__ = ["stimulus_array_jobs", "add_stimuli_to_nwbfile"]
 
+#: Frame step of the stored spectrograms (the published 5-ms grid).
+SPECTROGRAM_DT_MS = 5.0
+
+
+def _computed_source() -> str:
+    """What a computed spectrogram's description says about where its numbers come from."""
+    hop = round(SPECTROGRAM_DT_MS / 1000.0 * WAV_HEADER_RATE_HZ)
+    return (f"computed from the wav's native samples (not the resampled waveform), as the authors read it: "
+            f"{COCHLEAGRAM_RECIPE} Values in dB re 1: 20*log10 of the filter-bank-weighted FFT magnitude of "
+            f"the samples in pascals, floored at {DEFAULT_FLOOR_DB:g} dB. Frame n covers samples "
+            f"[n*h, n*h+2h) with h={hop} at {WAV_HEADER_RATE_HZ} Hz, so frames are "
+            f"{hop / WAV_TRUE_RATE_HZ * 1000:.3f} ms apart on the true {WAV_TRUE_RATE_HZ} Hz clock "
+            f"(the series' rate, {SPECTROGRAM_RATE_HZ:g} Hz, is the nominal step); frame n is aligned to response "
+            f"bin n")
+
 
 def stimulus_array_jobs(release: RawRelease, audio_rate_hz: float | None,
                          cache: dict[tuple[str, int], np.ndarray]) -> dict[tuple[str, int], Any]:
     """(kind, stimulus index) -> a function deriving that array (resampled waveform, computed spectrogram),
     for the arrays not in ``cache``."""
-    from ..audio import compute_spectrogram, resample_waveform
+    from ..stimuli import resample_waveform
 
     jobs: dict[tuple[str, int], Any] = {}
     for index, wav in release.wavs.items():
         if audio_rate_hz is not None:
             jobs[("waveform", index)] = lambda w=wav: resample_waveform(w.samples, audio_rate_hz)
         if release.spectrogram_x_nfht is None:
-            jobs[("spectrogram", index)] = lambda w=wav: compute_spectrogram(w.samples).T
+            # Native samples at the header rate MATLAB's audioread reports: the published numbers.
+            jobs[("spectrogram", index)] = lambda w=wav: cochleagram(w.samples, WAV_HEADER_RATE_HZ,
+                                                                     SPECTROGRAM_DT_MS).T
     return {key: job for key, job in jobs.items() if key not in cache}
 
 
@@ -45,10 +64,9 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
     from ndx_sound import AcousticWaveformSeries
     from pynwb.misc import DecompositionSeries, FrequencyBandsTable
 
-    from ..audio import SPECTROGRAM_RECIPE, band_edges_hz
-
     release = ctx.release
-    edges = band_edges_hz()
+    # The published recipe's bands, also for a verbatim X_nfht (the authors made it with this filter bank).
+    centres, edges = cochleagram_bands()
     # Derived once per conversion run (the cache is shared by the files of a --dandi run).
     for key, job in stimulus_array_jobs(release, ctx.audio_rate_hz, ctx.stimulus_cache).items():
         ctx.stimulus_cache[key] = job()
@@ -79,28 +97,34 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
             templates[info.index] = waveform
         if release.spectrogram_x_nfht is not None:
             spectrogram = release.spectrogram_x_nfht[info.index, :, 0, :].T  # (time, band), stored verbatim
-            source = f"X_nfht of {release.spectrogram_file.name}, verbatim (float64)"  # type: ignore[union-attr]
+            file_name = release.spectrogram_file.name  # type: ignore[union-attr]
+            source = (f"X_nfht of {file_name}, verbatim (float64): the authors' published 'spec-log' cochleagram "
+                      "(Rahman et al., PLoS Comput Biol 2019; PNAS 2020), dB re 1, frame n aligned to response "
+                      "bin n")
         elif wav is not None:
             spectrogram = ctx.stimulus_cache[("spectrogram", info.index)]
-            source = SPECTROGRAM_RECIPE
+            source = _computed_source()
         else:
             continue
         bands = FrequencyBandsTable(
-            id=ElementIdentifiers(name="id", data=np.arange(len(BAND_CENTRES_HZ))),
-            columns=[vector("band_name", "Band centre as text.", [f"{c:.0f} Hz" for c in BAND_CENTRES_HZ]),
-                     vector("band_limits", "Lower and upper edge of the band, Hz.", edges),
-                     vector("band_mean", "Centre frequency of the band, Hz.", np.asarray(BAND_CENTRES_HZ))])
+            id=ElementIdentifiers(name="id", data=np.arange(len(centres))),
+            columns=[vector("band_name", "Band centre as text.", [f"{c:.0f} Hz" for c in centres]),
+                     vector("band_limits", "Lower and upper foot of the band's triangular filter (in log10 "
+                            "frequency; the neighbouring band centres), Hz. The top band's upper foot lies above "
+                            "the Nyquist frequency and is cut there.", edges),
+                     vector("band_mean", "Centre frequency of the band (the filter's peak), Hz.", centres)])
         series = DecompositionSeries(
             name=f"{info.name}_spectrogram",
             bands=bands,
             data=compressed(np.ascontiguousarray(spectrogram[:, None, :])),
-            metric="power",
+            metric="amplitude",  # 20*log10 of a weighted FFT magnitude, not of power
             unit="dB",
             rate=SPECTROGRAM_RATE_HZ,
             starting_time=0.0,
             source_timeseries=waveform,
-            description=(f"34-band log-power spectrogram of {info.name}, 5-ms frames (frame n is response bin n, "
-                         f"[5n, 5n+5) ms after onset), bands 1/6 octave apart from 500 Hz; source: {source}."),
+            description=(f"34-band cochleagram of {info.name} in dB, 5-ms frames (frame n goes with response "
+                         f"bin n, [5n, 5n+5) ms after onset), triangular bands with centres 1/6 octave apart from "
+                         f"500 Hz (see the bands table); source: {source}."),
         )
         nwbfile.add_stimulus_template(series)
         spectrogram_names[info.index] = series.name
@@ -124,7 +148,7 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
     }
     table.id.extend(range(len(STIMULI)))
     for name, column in values.items():
-        table.add_column(name=name, description=specs[name]["description"],
+        table.add_column(name=name, description=described(specs[name]),
                          data=column_data(column, specs[name]["dtype"]))
     module = nwbfile.create_processing_module(STIMULI_MODULE, "Facts about the 32 NS1 stimuli.")
     module.add(table)

@@ -3,37 +3,93 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Hashable
 
 import numpy as np
 
 from ..constants import STIMULI
-from ..metadata import column_specs
-from ..release import block_offsets_s
-from .columns import column_data, compressed, ragged, vector
+from ..release import Presentation, block_offsets_s
+from .columns import column_data, compressed, described, ragged, specs_of, vector
 from .context import BuildContext
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["TrialLayout", "add_trials_to_nwbfile"]
+__all__ = ["TrialLayout", "TrialReferences", "add_trials_to_nwbfile", "clock_statement"]
+
+
+#: Description of the trials' ``timeseries`` column.
+REFERENCES_DESCRIPTION = (
+    "The presented sound's template in /stimulus/templates (idx_start 0 and count = all its samples or frames): "
+    "the template's timestamps start at its own zero, the sound onset, not on the file clock; add the row's "
+    "start_time to place them. Rows of sounds without a template hold no reference.")
+
+
+@dataclass
+class TrialReferences:
+    """The trials' ``timeseries`` column, to be written with h5py once pynwb has written the file.
+
+    hdmf resolves object references one by one (about a second for the release's 6,000); written in
+    one step instead, the datasets are the same (:func:`ns1nwb.trial_references.write_trial_references`).
+    """
+
+    description: str
+    #: End offset of each trial row into ``rows`` (the column's index).
+    ends: np.ndarray
+    #: (idx_start, count, path of the referenced series) of each reference.
+    rows: list[tuple[int, int, str]]
 
 
 @dataclass
 class TrialLayout:
-    """Trial rows of the file and where each (session, stimulus, repeat) went."""
+    """Trial rows of the file and where each presentation of each block went."""
 
+    #: start_time of every trial row, s on the file clock.
     start_s: np.ndarray
-    row_of: dict[tuple[str, int, int], int]
-    #: (session, stimulus index) -> trial row of each repeat index.
-    rows_by_set: dict[tuple[str, int], np.ndarray]
+    stop_s: np.ndarray
+    #: (session, presentation key) -> trial row; the key is :func:`ns1nwb.release.blocks.presentation_key`'s.
+    row_of: dict[tuple[str, tuple[int, Hashable]], int]
+    #: Start of each block on the file clock, s, by session.
+    block_offset_s: dict[str, float]
+    #: The ``timeseries`` column, when left out of the table (``defer_references``).
+    references: TrialReferences | None = None
 
 
-def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict[int, Any]) -> TrialLayout:
+def _param(p: Presentation, name: str) -> float:
+    """A ``stim_params`` value as a float; NaN when the raw file has none."""
+    value = p.stim_params.get(name)
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else float("nan")
+
+
+def _iso(moment: datetime | None) -> str:
+    """ISO 8601 with milliseconds and the UTC offset (``2012-01-18T20:58:39.125+00:00``); '' when unknown."""
+    return moment.isoformat(timespec="milliseconds") if moment is not None else ""
+
+
+def clock_statement(ctx: BuildContext) -> str:
+    """What the file's clock is, for the descriptions users read (units, trials, obs_intervals, blocks)."""
+    if ctx.plan.clock != "wall-clock":
+        return ("SYNTHETIC clock: the raw files carry no timestamps, so presentations are laid out 10 s apart in "
+                "stimulus/repeat order; only times relative to each trial's start_time are real")
+    if len(ctx.blocks) > 1:
+        return ("NOT a real clock: this pooled file lays its recording blocks (recorded months apart) end to end, "
+                "60 s apart, each keeping its exact internal timing; a block's true start is in "
+                "intervals/recording_blocks and each presentation's true onset in trials.onset_wall_clock")
+        # (a per-session file, written by convert --dandi, keeps the true clock)
+    return ("the wall clock: seconds since session_start_time, the block's first sound onset; "
+            "trials.onset_wall_clock has each presentation's true onset")
+
+
+def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict[int, Any], *,
+                          defer_references: bool = False) -> TrialLayout:
     """One trial per presentation per recording block, in time order.
 
+    ``defer_references``: leave the ``timeseries`` column out and return it in the layout, for
+    :func:`ns1nwb.trial_references.write_trial_references` to add after pynwb has written the file.
+
     A single-block file keeps the block's own clock; a file of several blocks lays
-    them end to end (:func:`ns1nwb.sessions.block_offsets_s`).
+    them end to end (:func:`ns1nwb.release.block_offsets_s`).
     """
     from hdmf.common import ElementIdentifiers
     from pynwb.base import TimeSeriesReference, TimeSeriesReferenceVectorData
@@ -44,13 +100,8 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
                    for p in b.presentations), key=lambda item: (item[0], item[1], item[2].stimulus_index))
     n = len(rows)
     start_s = np.array([t for t, _, _ in rows])
-    stop_s = start_s + np.array([p.length_signal_ms for _, _, p in rows]) / 1000.0
-    specs = {c["name"]: c for c in column_specs()["trials"]}
-
-    def param(p: Any, name: str) -> int:
-        value = p.stim_params.get(name)
-        return int(value) if isinstance(value, (int, float)) else -1
-
+    stop_s = start_s + np.array([p.span_ms for _, _, p in rows]) / 1000.0
+    specs = specs_of("trials")
     values: dict[str, list[Any]] = {
         "stimulus_index": [p.stimulus_index for _, _, p in rows],
         "stimulus_name": [STIMULI[p.stimulus_index].name for _, _, p in rows],
@@ -62,51 +113,51 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
                                                          STIMULI[p.stimulus_index].nominal_level_db_spl))
                                  for _, _, p in rows],
         "onset_timestamp": [p.timestamp for _, _, p in rows],
+        "onset_wall_clock": [_iso(p.onset) for _, _, p in rows],
         "length_signal_ms": [p.length_signal_ms for _, _, p in rows],
-        "stim_source": [param(p, "Source") for _, _, p in rows],
-        "stim_mode": [param(p, "Mode") for _, _, p in rows],
-        "stim_bf": [param(p, "BF") for _, _, p in rows],
-        "stim_token": [param(p, "Token") for _, _, p in rows],
-        "stim_set": [param(p, "Set") for _, _, p in rows],
-        "stim_id": [param(p, "StimID") for _, _, p in rows],
-        "stim_level": [param(p, "Level") for _, _, p in rows],
+        "stim_source": [_param(p, "Source") for _, _, p in rows],
+        "stim_mode": [_param(p, "Mode") for _, _, p in rows],
+        "stim_bf": [_param(p, "BF") for _, _, p in rows],
+        "stim_token": [_param(p, "Token") for _, _, p in rows],
+        "stim_set": [_param(p, "Set") for _, _, p in rows],
+        "stim_id": [_param(p, "StimID") for _, _, p in rows],
+        "stim_level": [_param(p, "Level") for _, _, p in rows],
     }
-    columns = [vector("start_time", "Sound onset, s.", compressed(start_s)),
-               vector("stop_time", "End of the recorded sweep, s.", compressed(stop_s))]
-    columns += [vector(name, specs[name]["description"], column_data(column, specs[name]["dtype"]))
+    clock = clock_statement(ctx)
+    columns = [vector("start_time", f"Sound onset, s, on the file clock ({clock}).", compressed(start_s)),
+               vector("stop_time", "End of the recorded sweep, s, on the file clock: start_time + "
+                      "length_signal_ms / 1000, or the presentation's last spike if later (none in the release).",
+                      compressed(stop_s))]
+    columns += [vector(name, described(specs[name]), column_data(column, specs[name]["dtype"]))
                 for name, column in values.items()]
+    references = None
     if templates:
-        fallback = next(iter(templates.values()))
-        # (start, count, template) of each trial; the dynamic random chords have no template: an empty
-        # reference (-1, -1) to any series, as TimeSeriesReference.empty makes.
+        # Only trials whose sound has a template get a reference: the column is ragged, so a dynamic random
+        # chord's row holds none (not a (-1, -1) reference that raw HDF5 readers would follow).
+        has_template = np.array([p.stimulus_index in templates for _, _, p in rows])
+        ends = np.cumsum(has_template)
         targets = {index: (0, int(series.data.shape[0]), series) for index, series in templates.items()}
-        reference_rows = [targets.get(p.stimulus_index, (-1, -1, fallback)) for _, _, p in rows]
-        description = "The presented sound's template (see the table description)."
-        references = [TimeSeriesReference(start, count, series) for start, count, series in reference_rows]
-        columns += ragged("timeseries", description, references, np.arange(1, n + 1),
-                          cls=TimeSeriesReferenceVectorData)
-    clock = ("each recording block keeps its own wall-clock timing (onsets at their raw timestamps' offsets "
-             "from the block's first onset)" if ctx.plan.clock == "wall-clock" else
-             "SYNTHETIC onsets (the raw files carry no timestamps): 10 s apart in stimulus/repeat order")
-    placement = ("; blocks are laid end to end in chronological order, 60 s apart, so start_time is not the time "
-                 "since session_start_time for blocks after the first: onset_timestamp has each true onset"
-                 if len(ctx.blocks) > 1 else "")
+        reference_rows = [targets[p.stimulus_index] for _, _, p in rows if p.stimulus_index in templates]
+        if defer_references:
+            references = TrialReferences(REFERENCES_DESCRIPTION, ends, [
+                (start, count, f"/stimulus/templates/{series.name}") for start, count, series in reference_rows])
+        else:
+            columns += ragged("timeseries", REFERENCES_DESCRIPTION,
+                              [TimeSeriesReference(start, count, series) for start, count, series in reference_rows],
+                              ends, cls=TimeSeriesReferenceVectorData)
     nwbfile.trials = TimeIntervals(
         name="trials",
         description=(
-            "One row per sound presentation per recording block. start_time is the sound onset, stop_time the end "
-            f"of the recorded sweep; {clock}{placement}. timeseries references the sound's template in "
-            "/stimulus/templates (waveform, or spectrogram when there is no wav; an empty reference (-1, -1) for "
-            "the dynamic random chords)."),
+            "One row per sound presentation per recording block, in time order. start_time is the sound onset, "
+            f"stop_time the end of the recorded sweep, both in seconds on the file clock: {clock}. timeseries "
+            "references the sound's "
+            "template in /stimulus/templates (waveform, or spectrogram when there is no wav), whose own time "
+            "starts at the sound onset; rows of the dynamic random chords (no released wav) hold no reference."),
         id=ElementIdentifiers(name="id", data=np.arange(n)),
         columns=columns,
     )
-    row_of = {(sid, p.stimulus_index, p.repeat_index): i for i, (_, sid, p) in enumerate(rows)}
-    by_set: dict[tuple[str, int], dict[int, int]] = {}
-    for (sid, stimulus_index, repeat_index), row in row_of.items():
-        by_set.setdefault((sid, stimulus_index), {})[repeat_index] = row
-    # A block has every repeat index from 0 to its most repeated unit's last (the union of its units').
-    rows_by_set = {key: np.array([rows_of_set[r] for r in range(len(rows_of_set))], dtype=np.int64)
-                   for key, rows_of_set in by_set.items()}
-    return TrialLayout(start_s=start_s, row_of=row_of, rows_by_set=rows_by_set)
-
+    row_of_presentation = {id(p): row for row, (_, _, p) in enumerate(rows)}
+    row_of = {(b.session_id, key): row_of_presentation[id(p)] for b in ctx.blocks for key, p in b.by_key.items()}
+    return TrialLayout(start_s=start_s, stop_s=stop_s, row_of=row_of,
+                       block_offset_s={b.session_id: offset for b, offset in zip(ctx.blocks, offsets)},
+                       references=references)

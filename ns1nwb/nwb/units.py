@@ -2,7 +2,7 @@
 
 Time base: spike times are in seconds on the file's clock (see :mod:`ns1nwb.release.blocks`):
 onset + raw time. The clock of any file spans at most hours, so ``spike_time - trial start_time``
-gives back the raw ms within ~1e-8 ms; ``units.spike_trial_index`` says which trial row each spike
+gives back the raw ms within ~1e-8 ms; ``units.spike_trial`` says which trial row each spike
 belongs to.
 """
 
@@ -15,32 +15,38 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..constants import SPIKE_CLOCK_HZ, SPIKES_DIR
+from ..constants import DEFAULT_SWEEP_MS, N_NATURAL, SPIKE_CLOCK_HZ, SPIKES_DIR
 from ..metadata import column_specs
+from ..metrics import unit_noise_ratio
 from ..release import RawUnit
-from .columns import column_data, compressed, ragged, snake, vector
+from ..release.blocks import presentation_key
+from .columns import column_data, compressed, described, ragged, snake, specs_of, vector
 from .context import BuildContext
-from .trials import TrialLayout
+from .electrodes import site_of
+from .trials import TrialLayout, clock_statement
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["GOOD_LABELS", "unit_spikes", "metadata_columns", "add_units_to_nwbfile"]
+__all__ = ["GOOD_LABELS", "unit_spikes", "computed_noise_ratio", "metadata_columns", "add_units_to_nwbfile"]
 
 #: The manual labels of the papers' "good" units (with a depth >= 0).
 GOOD_LABELS = ("Yes", "Maybe")
+#: Missing value of the integer columns that cannot hold NaN (documented in each column's description).
+MISSING_INT = {"uint8": 0, "int8": -1, "int16": -1, "int32": -1, "int64": -1}
 
 
 def unit_spikes(unit: RawUnit, session_id: str, layout: TrialLayout,
-                 trial_dtype: Any = np.int32) -> tuple[np.ndarray, np.ndarray]:
+                trial_dtype: Any = np.int32) -> tuple[np.ndarray, np.ndarray]:
     """(spike_times s, trial row) of one unit, ascending in time, sorted within each trial.
 
-    Equal times keep trial order, then the stored order.
+    Each repeat goes to the trial of its presentation (its sound and timestamp), so a cluster that lost
+    presentations still lands in the right trials. Equal times keep trial order, then the stored order.
     """
-    rows = [layout.rows_by_set[(session_id, raw_set.stimulus_index)][:len(raw_set.repeats)]
-            for raw_set in unit.sets if raw_set.repeats]
+    rows = [layout.row_of[(session_id, presentation_key(raw_set, position))]
+            for raw_set in unit.sets for position in range(len(raw_set.repeats))]
     counts = [repeat.spike_times_ms.size for raw_set in unit.sets for repeat in raw_set.repeats]
-    trial = np.repeat(np.concatenate(rows).astype(trial_dtype) if rows else np.empty(0, trial_dtype), counts)
+    trial = np.repeat(np.asarray(rows, dtype=trial_dtype), counts)
     relative_ms = np.concatenate([repeat.spike_times_ms for raw_set in unit.sets for repeat in raw_set.repeats]
                                  or [np.empty(0)])
     absolute_s = layout.start_s[trial] + relative_ms / 1000.0
@@ -49,32 +55,71 @@ def unit_spikes(unit: RawUnit, session_id: str, layout: TrialLayout,
     return absolute_s[order], trial[order]
 
 
+def unit_trial_rows(unit: RawUnit, session_id: str, layout: TrialLayout) -> np.ndarray:
+    """The trial rows of the presentations the unit was recorded in, ascending."""
+    return np.sort(np.array([layout.row_of[(session_id, presentation_key(raw_set, position))]
+                             for raw_set in unit.sets for position in range(len(raw_set.repeats))], dtype=np.int64))
+
+
+def computed_noise_ratio(unit: RawUnit) -> float:
+    """:func:`ns1nwb.metrics.unit_noise_ratio` of the unit's natural-sound responses (NaN without them).
+
+    A cluster with fewer repeats of some sounds uses the first R of every sound, R the fewest it has.
+    """
+    natural = sorted((s for s in unit.sets if s.stimulus_index < N_NATURAL and s.repeats),
+                     key=lambda s: s.stimulus_index)
+    if not natural:
+        return float("nan")
+    n_repeats = min(len(s.repeats) for s in natural)
+    spike_times = [[r.spike_times_ms for r in s.repeats[:n_repeats]] for s in natural]
+    sweeps = [s.length_signal_ms if s.length_signal_ms is not None else DEFAULT_SWEEP_MS for s in natural]
+    return unit_noise_ratio(spike_times, sweeps)
+
+
+def _missing(dtype: str) -> Any:
+    """The value a unit column holds where the raw release has none (see the column's description)."""
+    if dtype == "text":
+        return ""
+    if dtype.startswith("float"):
+        return float("nan")
+    return MISSING_INT.get(dtype, -1)
+
+
 def metadata_columns(units: list[RawUnit], fields: list[str]) -> list[tuple[str, str, str, list[Any]]]:
-    """(name, dtype, description, values) of every metadata-derived unit column."""
+    """(name, dtype, description, values) of every metadata-derived unit column; clusters the metadata does
+    not name hold the column's missing value (NaN, '' or its documented sentinel)."""
     specs = column_specs()["units"]
     known = {c["source"].split(":", 1)[1]: c for c in specs if c["source"].startswith("metadata:")}
     path_field = "path" if "path" in fields else fields[0]
     columns = []
     for field_name in fields:
+        listed = [u for u in units if u.in_metadata]
         values = [u.metadata.get(field_name) for u in units]
         spec = known.get(field_name) or (known["path"] if field_name == path_field else None)
         if field_name == path_field:
-            columns.append(("unit_name", "text", known["path"]["description"], [u.unit_name for u in units]))
+            columns.append(("unit_name", "text", described(known["path"]), [u.unit_name for u in units]))
         elif spec is not None:
-            columns.append((spec["name"], spec["dtype"], spec["description"], values))
+            missing = _missing(spec["dtype"])
+            columns.append((spec["name"], spec["dtype"], described(spec),
+                            [missing if v is None else v for v in values]))
         else:
             # A field the spec does not name: keep it with the most faithful type.
-            if all(isinstance(v, bool) for v in values):
+            present = [u.metadata.get(field_name) for u in listed]
+            if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in present) and \
+                    (len(listed) == len(units) or not all(isinstance(v, bool) for v in present)):
+                dtype = "int64" if all(isinstance(v, int) for v in present) and len(listed) == len(units) \
+                    else "float64"
+            elif all(isinstance(v, bool) for v in present) and len(listed) == len(units):
                 dtype = "bool"
-            elif all(isinstance(v, int) and not isinstance(v, bool) for v in values):
-                dtype = "int64"
-            elif all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-                dtype = "float64"
             else:
                 dtype = "text"
-                values = [v if isinstance(v, str) else json.dumps(v) for v in values]
+                values = [v if isinstance(v, str) or v is None else json.dumps(v) for v in values]
+            missing = _missing(dtype)
             columns.append((snake(field_name), dtype,
-                            f"Raw metadata field {field_name!r} of MetadataSHEnCneurons.mat, kept as is.", values))
+                            f"Raw metadata field {field_name!r} of MetadataSHEnCneurons.mat, kept as is"
+                            + (f" ({missing!r} for clusters the metadata does not name)." if len(listed) < len(units)
+                               else "."),
+                            [missing if v is None else v for v in values]))
     return columns
 
 
@@ -88,15 +133,7 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLay
     subject_of = {i: b.subject_id for b in ctx.blocks for i in b.unit_indices}
     indices = ctx.unit_indices
     units = [ctx.release.units[i] for i in indices]
-    spec = {c["name"]: c for c in column_specs()["units"]}
-
-    # Each block is observed from its first onset to the end of its last sweep.
-    block_span: dict[str, tuple[float, float]] = {}
-    for block in ctx.blocks:
-        rows = [layout.row_of[(block.session_id, p.stimulus_index, p.repeat_index)] for p in block.presentations]
-        starts = layout.start_s[rows]
-        stops = starts + np.array([p.length_signal_ms for p in block.presentations]) / 1000.0
-        block_span[block.session_id] = (float(starts.min()), float(stops.max()))
+    spec = specs_of("units")
 
     # The smallest unsigned type that holds every trial row (uint16 for the release's 6,900).
     trial_dtype = np.min_scalar_type(max(len(layout.start_s) - 1, 0))
@@ -104,40 +141,49 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLay
     # Filled unit by unit (joining 119 arrays afterwards would cost as much again).
     spike_times = np.empty(ends[-1])
     trial = np.empty(ends[-1], dtype=trial_dtype)
-    obs = []
+    # Observed: each recorded sweep of the unit, nothing between sweeps.
+    observed = [unit_trial_rows(unit, session_of[index], layout) for index, unit in zip(indices, units)]
     for index, unit, stop in zip(indices, units, ends):
         absolute_s, trial_rows = unit_spikes(unit, session_of[index], layout, trial_dtype)
         spike_times[stop - absolute_s.size:stop] = absolute_s
         trial[stop - absolute_s.size:stop] = trial_rows
-        first, last = block_span[session_of[index]]
-        obs.append([first, max(last, float(absolute_s[-1]) if absolute_s.size else last)])
-
-    electrode_index = [electrode_rows[(u.probe_group, int(u.metadata.get("ElectrodeNumber") or 0))] for u in units]
-    one_each = np.arange(1, len(units) + 1)
+    obs_rows = np.concatenate(observed)
+    obs = np.stack([layout.start_s[obs_rows], layout.stop_s[obs_rows]], axis=1)
+    clock = clock_statement(ctx)
     # Chunks of 128k spikes (~1 MB): a one-unit read decompresses little, a bulk read few chunks.
     spike_chunks = (min(max(ends[-1], 1), 131072),)
-    columns = ragged("spike_times", "Spike times, s, on the file clock.",
-                      compressed(spike_times, spike_chunks), ends)
-    columns += ragged("obs_intervals", "The recording block of the unit: first onset to last sweep end, s.",
-                       np.asarray(obs, dtype=np.float64), one_each)
-    columns += ragged("electrodes", "The recording site of the unit.", np.asarray(electrode_index), one_each,
-                       cls=DynamicTableRegion, table=nwbfile.electrodes)
-    columns.append(vector("electrode_group", "Probe or shank of the unit.",
-                           [nwbfile.electrode_groups[u.probe_group.replace("/", ".")] for u in units]))
+    columns = ragged("spike_times", f"Spike times, s, on the file clock ({clock}): trial start_time + raw spike "
+                     "time. Ascending within each unit.", compressed(spike_times, spike_chunks), ends)
+    columns += ragged("obs_intervals", "The recorded sweeps of the unit, one interval per presentation it was "
+                      "recorded in: [start_time, stop_time] of its trials, s, on the file clock. Time between "
+                      "sweeps was not recorded.", obs, np.cumsum([rows.size for rows in observed]))
+    sites = [(u.probe_group, site_of(u)) for u in units]
+    if electrode_rows:
+        electrode_index = [[electrode_rows[s]] if s[1] is not None else [] for s in sites]
+        columns += ragged("electrodes", "The recording site of the unit; none for a cluster the metadata does not "
+                          "name (its site is unknown).", np.asarray([i for e in electrode_index for i in e], dtype=int),
+                          np.cumsum([len(e) for e in electrode_index]), cls=DynamicTableRegion, table=nwbfile.electrodes)
+    columns.append(vector("electrode_group", "Probe or shank of the unit (from its spike file's folders).",
+                          [nwbfile.electrode_groups[u.group_name] for u in units]))
     columns += [vector(name, description, column_data(values, dtype))
                 for name, dtype, description, values in metadata_columns(units, ctx.release.metadata_fields)]
     derived = {
         "spike_file": [Path(os.path.relpath(u.spike_file, ctx.release.root / SPIKES_DIR)).as_posix() for u in units],
-        "metadata_index": [u.metadata_index for u in units],
+        "metadata_row": [u.metadata_index if u.in_metadata else -1 for u in units],
+        "in_metadata": [u.in_metadata for u in units],
+        "cluster_quality": [u.cluster_quality if u.cluster_quality is not None else -1 for u in units],
+        "noise_ratio_computed": [computed_noise_ratio(u) for u in units],
         "subject_id": [subject_of[i] for i in indices],
         "session_id": [session_of[i] for i in indices],
     }
-    if all("singleT" in u.metadata and isinstance(u.metadata.get("depth"), (int, float)) for u in units):
-        derived["is_good"] = [u.metadata["singleT"] in GOOD_LABELS and u.metadata["depth"] >= 0 for u in units]
-    columns += [vector(name, spec[name]["description"], column_data(values, spec[name]["dtype"]))
+    listed = [u for u in units if u.in_metadata]
+    if listed and all("singleT" in u.metadata and isinstance(u.metadata.get("depth"), (int, float)) for u in listed):
+        derived["is_good"] = [u.in_metadata and u.metadata["singleT"] in GOOD_LABELS and u.metadata["depth"] >= 0
+                              for u in units]
+    columns += [vector(name, described(spec[name]), column_data(values, spec[name]["dtype"]))
                 for name, values in derived.items()]
-    columns += ragged("spike_trial_index", spec["spike_trial_index"]["description"],
-                       compressed(trial, spike_chunks), ends)
+    columns += ragged("spike_trial", described(spec["spike_trial"]), compressed(trial, spike_chunks), ends)
+    n_other = len(units) - len(listed)
     nwbfile.units = Units(
         name="units",
         id=ElementIdentifiers(name="id", data=np.arange(len(units))),
@@ -145,8 +191,10 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLay
         resolution=1.0 / SPIKE_CLOCK_HZ,
         electrode_table=nwbfile.electrodes,
         description=(
-            "Sorted units of the NS1 release in metadata order. spike_times holds every spike of all 32 stimulus "
-            "sets (including spikes after the 4995-ms response window), ascending, in seconds on the file clock "
-            "(trial start_time + raw spike time); spike_trial_index gives each spike's trial row."),
+            "Sorted units (clusters) of the NS1 release: the units of MetadataSHEnCneurons.mat in metadata order"
+            + (f", then {n_other} clusters the metadata does not name, in path order (in_metadata False)"
+               if n_other else "")
+            + ". spike_times holds every spike of all 32 stimulus sets (including spikes after the 4995-ms response "
+            f"window), ascending, in seconds on the file clock ({clock}); spike_trial gives each spike's trial "
+            "row, obs_intervals the recorded sweeps."),
     )
-

@@ -1,0 +1,247 @@
+"""The whole release: every sorted cluster (``--all-clusters``), its quality label, a noise ratio for each.
+
+Synthetic rows build what the shared copy of the release does not show (a 31-set file whose DRC sets
+shift, 0-4 repeats per set, a folder without clusterquality.mat) from a generated tree; real rows use the
+shared tree (119 metadata units and 160 other clusters). Expected values come from loadmat, not from the
+reader.
+"""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+import scipy.io as sio
+from click.testing import CliRunner
+
+import ns1nwb
+from ns1nwb.cli import cli
+from ns1nwb.constants import SPIKES_DIR, STIMULUS_BY_KEY
+from ns1nwb.sample_data import write_sample_tree
+from clusters import add_cluster, write_quality
+from rawedit import unit_paths
+
+NATIVE = ("--audio-rate", "native")
+KEY_FIELDS = ("Source", "Set", "StimID", "Token")
+
+
+def run(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+@pytest.fixture(scope="module")
+def cluster_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 metadata units plus 3 other clusters: one with 16-19 / 3-4 repeats in the first unit's block, one
+    31-set file with 0-4 repeats in a later block, one in a folder without clusterquality.mat."""
+    root = write_sample_tree(tmp_path_factory.mktemp("clusters") / "raw", n_units=2, seed=0, with_spectrogram=False)
+    first = root / SPIKES_DIR / unit_paths(root)[0]  # exp45_1x32/P04-SH.En.C.U/cluster.07.data.mat
+    second = root / SPIKES_DIR / unit_paths(root)[1]  # exp57_B4x8/P03-SH_En_C.Rsh3/cluster.12.data.mat
+    rng = np.random.default_rng(3)
+    fewer = {s: int(rng.integers(16, 20)) if s < 20 else int(rng.integers(3, 5)) for s in range(32)}
+    add_cluster(first, first.with_name("cluster.03.data.mat"), repeats=fewer)
+    # A later recording of the same penetration, 31 sets: DRC set 21 missing, the sets after it one earlier.
+    add_cluster(first, first.with_name("cluster.09.data.mat"), hours=2.0, drop_sets=(21,),
+                repeats={s: int(rng.integers(0, 5)) for s in range(32)})
+    add_cluster(first, root / SPIKES_DIR / "exp45_1x32" / "P05-SH.En.C.D" / "cluster.01.data.mat", hours=5.0)
+    write_quality(first.parent, [3, 3, 3, 3, 3, 3, 2, 3, 1])
+    write_quality(second.parent, [3] * 11 + [1])
+    return root
+
+
+@pytest.fixture(scope="module")
+def cluster_nwbs(cluster_tree: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(the default file, the --all-clusters file) of ``cluster_tree``."""
+    out = tmp_path_factory.mktemp("cluster_nwb")
+    default, everything = out / "default.nwb", out / "all.nwb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns1nwb.convert(cluster_tree, default, audio_rate_hz=None)
+        ns1nwb.convert(cluster_tree, everything, audio_rate_hz=None, all_clusters=True)
+    return default, everything
+
+
+def _raw_sets(spike_file: Path) -> list[tuple[int, float, list[tuple[str, np.ndarray]]]]:
+    """(stimulus index by stim_params, sweep, [(timestamp, times ms)]) of every set, with loadmat."""
+    sets = sio.loadmat(spike_file)["data"][0, 0]["set"]
+    out = []
+    for s in range(sets.shape[1]):
+        params = sets[0, s]["stim_params"][0, 0]
+        key = tuple(int(params[k].item()) for k in KEY_FIELDS)
+        reps = sets[0, s]["repeats"]
+        repeats = [(str(reps[0, r]["timestamp"].item()), np.asarray(reps[0, r]["t"], float).ravel())
+                   for r in range(reps.shape[1] if reps.size else 0)]
+        out.append((STIMULUS_BY_KEY[key].index, float(sets[0, s]["length_signal_ms"].item()), repeats))
+    return out
+
+
+def _text(values) -> list[str]:
+    return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+
+def test_default_converts_the_metadata_units_and_says_what_it_left(cluster_tree, tmp_path):
+    result = run("convert", cluster_tree, tmp_path / "ns1.nwb", *NATIVE)
+    assert result.exit_code == 0, result.output
+    assert ("3 cluster files under spikesandwav/ are not in the metadata and were not converted "
+            "(--all-clusters converts them)") in result.stdout
+    with h5py.File(tmp_path / "ns1.nwb", "r") as f:
+        assert f["units/in_metadata"][:].tolist() == [True, True]
+
+
+def test_all_clusters_units_order_and_columns(cluster_tree, cluster_nwbs):
+    _, everything = cluster_nwbs
+    expected_paths = unit_paths(cluster_tree) + [
+        "exp45_1x32/P04-SH.En.C.U/cluster.03.data.mat", "exp45_1x32/P04-SH.En.C.U/cluster.09.data.mat",
+        "exp45_1x32/P05-SH.En.C.D/cluster.01.data.mat"]
+    with h5py.File(everything, "r") as f:
+        units = f["units"]
+        assert _text(units["spike_file"][:]) == expected_paths
+        assert units["in_metadata"][:].tolist() == [True, True, False, False, False]
+        assert units["metadata_row"][:].tolist() == [0, 1, -1, -1, -1]
+        # clusterquality.mat: cluster.07 -> 2, cluster.12 -> 1, .03 -> 3, .09 -> 1; no file in P05 -> -1.
+        assert units["cluster_quality"][:].tolist() == [2, 1, 3, 1, -1]
+        assert "1 single unit, 2 probable single unit, 3 multi-unit" in units["cluster_quality"].attrs["description"]
+        # No metadata: missing values as documented, never invented.
+        assert np.isnan(units["depth_um"][2:]).all() and np.isnan(units["noise_ratio"][2:]).all()
+        assert _text(units["single_unit_label"][2:]) == ["", "", ""]
+        assert units["single_unit_code"][2:].tolist() == [-1, -1, -1]
+        assert units["site_number"][2:].tolist() == [0, 0, 0]
+        assert units["is_good"][2:].tolist() == [False, False, False]
+        # Their group comes from the folder; their site is unknown (no electrode).
+        groups = [f[ref].name.rsplit("/", 1)[-1] for ref in units["electrode_group"][:]]
+        assert groups[2:] == ["exp45_1x32.P04-SH.En.C", "exp45_1x32.P04-SH.En.C", "exp45_1x32.P05-SH.En.C"]
+        ends = units["electrodes_index"][:].astype(int)
+        assert np.diff(np.concatenate([[0], ends])).tolist() == [1, 1, 0, 0, 0]
+        assert np.isfinite(units["noise_ratio_computed"][:2]).all()
+        # A later recording of the same penetration is its own block, with its own trials.
+        sessions = _text(units["session_id"][:])
+        assert len(set(sessions)) == 4 and sessions[3] != sessions[0] and sessions[2] == sessions[0]
+        assert len(f["intervals/recording_blocks/id"]) == 4
+
+
+def test_all_clusters_keep_every_spike_in_its_presentation(cluster_tree, cluster_nwbs):
+    """Each raw repeat, identified by its set's stim_params and its timestamp (never by position: the 31-set
+    file's DRC sets are shifted), is one trial holding exactly its spikes; every presentation is a trial."""
+    _, everything = cluster_nwbs
+    with h5py.File(everything, "r") as f:
+        units, trials = f["units"], f["intervals/trials"]
+        files = _text(units["spike_file"][:])
+        sessions = _text(units["session_id"][:])
+        ends = units["spike_times_index"][:].astype(int)
+        starts = np.concatenate([[0], ends[:-1]])
+        times, rows = units["spike_times"][:], units["spike_trial"][:].astype(int)
+        trial_start = trials["start_time"][:]
+        key_of_row = list(zip(_text(trials["session_id"][:]), trials["stimulus_index"][:].tolist(),
+                              _text(trials["onset_timestamp"][:])))
+        row_of = {key: row for row, key in enumerate(key_of_row)}
+        assert len(row_of) == len(key_of_row)
+        presentations = set()
+        for u, name in enumerate(files):
+            mine_t, mine_rows = times[starts[u]:ends[u]], rows[starts[u]:ends[u]]
+            n_raw = 0
+            for stimulus, sweep, repeats in _raw_sets(cluster_tree / SPIKES_DIR / name):
+                for stamp, raw in repeats:
+                    row = row_of[(sessions[u], stimulus, stamp)]
+                    presentations.add((sessions[u], stimulus, stamp))
+                    got = np.sort((mine_t[mine_rows == row] - trial_start[row]) * 1000.0)
+                    np.testing.assert_allclose(got, np.sort(raw), atol=1e-8, rtol=0)
+                    n_raw += raw.size
+            assert n_raw == ends[u] - starts[u]
+        assert presentations == set(key_of_row)
+
+
+def test_grid_of_the_metadata_units_equals_the_default_file(cluster_nwbs):
+    default, everything = cluster_nwbs
+    with ns1nwb.open(default) as small, ns1nwb.open(everything) as large:
+        np.testing.assert_array_equal(large.response_grid(units=large.units.in_metadata), small.response_grid())
+        assert len(large.units) == 5 and large.units.in_metadata.sum() == 2
+
+
+def test_observation_intervals_of_a_cluster_with_few_repeats(cluster_tree, cluster_nwbs):
+    """The 31-set cluster with 0-4 repeats per set was observed in exactly its own sweeps."""
+    _, everything = cluster_nwbs
+    n_presentations = sum(len(repeats) for *_, repeats in
+                          _raw_sets(cluster_tree / SPIKES_DIR / "exp45_1x32/P04-SH.En.C.U/cluster.09.data.mat"))
+    with h5py.File(everything, "r") as f:
+        ends = np.concatenate([[0], f["units/obs_intervals_index"][:].astype(int)])
+        obs = f["units/obs_intervals"][ends[3]:ends[4]]
+        assert obs.shape == (n_presentations, 2)
+
+
+@pytest.mark.parametrize("damage, problem", [
+    (lambda folder: (folder / "clusterquality.mat").write_text("not a MAT file"), "not a readable MAT file"),
+    (lambda folder: write_quality(folder, [1, 2, 3]), "3 codes, but the folder holds cluster.09"),
+    (lambda folder: write_quality(folder, [1, 2, 3, 3, 3, 3, 7, 1, 1]), "clusterquality holds 7"),
+])
+def test_bad_clusterquality_is_one_line(cluster_tree, tmp_path, damage, problem):
+    tree = Path(shutil.copytree(cluster_tree, tmp_path / "raw"))
+    folder = tree / SPIKES_DIR / "exp45_1x32" / "P04-SH.En.C.U"
+    damage(folder)
+    result = run("convert", tree, tmp_path / "out.nwb", *NATIVE, "--all-clusters")
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and str(folder / "clusterquality.mat") in lines[0] and problem in lines[0], lines
+    assert not (tmp_path / "out.nwb").exists()
+
+
+def test_a_set_matching_no_stimulus_is_an_error(cluster_tree, tmp_path):
+    from rawedit import load_spikes, save
+
+    tree = Path(shutil.copytree(cluster_tree, tmp_path / "raw"))
+    spike_file = tree / SPIKES_DIR / "exp45_1x32/P04-SH.En.C.U/cluster.09.data.mat"
+    mat, sets = load_spikes(spike_file)
+    sets[0, 4]["stim_params"][0, 0]["Source"] = np.array([[5]], dtype=np.uint8)
+    save(spike_file, mat)
+    result = run("convert", tree, tmp_path / "out.nwb", *NATIVE, "--all-clusters")
+    assert result.exit_code == 2, result.output
+    line = result.stderr.strip()
+    assert str(spike_file) in line and "set 5" in line and "Source=5" in line and "none of the 32" in line
+
+
+# --------------------------------------------------------------------------- the real release
+
+
+@pytest.fixture(scope="session")
+def real_all_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("real_all") / "all.nwb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns1nwb.convert(real_raw, out, all_clusters=True)
+    return out
+
+
+@pytest.mark.realdata
+def test_real_all_clusters(real_raw, real_all_nwb, real_nwb):
+    """279 clusters (119 + 160), every spike, each with its folder's code; the 119's grid unchanged."""
+    cluster_files = sorted((real_raw / SPIKES_DIR).rglob("cluster.*.data*.mat"))
+    n_raw_spikes = sum(int(np.asarray(r["t"], float).size) for f in cluster_files
+                       for s in sio.loadmat(f)["data"][0, 0]["set"].ravel() for r in s["repeats"].ravel())
+    with h5py.File(real_all_nwb, "r") as f:
+        units = f["units"]
+        assert len(units["id"]) == len(cluster_files) == 279
+        assert int(units["spike_times_index"][-1]) == n_raw_spikes == 6_696_044
+        assert int(units["in_metadata"][:].sum()) == 119
+        files = _text(units["spike_file"][:])
+        codes = units["cluster_quality"][:]
+        for name, code in zip(files, codes):
+            path = real_raw / SPIKES_DIR / name
+            expected = sio.loadmat(path.parent / "clusterquality.mat")["clusterquality"].ravel()
+            assert code == expected[int(path.name.split(".")[1]) - 1]
+        assert len(f["intervals/recording_blocks/id"]) == 21
+    with ns1nwb.open(real_all_nwb) as everything, ns1nwb.open(real_nwb) as default:
+        np.testing.assert_array_equal(everything.response_grid(units=everything.units.in_metadata),
+                                      default.response_grid())
+
+
+@pytest.mark.realdata
+def test_real_noise_ratio_reproduces_the_published_one(real_all_nwb):
+    """noise_ratio_computed is within 2 % of the published NoiseRatio on every one of the 119."""
+    with ns1nwb.open(real_all_nwb) as rec:
+        units = rec.units[rec.units.in_metadata]
+        relative = np.abs(units.noise_ratio_computed.to_numpy() / units.noise_ratio.to_numpy() - 1.0)
+        assert len(units) == 119 and relative.max() < 0.02
+        others = rec.units[~rec.units.in_metadata]
+        assert not np.isnan(others.noise_ratio_computed.to_numpy()).any()  # a value for every unit
