@@ -22,7 +22,7 @@ import numpy as np
 import scipy.io as sio
 from scipy.ndimage import gaussian_filter1d
 
-from .cochleagram import cochleagram
+from .stimuli import cochleagram
 from .constants import (
     METADATA_FILE,
     N_NATURAL,
@@ -34,7 +34,6 @@ from .constants import (
     STIMULI,
     WAV_DIR,
     WAV_HEADER_RATE_HZ,
-    WAV_TRUE_RATE_HZ,
     StimulusInfo,
 )
 from .sample_sounds import LONG_WAV_SETS, SOUND_BANDS_HZ, SOUND_MS, write_wavs
@@ -133,9 +132,9 @@ def write_sample_tree(folder_path: str | os.PathLike, *, n_units: int = 8, seed:
         Seed of every random choice. The same ``seed`` and ``n_units`` give byte-identical
         files (MAT headers carry a date derived from the seed, not the clock).
     with_spectrogram : bool, default True
-        Also write ``test_data_5ms.mat``. Its ``X_nfht`` (20, 34, 1, 999) is a real
-        log-power cochleagram of the synthetic wavs (34 bands at 1/6 octave from 500 Hz,
-        10-ms Hann window, 5-ms hop, ``10 log10`` with a -40 dB floor re the loudest bin);
+        Also write ``test_data_5ms.mat``. Its ``X_nfht`` (20, 34, 1, 999) is the authors'
+        'spec-log' cochleagram of the synthetic wavs, as for the real ones
+        (:func:`ns1nwb.cochleagram` at the header rate 48828 Hz, 5 ms, dB re 1, -70 dB floor);
         ``y_nt`` (20, 999) is the population's expected spike count per 5-ms bin.
 
     Returns

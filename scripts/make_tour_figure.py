@@ -47,7 +47,8 @@ with ns1nwb.open("ns1.nwb") as rec:
     good = rec.response_grid(units=rec.units.is_good)
     print(good.shape)
     print(rec.trial_spike_times_ms(unit=4, stimulus=3, repeat=0)[:5].round(2))
-    print(rec.spectrogram(3).shape)                 # (34 bands, 999 frames of 5 ms)
+    print(rec.spectrogram(3).shape)                 # (34 bands, 999 frames of 5 ms), dB, as stored
+    print(rec.spectrogram(3, dt_ms=10).shape)       # the same cochleagram at 10 ms, to match dt_ms=10 grids
 """
 
 
@@ -125,10 +126,11 @@ $ ns1nwb plot ns1.nwb --unit @UNIT@ --stimulus @STIMULUS@ -o tour.png
 ```
 
 `--unit` takes an index or a `unit_name` (e.g. `exp45_1x32/P04-SH.En.C.U/cluster.16.data`), `--stimulus`
-an index 0-31 or a name (`nat01`..`nat20`, `drc01`..`drc12`). Top: the sound's spectrogram (34 bands at
-1/6 octave from 500 Hz, log frequency axis). Middle: the unit's spikes on every repeat, in ms after sound
-onset. Bottom: the PSTH, the mean over repeats of the response grid in spikes/s (5-ms bins smoothed with
-the papers' 21-ms Hanning window).
+an index 0-31 or a name (`nat01`..`nat20`, `drc01`..`drc12`). Top: the sound's cochleagram in dB, the
+'spec-log' recipe the NS1 papers fed their models (Rahman et al. 2019, 2020: 34 triangular bands with centres
+1/6 octave apart from 500 Hz, log frequency axis, 5-ms frames; `ns1nwb.cochleagram` computes it). Middle:
+the unit's spikes on every repeat, in ms after sound onset. Bottom: the PSTH, the mean over repeats of the
+response grid in spikes/s (5-ms bins smoothed with the papers' 21-ms Hanning window).
 
 ## 6. Use it from Python
 
@@ -141,10 +143,12 @@ the papers' 21-ms Hanning window).
 ```
 
 `response_grid` is value for value the grid of the deepSTRF `NS1Dataset`: spike times rounded to the ms,
-one count per ms, summed in 5-ms bins, smoothed. `ns1nwb.open` also takes a folder of per-session files
-(`--dandi` output) or an `https://` URL (with `pip install "ns1nwb[remote]"`). The same file opens in
-other tools: `pynwb`, SpikeInterface (`spikeinterface.extractors.read_nwb_sorting(path,
-sampling_frequency=24414.0625)`) and neo (`rec.to_neo()`).
+one count per ms, summed in 5-ms bins, smoothed. `spectrogram(s)` is what the file stores (the published
+spectrograms when `test_data_5ms.mat` was there); `spectrogram(s, dt_ms=d)` computes the same cochleagram
+from the stored waveform with floor(4995 / d) frames, bin for bin with `response_grid(dt_ms=d)`.
+`ns1nwb.open` also takes a folder of per-session files (`--dandi` output) or an `https://` URL (with
+`pip install "ns1nwb[remote]"`). The same file opens in other tools: `pynwb`, SpikeInterface
+(`spikeinterface.extractors.read_nwb_sorting(path, sampling_frequency=24414.0625)`) and neo (`rec.to_neo()`).
 
 ## Where next
 

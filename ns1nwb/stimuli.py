@@ -1,18 +1,25 @@
-"""The 'spec-log' cochleagram that Rahman et al. (2019, 2020) fed their models of the NS1 neurons.
+"""The stimuli as sound: resampling the wavs, and the 'spec-log' cochleagram that Rahman et al. (2019,
+2020) fed their models of the NS1 neurons.
 
-Our own implementation of the recipe the authors published as MATLAB in github.com/monzilur/cochlear_models
-(``cochleagram_spec_log.m`` with its filter bank ``Spectrogram/melbankbw.m``, a variant of VOICEBOX's
-``melbankm`` called with the options ``'lusc'``). It only needs numpy.
+The cochleagram is our own implementation of the recipe the authors published as MATLAB in
+github.com/monzilur/cochlear_models (``cochleagram_spec_log.m`` with its filter bank
+``Spectrogram/melbankbw.m``, a variant of VOICEBOX's ``melbankm`` called with the options ``'lusc'``).
+It only needs numpy; the resampling uses scipy.
 """
 
 from __future__ import annotations
 
+import functools
 import math
+from fractions import Fraction
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-__all__ = ["cochleagram", "cochleagram_filterbank", "cochleagram_bands", "COCHLEAGRAM_RECIPE"]
+from .constants import WAV_TRUE_RATE_HZ
+
+__all__ = ["resample_waveform", "cochleagram", "cochleagram_filterbank", "cochleagram_bands", "COCHLEAGRAM_RECIPE"]
+
 
 #: 34 bands, 1/6 octave apart, centres from 500 Hz to 500 * 2**(33/6) Hz (about 22,627 Hz).
 DEFAULT_N_BANDS = 34
@@ -204,3 +211,46 @@ def cochleagram(samples: np.ndarray, rate_hz: float, dt_ms: float = 5.0, *, n_ba
     with np.errstate(divide="ignore"):  # silence gives log10(0) = -inf, which the floor replaces
         level_db = 20.0 * np.log10(band_amplitude)
     return np.maximum(level_db, floor_db).astype(np.float32)
+
+
+# --------------------------------------------------------------------------- resampling
+
+def _rate_ratio(target_rate_hz: float, source_rate_hz: float) -> tuple[int, int]:
+    ratio = Fraction(str(target_rate_hz)) / Fraction(str(source_rate_hz))
+    return ratio.numerator, ratio.denominator
+
+
+def resample_waveform(samples: np.ndarray, target_rate_hz: float,
+                      source_rate_hz: float = WAV_TRUE_RATE_HZ) -> np.ndarray:
+    """Resample with scipy's polyphase filter at the exact rational rate ratio.
+
+    Parameters
+    ----------
+    samples : np.ndarray, shape (n_samples,)
+        Waveform at ``source_rate_hz``.
+    target_rate_hz : float
+        Wanted rate, Hz (48000 gives 3072/3125 of the true 48828.125 Hz).
+
+    Returns
+    -------
+    np.ndarray, float32, shape (ceil(n_samples * up / down),)
+    """
+    from scipy.signal import resample_poly
+
+    up, down = _rate_ratio(target_rate_hz, source_rate_hz)
+    if up == down:
+        return np.asarray(samples, dtype=np.float32).copy()
+    return resample_poly(np.asarray(samples, dtype=np.float64), up, down,
+                         window=_resample_filter(up, down)).astype(np.float32)
+
+
+@functools.lru_cache(maxsize=2)  # an odd ratio's filter can be tens of MB
+def _resample_filter(up: int, down: int) -> np.ndarray:
+    """resample_poly's own default low-pass filter, designed once per ratio (the design costs more than
+    filtering a 5-s sound); resample_poly copies it, so the cached array is never changed."""
+    from scipy.signal import firwin
+
+    max_rate = max(up, down)
+    filter_taps = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    filter_taps.setflags(write=False)
+    return filter_taps
