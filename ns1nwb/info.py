@@ -65,6 +65,33 @@ class RecordingInfo:
     notes: str
     inspection: Any = None  # ns1nwb.dandi.InspectionSummary, or None when not run
     inspection_note: str = ""
+    #: Units named by MetadataSHEnCneurons.mat (column ``in_metadata``); None when the file has no such column.
+    n_metadata_units: int | None = None
+    #: Units per ``cluster_quality`` code (-1: the folder has no clusterquality.mat); None without the column.
+    quality_counts: dict[int, int] | None = None
+
+    def _cluster_lines(self) -> list[str]:
+        """Metadata units vs the other clusters, and units per quality code (all-clusters files)."""
+        parts = []
+        if self.n_metadata_units is not None:
+            others = self.n_units - self.n_metadata_units
+            parts.append(f"{self.n_metadata_units} in the metadata, {others} other cluster{'s' * (others != 1)}")
+        if self.quality_counts is not None:
+            codes = ", ".join(f"{'none' if code < 0 else code}: {count}"
+                              for code, count in sorted(self.quality_counts.items(), key=lambda kv: (kv[0] < 0, kv[0])))
+            parts.append(f"cluster_quality {codes or '-'}")
+        return [_clip(f"  clusters         {'; '.join(parts)}")] if parts else []
+
+    def _clock_text(self) -> str:
+        """What the time axis of the file(s) is: a pooled file of several blocks has no real clock."""
+        if self.clock == "wall-clock":
+            if self.n_files == 1 and self.n_blocks > 1:
+                return (f"NOT a real clock: {self.n_blocks} blocks end to end (true times: "
+                        "recording_blocks, trials.onset_wall_clock)")
+            return "wall clock (true times" + (", each file its own block)" if self.n_files > 1 else ")")
+        if self.clock == "synthetic":
+            return "SYNTHETIC (the raw files carry no timestamps; only times within a trial are real)"
+        return self.clock or "not recorded"
 
     def report(self) -> str:
         """The summary as text, about 20 lines."""
@@ -82,6 +109,7 @@ class RecordingInfo:
         lines = [
             f"{self.source}  ({kind}, {size}, NWB {self.nwb_version or '?'}, {self.software or 'unknown software'})",
             f"  units            {self.n_units} ({self.n_good_units} good: single unit Yes/Maybe at depth >= 0)",
+            *self._cluster_lines(),
             f"  recording blocks {self.n_blocks}",
             f"  subjects         {len(self.subjects)} ({', '.join(self.subjects)})",
             f"  trials           {self.n_trials:,} presentations",
@@ -90,7 +118,7 @@ class RecordingInfo:
             f"{self.n_with_spectrogram} with spectrogram",
             f"  spikes           {self.n_spikes:,}",
             f"  session start    {start}",
-            f"  clock            {self.clock or 'not recorded'}",
+            f"  clock            {self._clock_text()}",
         ]
         notes_text = " ".join(self.notes.split())
         if self.n_files > 1 and notes_text:
@@ -108,6 +136,14 @@ class RecordingInfo:
         else:
             lines.append(f"  inspector        {self.inspection_note}")
         return "\n".join(lines)
+
+
+def _quality_counts(codes: Any) -> dict[int, int]:
+    """Units per quality code; a missing code (negative sentinel, or NaN in a float column) counts as -1."""
+    values = np.asarray(codes, dtype=np.float64)
+    values = np.where(np.isfinite(values) & (values >= 0), values, -1).astype(np.int64)
+    found, counts = np.unique(values, return_counts=True)
+    return {int(code): int(count) for code, count in zip(found, counts)}
 
 
 def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo:
@@ -131,8 +167,8 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
     with open_recording(path) as rec:
         units, stimuli = rec.units, rec.stimuli
         files = rec.files
-        n_trials = sum(int(nwb.h5["intervals/trials/id"].shape[0]) for nwb in files)
-        starts = [_text(nwb.h5["session_start_time"][()]) for nwb in files]
+        n_trials = sum(int(nwb.h5["intervals/trials/start_time"].shape[0]) for nwb in files)
+        starts = [_text(nwb.h5["session_start_time"][()]) if "session_start_time" in nwb.h5 else "?" for nwb in files]
         first = files[0].h5
         notes = _text(first["general/notes"][()]) if "general/notes" in first else ""
         script: dict[str, Any] = {}
@@ -164,6 +200,8 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
             software=" ".join(str(script[k]) for k in ("software", "version") if k in script) or None,
             nwb_version=nwb_version,
             notes=notes,
+            n_metadata_units=int(np.asarray(units["in_metadata"], dtype=bool).sum()) if "in_metadata" in units else None,
+            quality_counts=_quality_counts(units["cluster_quality"]) if "cluster_quality" in units else None,
         )
     if not inspect:
         info.inspection_note = "not run (--no-inspect)"

@@ -51,6 +51,8 @@ def test_summary_of_the_pooled_file(sample_nwb):
                  "spikes", "session start", "clock", "notes", "inspector"):
         assert word in report, word
     assert f"{info.n_spikes:,}" in report and "not run (--no-inspect)" in report
+    # A pooled file of several blocks has no real clock, and info says so where users read it.
+    assert "NOT a real clock" in report and "clock            wall-clock" not in report
 
 
 def test_summary_of_a_per_session_folder(session_folder):
@@ -65,6 +67,7 @@ def test_summary_of_a_per_session_folder(session_folder):
     assert info.n_trials == n_trials == 2 * 460
     report = info.report()
     assert "folder of 2 per-session file(s)" in report and "(2 sessions)" in report
+    assert "wall clock (true times, each file its own block)" in report and "NOT a real clock" not in report
     assert "(first file)" in report and "48828.125 Hz" in report
 
 

@@ -88,8 +88,11 @@ def test_drc_grid_has_five_repeats(sample_raw, sample_nwb):
         grid = rec.response_grid(stimuli=range(20, 32))
         assert grid.shape == (8, 12, 5, 999)
         np.testing.assert_array_equal(grid, expected)
-        with pytest.raises(ValueError, match="different repeat counts"):
-            rec.response_grid(stimuli=[0, 25])
+        # Natural and DRC together: R = 20, the DRC's repeats 5-19 are NaN (not presented).
+        mixed = rec.response_grid(stimuli=[0, 25])
+        assert mixed.shape == (8, 2, 20, 999)
+        np.testing.assert_array_equal(mixed[:, 1, :5], expected[:, 5])
+        assert np.isnan(mixed[:, 1, 5:]).all() and not np.isnan(mixed[:, 0]).any()
 
 
 def test_unit_selection(sample_nwb):
@@ -160,7 +163,8 @@ def test_tables(sample_raw, sample_nwb):
     with ns1nwb.open(sample_nwb) as rec:
         units, stimuli = rec.units, rec.stimuli
     assert list(units.unit_name) == [str(n["path"].item())[:-4] for n in meta]
-    assert list(units.metadata_index) == list(range(len(meta)))
+    rows = units.metadata_row if "metadata_row" in units else units.metadata_index  # the name before 0.2
+    assert list(rows) == list(range(len(meta)))
     assert {"depth_um", "noise_ratio", "single_unit_label", "is_good", "session_id", "subject_id",
             "electrode_group", "n_spikes"} <= set(units.columns)
     assert len(stimuli) == 32 and list(stimuli.index) == list(range(32))
@@ -190,7 +194,7 @@ def test_resampling_equals_scipys_default(rate_hz):
     """The filter designed once per ratio is resample_poly's own default: the same samples, bit for bit."""
     from fractions import Fraction
 
-    from ns1nwb.audio import resample_waveform
+    from ns1nwb.stimuli import resample_waveform
 
     samples = np.random.default_rng(3).standard_normal(50_000).astype(np.float32)
     ratio = Fraction(str(rate_hz)) / Fraction("48828.125")

@@ -2,20 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
-from typing import Any, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple, Sequence
 
 import numpy as np
 
 from ..exceptions import NwbContentError
 
-__all__ = ["NwbFile", "NwbFileHandle", "open_h5", "as_text", "BULK_READ_UNITS"]
+__all__ = ["NwbFile", "NwbFileHandle", "open_h5", "as_text", "BULK_READ_UNITS", "TRIAL_COLUMNS",
+           "METADATA_ROW_COLUMNS"]
 
 #: Asking for more units than this reads the spike arrays whole (see :meth:`NwbFile.spikes`).
 BULK_READ_UNITS = 8
 #: Unit columns that are per-spike (ragged) or references, not one value per unit.
-_NOT_PER_UNIT = {"spike_times", "spike_trial_index", "obs_intervals", "electrodes"}
+_NOT_PER_UNIT = {"spike_times", "spike_trial", "spike_trial_index", "obs_intervals", "electrodes"}
+#: Each spike's trial row, (data, its ragged index): the current name first, then the name of files
+#: written before ns1nwb 0.2 (hdmf's ``<name>_index`` rule made that one ``spike_trial_index_index``).
+TRIAL_COLUMNS = (("spike_trial", "spike_trial_index"), ("spike_trial_index", "spike_trial_index_index"))
+#: Each unit's row in MetadataSHEnCneurons.mat (-1: not in the metadata): current name, then the old one.
+METADATA_ROW_COLUMNS = ("metadata_row", "metadata_index")
+#: What h5py and numpy raise on a damaged or foreign file; turned into one NwbContentError naming the file.
+_READ_ERRORS = (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, AttributeError)
 #: HDF5 chunk cache per dataset: room for a few 1-MB spike chunks, so threads reading
 #: neighbouring slices do not decompress a shared boundary chunk twice.
 _CHUNK_CACHE_BYTES = 8 * 1024 * 1024
@@ -36,36 +45,116 @@ def as_text(values: np.ndarray) -> np.ndarray:
 
 
 class NwbFile:
-    """One NWB file written by ns1nwb, read lazily with h5py."""
+    """One NWB file written by ns1nwb, read lazily with h5py.
+
+    Opening checks what the reader relies on (the units, trials and stimuli tables, ragged
+    columns whose lengths agree) and reads the small per-unit and per-trial arrays; anything
+    else is a :class:`NwbContentError` naming the file.
+    """
 
     def __init__(self, source: str | os.PathLike, h5file: Any, closers: list[Any]):
         self.source = str(source)
         self.h5 = h5file
         self._closers = closers
-        try:
-            units = h5file["units"]
-            trials = h5file["intervals/trials"]
-            self.spike_ends = units["spike_times_index"][:].astype(np.int64)
-            self._spike_times = units["spike_times"]
-            self._spike_trial = units["spike_trial_index"]
-            self.trial_start_s = trials["start_time"][:]
-            self.trial_stimulus = trials["stimulus_index"][:].astype(np.int64)
-            self.trial_repeat = trials["repeat_index"][:].astype(np.int64)
-            self.trial_session = as_text(trials["session_id"][:])
-            self.trial_length_ms = trials["length_signal_ms"][:]
-            self.unit_session = as_text(units["session_id"][:])
-        except KeyError as err:
-            raise NwbContentError(
-                f"{source}: not an ns1nwb file (missing {err.args[0] if err.args else err}); "
-                "convert the raw release with `ns1nwb convert`"
-            ) from None
+        with self.readable():
+            units = self._table("units")
+            trials = self._table("intervals/trials")
+            stimuli = self._table("processing/stimuli/stimuli")
+            # New-style files name the column spike_trial (its index spike_trial_index); older files
+            # spike_trial_index (its index spike_trial_index_index).
+            trial_name, trial_index_name = next(
+                (names for names in TRIAL_COLUMNS if names[0] in units), TRIAL_COLUMNS[0])
+            self.spike_ends = self._column(units, "spike_times_index")[:].astype(np.int64)
+            self._spike_times = self._column(units, "spike_times")
+            self._spike_trial = self._column(units, trial_name)
+            trial_ends = self._column(units, trial_index_name)[:]
+            self.trial_start_s = self._column(trials, "start_time")[:]
+            self.trial_stop_s = trials["stop_time"][:] if "stop_time" in trials else self.trial_start_s
+            self.trial_stimulus = self._column(trials, "stimulus_index")[:].astype(np.int64)
+            self.trial_repeat = self._column(trials, "repeat_index")[:].astype(np.int64)
+            self.trial_session = as_text(self._column(trials, "session_id")[:])
+            self.trial_length_ms = self._column(trials, "length_signal_ms")[:]
+            self.unit_session = as_text(self._column(units, "session_id")[:])
+            self.n_stimuli = int(self._column(stimuli, "id").shape[0])
+            self._column(stimuli, "n_repeats")
+            row_name = next((name for name in METADATA_ROW_COLUMNS if name in units), None)
+            #: Each unit's metadata row (-1: not in the metadata), or None when the file has no such column.
+            self.metadata_row = None if row_name is None else units[row_name][:].astype(np.int64)
+            identifier = h5file["identifier"][()] if "identifier" in h5file else b""
+            self.identifier = identifier.decode() if isinstance(identifier, bytes) else str(identifier)
+            self._check_shapes(trial_name, trial_ends)
         self.n_units = self.spike_ends.size
         self.spike_starts = np.concatenate([[0], self.spike_ends[:-1]])
         self._trial_row: dict[tuple[str, int, int], int] | None = None
+        self._observed: dict[int, np.ndarray] = {}
+        self._rows_by_session: dict[str, np.ndarray] | None = None
+        self._obs_intervals: tuple[Any, np.ndarray] | None = None  # (h5py dataset or array, index)
+
+    @contextlib.contextmanager
+    def readable(self) -> Iterator[None]:
+        """Turn what h5py and numpy raise on a damaged or foreign file into one NwbContentError naming it."""
+        try:
+            yield
+        except NwbContentError:
+            raise
+        except _READ_ERRORS as err:
+            detail = err.args[0] if isinstance(err, KeyError) and err.args else err
+            raise NwbContentError(f"{self.source}: not a readable ns1nwb file ({detail}); "
+                                  "convert the raw release with `ns1nwb convert`") from None
+
+    def _table(self, path: str) -> Any:
+        import h5py
+
+        found = self.h5.get(path)
+        if found is None:
+            raise NwbContentError(f"{self.source}: not an ns1nwb file (missing {path}); "
+                                  "convert the raw release with `ns1nwb convert`")
+        if not isinstance(found, h5py.Group):
+            raise NwbContentError(f"{self.source}: not an ns1nwb file ({path} is not a table)")
+        return found
+
+    def _column(self, table: Any, name: str) -> Any:
+        import h5py
+
+        found = table.get(name)
+        if not isinstance(found, h5py.Dataset):
+            what = "missing" if found is None else "not a dataset"
+            raise NwbContentError(f"{self.source}: not an ns1nwb file ({table.name}/{name} {what}); "
+                                  "convert the raw release with `ns1nwb convert`")
+        return found
+
+    def _corrupt(self, what: str) -> NwbContentError:
+        return NwbContentError(f"{self.source}: damaged ns1nwb file ({what})")
+
+    def _check_shapes(self, trial_name: str, trial_ends: np.ndarray) -> None:
+        """Cheap checks (no spike data read) that the ragged columns and tables agree."""
+        ends, n_spikes = self.spike_ends, self._spike_times.shape[0] if self._spike_times.ndim == 1 else -1
+        if n_spikes < 0 or (ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] != n_spikes)) \
+                or (not ends.size and n_spikes):
+            raise self._corrupt("units/spike_times_index does not match units/spike_times")
+        if self._spike_trial.shape != self._spike_times.shape:
+            raise self._corrupt(f"units/{trial_name} has {self._spike_trial.shape[0]:,} values for "
+                                f"{n_spikes:,} spike times")
+        if not np.array_equal(trial_ends, ends):
+            raise self._corrupt(f"the index of units/{trial_name} does not match units/spike_times_index")
+        if self.unit_session.shape != ends.shape or (
+                self.metadata_row is not None and self.metadata_row.shape != ends.shape):
+            raise self._corrupt("the units table's columns have different lengths")
+        n_trials = self.trial_start_s.shape[0]
+        if any(column.shape[:1] != (n_trials,) for column in
+               (self.trial_stimulus, self.trial_repeat, self.trial_session, self.trial_length_ms,
+                self.trial_stop_s)):
+            raise self._corrupt("the trials table's columns have different lengths")
+        if n_trials and (self.trial_stimulus.min() < 0 or self.trial_repeat.min() < 0):
+            raise self._corrupt("negative stimulus_index or repeat_index in the trials table")
 
     def close(self) -> None:
-        for closer in reversed(self._closers):
-            closer.close()
+        """Close the h5py file, then what it reads through (remfile, its session): each one even if one
+        before it raises (that error is raised at the end). A second call does nothing."""
+        closers, self._closers = self._closers, []
+        with contextlib.ExitStack() as stack:  # runs the callbacks last to first
+            for closer in closers:
+                stack.callback(closer.close)
 
     def trial_row(self, session: str, stimulus: int, repeat: int) -> int | None:
         if self._trial_row is None:
@@ -75,19 +164,83 @@ class NwbFile:
             }
         return self._trial_row.get((session, stimulus, repeat))
 
+    def observed(self, local: int) -> np.ndarray:
+        """Boolean mask over the trials table: the presentations unit ``local`` was recorded in.
+
+        A trial of the unit's recording block (``session_id``) whose ``[start_time, stop_time]`` lies
+        inside one of the unit's ``obs_intervals``: one interval per recorded sweep in current files
+        (a cluster sorted over part of a block misses the other sweeps), one per block in older ones
+        (every trial of the block). Without ``obs_intervals``, every trial of the block.
+        """
+        found = self._observed.get(local)
+        if found is not None:
+            return found
+        rows = self._block_rows(self.unit_session[local])
+        intervals = self._unit_intervals(local)
+        if intervals is None:
+            inside = np.ones(rows.size, dtype=bool)
+        else:
+            intervals = intervals[np.argsort(intervals[:, 0], kind="stable")]
+            # The interval starting last at or before each trial's start must also end at or after its stop.
+            slack = 1e-6  # s: room for float rounding only (sweeps are hundreds of ms apart)
+            which = np.searchsorted(intervals[:, 0], self.trial_start_s[rows] + slack, side="right") - 1
+            inside = which >= 0
+            inside[inside] = self.trial_stop_s[rows[inside]] <= intervals[which[inside], 1] + slack
+        mask = np.zeros(self.trial_start_s.shape[0], dtype=bool)
+        mask[rows[inside]] = True
+        self._observed[local] = mask
+        return mask
+
+    def _block_rows(self, session: str) -> np.ndarray:
+        """Trial rows of one recording block (grouped once: comparing strings per unit is slow)."""
+        if self._rows_by_session is None:
+            names, codes = np.unique(self.trial_session.astype(str), return_inverse=True)
+            order = np.argsort(codes, kind="stable")
+            bounds = np.searchsorted(codes[order], np.arange(names.size + 1))
+            self._rows_by_session = {str(name): order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+        return self._rows_by_session.get(str(session), np.empty(0, dtype=np.int64))
+
+    def _unit_intervals(self, local: int) -> np.ndarray | None:
+        """The unit's obs_intervals, (k, 2) s; None when the file has none (every trial of the block counts).
+
+        The index is read once; the intervals unit by unit for a few units (one unit's grid stays one
+        small read), then all at once (a few MB for the whole release).
+        """
+        units = self.h5["units"]
+        if "obs_intervals" not in units or "obs_intervals_index" not in units:
+            return None
+        if self._obs_intervals is None:
+            with self.readable():
+                data, ends = units["obs_intervals"], units["obs_intervals_index"][:].astype(np.int64)
+            if data.ndim != 2 or data.shape[1] != 2 or ends.shape != (self.n_units,) or \
+                    np.any(np.diff(ends) < 0) or (ends.size and ends[-1] != data.shape[0]):
+                raise self._corrupt("units/obs_intervals does not match its index or the units table")
+            self._obs_intervals = (data, ends)
+        data, ends = self._obs_intervals
+        if not isinstance(data, np.ndarray) and len(self._observed) >= BULK_READ_UNITS:
+            with self.readable():
+                data = data[:]
+            self._obs_intervals = (data, ends)
+        with self.readable():
+            return data[(ends[local - 1] if local else 0):ends[local]]
+
     def unit_table(self) -> "Any":
         import pandas as pd
 
         units = self.h5["units"]
-        colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in units.attrs["colnames"]]
         data: dict[str, Any] = {}
-        for name in colnames:
-            if name in _NOT_PER_UNIT or f"{name}_index" in units:
-                continue
-            values = units[name][:]
-            if name == "electrode_group":
-                values = np.array([self.h5[ref].name.rsplit("/", 1)[-1] for ref in values], dtype=object)
-            data[name] = as_text(values)
+        with self.readable():
+            colnames = [c.decode() if isinstance(c, bytes) else str(c) for c in units.attrs.get("colnames", [])]
+            for name in colnames:
+                # Per-spike and ragged columns (spike_times, spike_trial, obs_intervals...) are not per unit.
+                if name in _NOT_PER_UNIT or f"{name}_index" in units or name not in units:
+                    continue
+                values = units[name][:]
+                if values.shape[:1] != (self.n_units,):
+                    raise self._corrupt(f"units/{name} has {values.shape[0]} rows for {self.n_units} units")
+                if name == "electrode_group":
+                    values = np.array([self.h5[ref].name.rsplit("/", 1)[-1] for ref in values], dtype=object)
+                data[name] = as_text(values)
         data["n_spikes"] = np.diff(np.concatenate([[0], self.spike_ends]))
         return pd.DataFrame(data)
 
@@ -119,10 +272,29 @@ class NwbFile:
         """All spike times and trial rows of the file (one bulk read of each)."""
         return self._spike_times[:], self._spike_trial[:]
 
+    def trial_starts(self, trial_rows: np.ndarray) -> np.ndarray:
+        """Onset (s) of each trial row; a row that is not in the trials table is a damaged file."""
+        trial_rows = np.asarray(trial_rows)
+        try:
+            # Negative rows would index from the end: refuse them (the writer uses unsigned rows).
+            if trial_rows.dtype.kind == "i" and trial_rows.size and trial_rows.min() < 0:
+                raise IndexError("negative trial row")
+            return self.trial_start_s[trial_rows]
+        except IndexError as err:  # also a non-integer column: "arrays used as indices must be of integer type"
+            raise self._corrupt(f"a spike's trial row is not a row of the trials table: {err}") from None
+
+    def check_trial_rows(self, trial_rows: np.ndarray) -> None:
+        """Refuse trial rows outside the trials table (where only some rows are looked up, not all)."""
+        trial_rows = np.asarray(trial_rows)
+        if trial_rows.size and (trial_rows.dtype.kind not in "iu" or trial_rows.min() < 0
+                                or trial_rows.max() >= self.trial_start_s.shape[0]):
+            self.trial_starts(trial_rows)  # raises, saying which
+            raise self._corrupt(f"a spike's trial row is not a row of the trials table ({trial_rows.dtype})")
+
     def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray, overwrite: bool = False) -> np.ndarray:
         """ms after each spike's trial onset; ``overwrite`` reuses ``times_s`` for the result."""
         out = times_s if overwrite else None
-        relative = np.subtract(times_s, self.trial_start_s[trial_rows], out=out)
+        relative = np.subtract(times_s, self.trial_starts(trial_rows), out=out)
         relative *= 1000.0
         return relative
 
@@ -132,13 +304,9 @@ def open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
 
     text = str(source)
     if text.startswith(("http://", "https://")):
-        try:
-            import remfile
-        except ImportError:
-            raise NwbContentError(f"{text}: reading a URL needs remfile (pip install 'ns1nwb[remote]')") from None
-        remote = remfile.File(text)
-        handle = h5py.File(remote, "r")
-        return handle, [handle, remote]
+        from .remote import open_url  # timeouts and one-line HTTP errors
+
+        return open_url(text)
     path = Path(source)
     if not path.is_file():
         raise NwbContentError(f"{path}: no such NWB file")

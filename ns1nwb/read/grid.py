@@ -9,6 +9,8 @@ summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
 
 from __future__ import annotations
 
+import numbers
+
 import numpy as np
 
 from ..constants import DEFAULT_DT_MS, RESPONSE_WINDOW_MS
@@ -25,9 +27,13 @@ def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
 
 
 def bin_layout(dt_ms: float) -> tuple[int, int]:
-    """(bin width in whole ms, number of bins T = floor(4995 / dt_ms))."""
+    """(bin width in whole ms, number of bins T = floor(4995 / dt_ms)); dt_ms a whole number in [1, 4995]."""
+    if isinstance(dt_ms, (bool, np.bool_)) or not isinstance(dt_ms, numbers.Real):
+        raise TypeError(f"dt_ms must be a number of milliseconds, got {dt_ms!r}")
     if not float(dt_ms).is_integer() or dt_ms < 1:
         raise ValueError(f"dt_ms={dt_ms!r}: bins are sums of whole milliseconds, so dt_ms must be a whole number >= 1")
+    if dt_ms > RESPONSE_WINDOW_MS:  # no bin would fit in the response window
+        raise ValueError(f"dt_ms={dt_ms!r}: a bin cannot be longer than the {RESPONSE_WINDOW_MS}-ms response window")
     width = int(dt_ms)
     return width, RESPONSE_WINDOW_MS // width
 

@@ -1,0 +1,297 @@
+"""Issue 16 (readers, items 8 and 14): anything that is not a readable ns1nwb file or folder is one line.
+
+``ns1nwb.open`` raises NwbContentError naming the file or URL; ``ns1nwb info``, ``inspect`` and ``plot``
+print one line and exit 2. URLs go to 127.0.0.1 only: a local server answering 404, a closed port, a
+socket that never answers.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import time
+import warnings
+from pathlib import Path
+
+import h5py
+import numpy as np
+import pytest
+from click.testing import CliRunner
+from readedit import copy, replace_dataset, trial_column
+from test_download import closed_port_url, serve_files
+
+import ns1nwb
+from ns1nwb import NwbContentError
+from ns1nwb.cli import cli
+
+
+# --------------------------------------------------------------------------- damaged and foreign files
+
+
+def _truncated(sample_nwb: Path, out: Path) -> None:
+    data = sample_nwb.read_bytes()
+    out.write_bytes(data[: len(data) // 2])
+
+
+def _empty(sample_nwb: Path, out: Path) -> None:
+    out.write_bytes(b"")
+
+
+def _text(sample_nwb: Path, out: Path) -> None:
+    out.write_text("this is not an NWB file\n")
+
+
+def _plain_hdf5(sample_nwb: Path, out: Path) -> None:
+    with h5py.File(out, "w") as f:
+        f["x"] = np.arange(3)
+
+
+def _units_is_a_dataset(sample_nwb: Path, out: Path) -> None:
+    with h5py.File(out, "w") as f:
+        f.attrs["nwb_version"] = "2.8.0"
+        f["units"] = np.arange(3)
+        f.create_group("intervals/trials")
+
+
+def _no_stimuli_table(sample_nwb: Path, out: Path) -> None:
+    copy(sample_nwb, out)
+    with h5py.File(out, "r+") as f:
+        del f["processing/stimuli"]
+
+
+def _short_trial_column(sample_nwb: Path, out: Path) -> None:
+    copy(sample_nwb, out)
+    name = trial_column(out)
+    with h5py.File(out, "r") as f:
+        values = f[f"units/{name}"][:-10]
+    replace_dataset(out, f"units/{name}", values)
+
+
+def _spike_times_index_past_the_end(sample_nwb: Path, out: Path) -> None:
+    copy(sample_nwb, out)
+    with h5py.File(out, "r+") as f:
+        f["units/spike_times_index"][-1] += 5
+
+
+DAMAGED = {
+    "truncated": (_truncated, "not an HDF5/NWB file"),
+    "empty": (_empty, "not an HDF5/NWB file"),
+    "text": (_text, "not an HDF5/NWB file"),
+    "plain HDF5": (_plain_hdf5, "missing units"),
+    "units is a dataset": (_units_is_a_dataset, "units is not a table"),
+    "no processing/stimuli": (_no_stimuli_table, "missing processing/stimuli/stimuli"),
+    "spike trial column too short": (_short_trial_column, "spike times"),
+    "spike_times_index past the end": (_spike_times_index_past_the_end, "spike_times_index"),
+}
+
+
+@pytest.fixture(params=list(DAMAGED))
+def damaged(request, sample_nwb, tmp_path) -> tuple[Path, str]:
+    make, message = DAMAGED[request.param]
+    out = tmp_path / "damaged.nwb"
+    make(sample_nwb, out)
+    return out, message
+
+
+def _one_line_exit_2(result, name: str) -> None:
+    assert result.exit_code == 2, (result.exit_code, result.output)
+    assert result.stderr.startswith("error: ") and result.stderr.count("\n") == 1, result.stderr
+    assert name in result.stderr and "Traceback" not in result.output and "internal error" not in result.stderr
+
+
+def test_open_names_the_file_and_the_problem(damaged):
+    path, message = damaged
+    with pytest.raises(NwbContentError, match=message) as caught:
+        ns1nwb.open(path)
+    assert str(caught.value).startswith(str(path)) and "\n" not in str(caught.value)
+
+
+def test_info_and_plot_on_a_damaged_file_are_one_line(damaged, tmp_path):
+    path, _ = damaged
+    _one_line_exit_2(CliRunner().invoke(cli, ["info", str(path), "--no-inspect"]), path.name)
+    pytest.importorskip("matplotlib")
+    result = CliRunner().invoke(cli, ["plot", str(path), "-u", "0", "-s", "3", "-o", str(tmp_path / "x.png")])
+    _one_line_exit_2(result, path.name)
+    assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize("kind", ["truncated", "empty", "text", "plain HDF5", "units is a dataset"])
+def test_inspect_on_a_file_that_is_not_nwb_is_one_line(kind, sample_nwb, tmp_path):
+    path = tmp_path / "bad.nwb"
+    DAMAGED[kind][0](sample_nwb, path)
+    _one_line_exit_2(CliRunner().invoke(cli, ["inspect", str(path)]), "bad.nwb")
+
+
+def test_inspect_on_an_nwb_file_pynwb_cannot_read_is_one_line(tmp_path):
+    path = tmp_path / "hollow.nwb"
+    with h5py.File(path, "w") as f:
+        f.attrs["nwb_version"] = "2.8.0"  # claims to be NWB, holds nothing
+    result = CliRunner().invoke(cli, ["inspect", str(path)])
+    _one_line_exit_2(result, "hollow.nwb")
+    assert "pynwb cannot read it" in result.stderr
+
+
+def test_inspect_on_a_folder_names_the_bad_file(sample_nwb, tmp_path):
+    folder = tmp_path / "folder"
+    (folder / "sub-x").mkdir(parents=True)
+    copy(sample_nwb, folder / "sub-x" / "good.nwb")
+    (folder / "sub-x" / "zz.nwb").write_text("not hdf5")
+    _one_line_exit_2(CliRunner().invoke(cli, ["inspect", str(folder)]), "zz.nwb")
+
+
+def _corrupt_rows(sample_nwb: Path, out: Path, value: int, dtype: str) -> Path:
+    copy(sample_nwb, out)
+    name = trial_column(out)
+    with h5py.File(out, "r") as f:
+        rows = f[f"units/{name}"][:].astype(dtype)
+    rows[123] = value
+    return replace_dataset(out, f"units/{name}", rows)
+
+
+@pytest.mark.parametrize("value, dtype", [(60_000, "uint16"), (-1, "int32"), (1380, "int64")])
+def test_trial_rows_outside_the_trials_table_are_a_damaged_file(sample_nwb, tmp_path, value, dtype):
+    """Found when the spikes are read (checking every row at open would read the whole column)."""
+    path = _corrupt_rows(sample_nwb, tmp_path / "rows.nwb", value, dtype)
+    with ns1nwb.open(path) as rec:
+        for call in (lambda: rec.response_grid(units=[0], stimuli=[0]), lambda: rec.response_grid(),
+                     lambda: rec.to_neo(unit=0), lambda: rec.trial_spike_times_ms(0, 0, 0)):
+            with pytest.raises(NwbContentError, match="damaged ns1nwb file .*trial row") as caught:
+                call()
+            assert str(caught.value).startswith(str(path))
+    pytest.importorskip("matplotlib")
+    result = CliRunner().invoke(cli, ["plot", str(path), "-u", "0", "-s", "0", "-o", str(tmp_path / "x.png")])
+    _one_line_exit_2(result, "rows.nwb")
+
+
+# --------------------------------------------------------------------------- a folder holding a recording twice
+
+
+def test_a_folder_with_two_copies_of_a_file_is_an_error(sample_nwb, tmp_path):
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    copy(sample_nwb, folder / "a.nwb")
+    copy(sample_nwb, folder / "b.nwb")
+    with pytest.raises(NwbContentError, match="the same file twice") as caught:
+        ns1nwb.open(folder)
+    assert "a.nwb" in str(caught.value) and "b.nwb" in str(caught.value)
+    result = CliRunner().invoke(cli, ["info", str(folder), "--no-inspect"])
+    _one_line_exit_2(result, "a.nwb")
+    assert "b.nwb" in result.stderr
+
+
+def test_a_copy_with_another_identifier_is_found_by_its_units(sample_nwb, tmp_path):
+    folder = tmp_path / "twice"
+    folder.mkdir()
+    copy(sample_nwb, folder / "a.nwb")
+    with h5py.File(copy(sample_nwb, folder / "b.nwb"), "r+") as f:
+        del f["identifier"]
+        f["identifier"] = "another-identifier"
+    with pytest.raises(NwbContentError, match="both hold unit") as caught:
+        ns1nwb.open(folder)
+    assert "a.nwb" in str(caught.value) and "b.nwb" in str(caught.value)
+
+
+@pytest.fixture(scope="module")
+def dandi_with_pooled(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A --dandi folder of a 2-unit tree with the pooled file of the same tree put inside it."""
+    from ns1nwb.sample_data import write_sample_tree
+
+    base = tmp_path_factory.mktemp("dandi_pooled")
+    raw = write_sample_tree(base / "raw", n_units=2, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ns1nwb.convert(raw, base / "dandiset", dandi=True, audio_rate_hz=None)
+        ns1nwb.convert(raw, base / "pooled.nwb", audio_rate_hz=None)
+    return base
+
+
+def test_the_pooled_file_inside_a_dandi_folder_is_an_error(dandi_with_pooled, tmp_path):
+    folder = tmp_path / "dandiset"
+    shutil.copytree(dandi_with_pooled / "dandiset", folder)
+    with ns1nwb.open(folder) as rec:  # as written: fine
+        assert len(rec.units) == 2
+    shutil.copy(dandi_with_pooled / "pooled.nwb", folder / "pooled.nwb")
+    with pytest.raises(NwbContentError, match="both hold unit") as caught:
+        ns1nwb.open(folder)
+    assert "pooled.nwb" in str(caught.value) and "_ecephys.nwb" in str(caught.value)
+    _one_line_exit_2(CliRunner().invoke(cli, ["info", str(folder), "--no-inspect"]), "pooled.nwb")
+
+
+# --------------------------------------------------------------------------- URLs (127.0.0.1 only)
+
+
+@pytest.fixture()
+def server(sample_nwb, tmp_path):
+    text = tmp_path / "text.bin"
+    text.write_text("not hdf5 " * 100)
+    with serve_files({"/data/sample.nwb": sample_nwb, "/data/text.nwb": text}) as state:
+        yield state
+
+
+def test_a_url_answering_404_is_one_line(server, tmp_path):
+    pytest.importorskip("remfile")
+    url = f"{server.base_url}/data/missing.nwb"
+    start = time.monotonic()
+    with pytest.raises(NwbContentError, match="HTTP 404") as caught:
+        ns1nwb.open(url)
+    assert time.monotonic() - start < 5 and str(caught.value).startswith(url)
+    _one_line_exit_2(CliRunner().invoke(cli, ["info", url]), url)
+    pytest.importorskip("matplotlib")
+    result = CliRunner().invoke(cli, ["plot", url, "-u", "0", "-s", "0", "-o", str(tmp_path / "x.png")])
+    _one_line_exit_2(result, url)
+
+
+def test_a_url_that_is_not_hdf5_is_one_line(server):
+    pytest.importorskip("remfile")
+    url = f"{server.base_url}/data/text.nwb"
+    with pytest.raises(NwbContentError, match="not an HDF5/NWB file"):
+        ns1nwb.open(url)
+
+
+def test_a_server_ignoring_ranges_is_one_line(server):
+    pytest.importorskip("remfile")
+    server.ignore_range = True
+    url = f"{server.base_url}/data/sample.nwb"
+    start = time.monotonic()
+    with pytest.raises(NwbContentError, match="byte-range"):
+        ns1nwb.open(url)
+    assert time.monotonic() - start < 5
+
+
+def test_nothing_listening_fails_within_seconds():
+    pytest.importorskip("remfile")
+    url = f"{closed_port_url()}/ns1.nwb"
+    start = time.monotonic()
+    with pytest.raises(NwbContentError, match="cannot connect") as caught:
+        ns1nwb.open(url)
+    assert time.monotonic() - start < 5 and str(caught.value).startswith(url)
+    start = time.monotonic()
+    _one_line_exit_2(CliRunner().invoke(cli, ["info", url]), url)
+    assert time.monotonic() - start < 5
+
+
+def test_a_server_that_never_answers_times_out(monkeypatch):
+    """Connected (the kernel accepts into the backlog) but never answered: the read timeout ends it."""
+    pytest.importorskip("remfile")
+    from ns1nwb.read import remote
+
+    monkeypatch.setattr(remote, "READ_TIMEOUT_S", 1.0)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(4)
+        url = f"http://127.0.0.1:{listener.getsockname()[1]}/ns1.nwb"
+        start = time.monotonic()
+        with pytest.raises(NwbContentError, match="no answer within") as caught:
+            ns1nwb.open(url)
+        assert time.monotonic() - start < 4 and str(caught.value).startswith(url)
+
+
+def test_a_good_url_still_reads_with_timeouts_set(server, sample_nwb):
+    pytest.importorskip("remfile")
+    with ns1nwb.open(f"{server.base_url}/data/sample.nwb") as remote, ns1nwb.open(sample_nwb) as local:
+        np.testing.assert_array_equal(remote.response_grid(units=[2], stimuli=[3]),
+                                      local.response_grid(units=[2], stimuli=[3]))
+        session = remote.files[0].h5.id  # the file is open
+        assert session.valid
+    full_gets = [r for r in server.requests if r[0] == "GET" and not r[2]]
+    assert not full_gets  # the size comes from a one-range probe: every request is a range
