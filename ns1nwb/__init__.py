@@ -21,7 +21,9 @@ from .exceptions import (
     StrictModeError,
     UnsafeArchiveError,
 )
+from .stimuli import cochleagram, cochleagram_bands
 from .conversion import ConversionResult, convert
+from .metrics import noise_ratio, unit_noise_ratio
 from .nwb import build_nwbfile
 from .read import Recording, open
 from .release import RawRelease, read_raw_tree
@@ -37,6 +39,10 @@ __all__ = [
     "ConversionResult",
     "build_nwbfile",
     "write_nwbfile",
+    "noise_ratio",
+    "unit_noise_ratio",
+    "cochleagram",
+    "cochleagram_bands",
     "Ns1Error",
     "Ns1Warning",
     "RawFormatError",

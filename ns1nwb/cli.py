@@ -37,17 +37,23 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from .exceptions import Ns1Error
+        from .workers import output_placed, stop_deferral_scope
 
         warnings.showwarning = _print_warning
         try:
-            return command(*args, **kwargs)
+            with stop_deferral_scope():  # once the output is in place, a stop waits for the command's end
+                return command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt:
             if _DEBUG:
                 raise
             where = kwargs.get("output")
-            click.echo(f"error: interrupted; nothing was written{f' at {where}' if where else ''}", err=True)
+            if output_placed():  # too late to stop anything: say what is there
+                click.echo(f"error: interrupted after the output was written; {where or 'it'} is complete",
+                           err=True)
+            else:
+                click.echo(f"error: interrupted; nothing was written{f' at {where}' if where else ''}", err=True)
             sys.exit(1)
         except Ns1Error as err:
             if _DEBUG:
@@ -85,7 +91,8 @@ def cli(debug: bool) -> None:
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--units", "n_units", type=click.IntRange(min=1), default=8, show_default=True,
               help="Number of synthetic units.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Random seed (same seed, same files).")
+@click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Random seed, a whole number >= 0 (same seed, same files).")
 @click.option("--no-spectrogram", is_flag=True, help="Do not write test_data_5ms.mat.")
 @_handle_errors
 def sample_data_command(folder: Path, n_units: int, seed: int, no_spectrogram: bool) -> None:
@@ -119,14 +126,18 @@ def _audio_rate(ctx: click.Context, param: click.Parameter, value: str) -> float
                    "(sub-<subject>/sub-<subject>_ses-<session>_ecephys.nwb); other files there are kept.")
 @click.option("--dandiset-id", metavar="ID",
               help="With --dandi: write a minimal dandiset.yaml (identifier DANDI:ID) if the folder has none.")
+@click.option("--all-clusters", is_flag=True,
+              help="Convert every sorted cluster under spikesandwav/ (596 in the release), not only the 119 units "
+                   "of the metadata; each gets in_metadata and its clusterquality.mat code.")
 @_handle_errors
 def convert_command(raw: Path, output: Path, metadata_path: Path | None, audio_rate: float | None,
-                    overwrite: bool, strict: bool, dandi: bool, dandiset_id: str | None) -> None:
+                    overwrite: bool, strict: bool, dandi: bool, dandiset_id: str | None, all_clusters: bool) -> None:
     """Convert the raw NS1 release in RAW into the NWB file OUTPUT (or a DANDI folder with --dandi)."""
     from .conversion import convert
 
     result = convert(raw, output, metadata_path=metadata_path, audio_rate_hz=audio_rate, overwrite=overwrite,
-                     strict=strict, progress=sys.stderr.isatty(), dandi=dandi, dandiset_id=dandiset_id)
+                     strict=strict, progress=sys.stderr.isatty(), dandi=dandi, dandiset_id=dandiset_id,
+                     all_clusters=all_clusters)
     click.echo(result.summary())
 
 
@@ -169,15 +180,31 @@ def download_command(folder: Path, with_spectrogram: bool, osf_base_url: str | N
     click.echo(result.summary())
 
 
+#: Image formats ``plot`` writes, by suffix.
+IMAGE_SUFFIXES = (".png", ".pdf", ".svg")
+#: Highest ``plot --dpi``: a 9x7.5-inch figure at 2000 dpi is already 270 megapixels.
+MAX_DPI = 2000
+
+
+def _image_name(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    # The suffix picks the format: refuse a name matplotlib would extend or reject (`-o noext`).
+    if value is not None and value.suffix.lower() not in IMAGE_SUFFIXES:
+        raise click.BadParameter(f"{str(value)!r} does not end in {', '.join(IMAGE_SUFFIXES)} (the suffix picks "
+                                 "the format)")
+    return value
+
+
 @cli.command("plot")
 @click.argument("file")  # a str: it may be an http(s) URL
 @click.option("--unit", "-u", required=True, help="Unit index (row of rec.units) or unit_name.")
 @click.option("--stimulus", "-s", required=True, help="Stimulus index 0-31 or name (nat01..nat20, drc01..drc12).")
 @click.option("--output", "-o", "output", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Image to write (.png, .pdf, .svg).")
-@click.option("--dt-ms", type=click.IntRange(min=1), default=5, show_default=True, help="PSTH bin width in ms.")
+              callback=_image_name, help="Image to write (.png, .pdf, .svg).")
+@click.option("--dt-ms", type=click.IntRange(min=1, max=4995), default=5, show_default=True,
+              help="PSTH bin width in ms (at most the 4995-ms response window).")
 @click.option("--no-smooth", is_flag=True, help="Plot the PSTH without the 21-ms Hanning smoothing.")
-@click.option("--dpi", type=click.IntRange(min=10), default=100, show_default=True, help="Resolution of a PNG.")
+@click.option("--dpi", type=click.IntRange(min=10, max=MAX_DPI), default=100, show_default=True,
+              help="Resolution of a PNG.")
 @_handle_errors
 def plot_command(file: str, unit: str, stimulus: str, output: Path, dt_ms: int, no_smooth: bool, dpi: int) -> None:
     """Draw a unit's response to one sound in FILE: spectrogram, raster of every repeat, PSTH.
@@ -223,7 +250,21 @@ def _stop_on_termination() -> None:
 def main() -> None:
     """Console-script entry point."""
     _stop_on_termination()
-    cli(prog_name="ns1nwb")
+    try:
+        cli(prog_name="ns1nwb")
+    finally:
+        _end_on_stop()
+
+
+def _end_on_stop() -> None:
+    """The command has ended: a stop that comes while the interpreter shuts down ends the process with its
+    signal at once, instead of raising KeyboardInterrupt in a finaliser (a traceback, then exit 0)."""
+    import signal
+
+    from .workers import stop_signals
+
+    for signum in stop_signals():
+        signal.signal(signum, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

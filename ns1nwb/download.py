@@ -245,10 +245,10 @@ def _copy(response: BinaryIO, part: Path, mode: str, start: int, total: int | No
           progress: bool) -> int:
     bar = None
     if progress:
-        from tqdm import tqdm
+        from .workers import progress_bar  # a bar without tqdm's monitor thread (it would stop forked writes)
 
-        bar = tqdm(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
-                   desc=remote.name, leave=True)
+        bar = progress_bar(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
+                           desc=remote.name, leave=True)
     fetched = 0
     try:
         with part.open(mode) as out:

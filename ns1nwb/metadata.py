@@ -56,9 +56,64 @@ def _error_location(error: Any) -> str:
     return ".".join(str(p) for p in error.absolute_path) or "(top level)"
 
 
+#: Most values (mappings, lists, scalars; an alias counts as a copy of what it names) a metadata file may
+#: hold: a real one has about 50, and a few hundred bytes of nested aliases expand to billions.
+MAX_METADATA_VALUES = 10_000
+#: Deepest nesting of a metadata file (a real one has 3 levels).
+MAX_METADATA_DEPTH = 20
+
+
+class _MetadataLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, keeping dates and times as the text written: the schema checks them as strings
+    (an impossible date such as 2012-02-30 is then a schema error naming the field, not a crash)."""
+
+
+_MetadataLoader.add_constructor("tag:yaml.org,2002:timestamp",
+                                lambda loader, node: loader.construct_scalar(node))
+
+
+def _check_values(value: Any, source: str, where: str = "", count: list[int] | None = None,
+                  ancestors: tuple[int, ...] = ()) -> None:
+    """Bound the size and depth of ``value`` (aliases expanded, recursive ones refused) and refuse text that
+    HDF5 cannot store (NUL, lone surrogates), naming the field; before anything walks it unbounded."""
+    count = [0] if count is None else count
+    count[0] += 1
+    if count[0] > MAX_METADATA_VALUES:
+        raise MetadataError(f"{source}: more than {MAX_METADATA_VALUES:,} values once YAML aliases (*name) are "
+                            "expanded; a metadata file needs no more (write the values out)")
+    if isinstance(value, str):
+        _check_text(value, source, where)
+    elif isinstance(value, (dict, list, tuple, set)):
+        if id(value) in ancestors:
+            raise MetadataError(f"{source}: {where or '(top level)'}: a recursive YAML alias (the value contains "
+                                "itself)")
+        if len(ancestors) >= MAX_METADATA_DEPTH:
+            raise MetadataError(f"{source}: {where}: nested more than {MAX_METADATA_DEPTH} levels deep")
+        inner = (*ancestors, id(value))
+        items = value.items() if isinstance(value, dict) else enumerate(value)
+        for key, item in items:
+            name = str(key) if str(key).isprintable() else repr(str(key))[1:-1]  # a printable message
+            field = f"{where}.{name}" if where else name
+            if isinstance(key, str):
+                _check_text(key, source, f"{field} (the key)")
+            _check_values(item, source, field, count, inner)
+
+
+def _check_text(text: str, source: str, where: str) -> None:
+    if "\x00" in text:
+        raise MetadataError(f"{source}: {where or '(top level)'}: contains a NUL character")
+    surrogate = next((c for c in text if "\ud800" <= c <= "\udfff"), None)
+    if surrogate is not None:
+        raise MetadataError(f"{source}: {where or '(top level)'}: contains a lone surrogate "
+                            f"(U+{ord(surrogate):04X}), which is not text")
+
+
 def validate_metadata(metadata: dict[str, Any], source: str = "metadata") -> None:
-    """Raise :class:`MetadataError` naming every field that breaks the schema."""
+    """Raise :class:`MetadataError` naming every field that breaks the schema, or the first value that is
+    too large, recursive, or text HDF5 cannot store."""
     import jsonschema
+
+    _check_values(metadata, source)
 
     validator = jsonschema.Draft7Validator(metadata_schema(), format_checker=jsonschema.FormatChecker())
     errors = sorted(validator.iter_errors(metadata), key=lambda e: list(e.absolute_path))
@@ -116,12 +171,15 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
         except UnicodeDecodeError as err:
             raise MetadataError(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from err
         try:
-            user = yaml.safe_load(text) or {}
+            user = yaml.load(text, Loader=_MetadataLoader) or {}  # noqa: S506  (a SafeLoader)
         except yaml.YAMLError as err:
             raise MetadataError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
+        except RecursionError:
+            raise MetadataError(f"{path}: nested too deeply to be a metadata file") from None
         if not isinstance(user, dict):
             raise MetadataError(f"{path}: the top level must be a mapping of keys, found {type(user).__name__}")
-        # YAML turns unquoted dates into date objects; the schema speaks strings.
+        _check_values(user, str(path))  # bounded: before the copy below expands every alias
+        # The schema speaks JSON: YAML's other types (!!binary, !!set, integer keys) become strings.
         user = json.loads(json.dumps(user, default=str))
         validate_metadata(user, str(path))
         if "session_start_time" in user:

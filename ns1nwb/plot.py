@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from .constants import BAND_CENTRES_HZ, DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_STIMULI, RESPONSE_WINDOW_MS
+from .stimuli import cochleagram_bands
+from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_STIMULI, RESPONSE_WINDOW_MS
 from .exceptions import MissingDependencyError, NwbContentError, OutputError
 
 __all__ = ["plot_response", "response_figure", "psth"]
@@ -32,7 +33,15 @@ def _matplotlib() -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- what is drawn
 
 
+def _refuse_non_index(value: Any, what: str) -> None:
+    """A float (even 3.0) or a bool is neither an index nor a name: refuse it rather than truncate it."""
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, np.integer)):
+        raise NwbContentError(f"{what} must be an index (a whole number) or a name, got {value!r} "
+                              f"({type(value).__name__})")
+
+
 def _unit_position(rec: Any, unit: int | str) -> int:
+    _refuse_non_index(unit, "unit")
     units = rec.units
     if isinstance(unit, str) and unit.strip().lstrip("-").isdigit():
         unit = int(unit)
@@ -49,6 +58,7 @@ def _unit_position(rec: Any, unit: int | str) -> int:
 
 
 def _stimulus_index(rec: Any, stimulus: int | str) -> int:
+    _refuse_non_index(stimulus, "stimulus")
     stimuli = rec.stimuli
     if isinstance(stimulus, str) and stimulus.strip().isdigit():
         stimulus = int(stimulus)
@@ -88,12 +98,17 @@ def psth(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAU
     rate_hz : np.ndarray, float64, shape (T,)
         Spikes/s averaged over the repeats the unit's block has (NaN presentations skipped).
     """
-    from .read import hanning_kernel
-
     position = _unit_position(rec, unit)
     index = _stimulus_index(rec, stimulus)
     grid = rec.response_grid(units=[position], stimuli=[index], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
-    counts = grid[0, 0].astype(np.float64)  # (repeats, T)
+    return _rate(grid[0, 0], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
+
+
+def _rate(responses: np.ndarray, *, dt_ms: float, smooth: bool, window_ms: float) -> tuple[np.ndarray, np.ndarray]:
+    """(bin centres ms, spikes/s) from one unit's (R, T) grid of one stimulus; all-NaN repeats skipped."""
+    from .read import hanning_kernel
+
+    counts = responses.astype(np.float64)  # (repeats, T)
     present = ~np.isnan(counts).all(axis=1)
     mean = counts[present].mean(axis=0) if present.any() else np.full(counts.shape[1], np.nan)
     gain = float(hanning_kernel(window_ms, dt_ms).sum()) if smooth else 1.0
@@ -102,9 +117,15 @@ def psth(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAU
     return t_ms, rate
 
 
-def _band_edges_hz() -> np.ndarray:
-    k = np.arange(len(BAND_CENTRES_HZ) + 1) - 0.5
-    return 500.0 * 2.0 ** (k / 6.0)
+def _band_cell_edges_hz() -> np.ndarray:
+    """Where each band's row of the image starts and ends, Hz, shape (35,).
+
+    The cochleagram's triangular bands overlap by half (each one's feet are its neighbours' centres), so the
+    rows are drawn between the points where adjacent triangles cross, half-way in log frequency between
+    their centres; the outer rows end half-way to the outer feet.
+    """
+    centres, edges = cochleagram_bands()
+    return np.sqrt(np.concatenate([[edges[0, 0]], centres]) * np.concatenate([centres, [edges[-1, 1]]]))
 
 
 def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAULT_DT_MS,
@@ -138,29 +159,33 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
     units, stimuli = rec.units, rec.stimuli
     info = stimuli.loc[index]
     unit_name = str(units["unit_name"].iloc[position])
-    n_repeats = int(info["n_repeats"])
+    # The unit's own repeats (an all-clusters file has units with fewer than the stimulus' nominal count).
+    grid = rec.response_grid(units=[position], stimuli=[index], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
+    n_repeats = grid.shape[2]
     window = float(RESPONSE_WINDOW_MS)
 
     fig = Figure(figsize=figsize, layout="constrained")
     FigureCanvasAgg(fig)
     ax_spec, ax_raster, ax_psth = fig.subplots(3, 1, sharex=True, height_ratios=[1.1, 1.0, 0.9])
 
-    # Spectrogram: 5-ms frames, 34 bands at 1/6 octave from 500 Hz (log frequency axis).
+    # Spectrogram: the authors' cochleagram, 5-ms frames, 34 bands at 1/6 octave from 500 Hz (log frequency).
     try:
         spec = rec.spectrogram(index)
     except KeyError:
         spec = None
     if spec is not None:
         t_edges = np.arange(spec.shape[1] + 1) * (window / spec.shape[1])
-        mesh = ax_spec.pcolormesh(t_edges, _band_edges_hz(), spec, shading="flat", cmap="magma",
-                                  rasterized=True)
+        cell_edges = _band_cell_edges_hz()
+        mesh = ax_spec.pcolormesh(t_edges, cell_edges, spec, shading="flat", cmap="magma", rasterized=True)
         ax_spec.set_yscale("log")
         ticks = [500, 1000, 2000, 4000, 8000, 16000]
         ax_spec.yaxis.set_major_locator(FixedLocator(ticks))
         ax_spec.yaxis.set_minor_locator(NullLocator())
         ax_spec.set_yticklabels([str(t) for t in ticks])
-        ax_spec.set_ylim(_band_edges_hz()[0], _band_edges_hz()[-1])
-        fig.colorbar(mesh, ax=ax_spec, label="level (as stored)", pad=0.01)
+        ax_spec.set_ylim(cell_edges[0], cell_edges[-1])
+        fig.colorbar(mesh, ax=ax_spec, label="level (dB re 1)", pad=0.01)
+        ax_spec.set_title(f"cochleagram ('spec-log', Rahman et al.): {spec.shape[0]} bands, "
+                          f"{spec.shape[1]} frames", fontsize="small", loc="right")
     else:
         ax_spec.text(0.5, 0.5, f"no stored spectrogram for {info['stimulus_name']}\n"
                                "(the release has no waveforms of the dynamic random chords)",
@@ -179,7 +204,7 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
         rows.append(repeat)
     if trains:
         ax_raster.eventplot(trains, lineoffsets=rows, linelengths=0.8, linewidths=0.8, colors="black")
-    ax_raster.set_ylim(-0.5, n_repeats - 0.5)
+    ax_raster.set_ylim(-0.5, max(n_repeats, 1) - 0.5)
     ax_raster.invert_yaxis()
     ax_raster.set_ylabel("repeat")
     n_spikes = int(sum(t.size for t in trains))
@@ -187,7 +212,7 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
                         fontsize="small", loc="right")
 
     # PSTH: mean over repeats of the (smoothed) response grid, spikes/s.
-    t_ms, rate = psth(rec, position, index, dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
+    t_ms, rate = _rate(grid[0, 0], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
     ax_psth.plot(t_ms, rate, color="tab:blue", linewidth=1.0)
     ax_psth.fill_between(t_ms, 0, np.nan_to_num(rate), color="tab:blue", alpha=0.25, linewidth=0)
     ax_psth.set_ylim(bottom=0)
@@ -230,10 +255,45 @@ def plot_response(file_path: str | os.PathLike, unit: int | str, stimulus: int |
     out = Path(output_path)
     if not out.parent.is_dir():
         raise OutputError(f"{out}: folder {out.parent} does not exist; create it first")
+    _check_image_path(out)
     with open_recording(file_path) as rec:
         fig = response_figure(rec, unit, stimulus, dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
-        try:
-            fig.savefig(out, dpi=dpi)
-        except ValueError as err:  # unknown format
-            raise OutputError(f"{out}: cannot save the figure ({err}); use a .png, .pdf or .svg name") from None
+        _save_figure(fig, out, dpi)
     return out
+
+
+def _check_image_path(out: Path) -> None:
+    """Refuse, before any drawing, an image name without a known suffix (matplotlib would add ``.png`` to
+    it) or a path that is not a regular file (a symbolic link, a folder, a device)."""
+    from .output_guard import check_replaceable
+
+    if out.suffix.lower() not in (".png", ".pdf", ".svg"):
+        raise OutputError(f"{out}: unknown image format {out.suffix or '(no suffix)'!r}; use a .png, .pdf or "
+                          ".svg name")
+    check_replaceable(out, overwrite=True, what="image file", suffix=".png, .pdf or .svg")
+
+
+def _save_figure(fig: Any, out: Path, dpi: int) -> None:
+    """Save ``fig`` under a hidden temporary name beside ``out``, then rename it: a full disk or a Ctrl-C
+    leaves no truncated image, and the error names ``out``."""
+    import contextlib
+    import uuid
+
+    from .output_guard import check_replaceable
+    from .workers import defer_stops
+
+    tmp = out.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{out.suffix}")
+    try:
+        fig.savefig(tmp, dpi=dpi, format=out.suffix.lower().lstrip("."))
+        check_replaceable(out, overwrite=True, what="image file", suffix=".png, .pdf or .svg")  # again
+        defer_stops()  # from the rename on, a stop waits for the end of the command
+        os.replace(tmp, out)
+    except ValueError as err:  # a format matplotlib cannot write
+        raise OutputError(f"{out}: cannot save the figure ({err}); use a .png, .pdf or .svg name") from None
+    except OSError as err:
+        if isinstance(err, OutputError):
+            raise
+        raise OutputError(f"{out}: cannot save the figure ({err.strerror or err}); nothing was written") from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)

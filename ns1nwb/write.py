@@ -4,6 +4,10 @@
 single-threaded process, the HDF5 write runs in a forked child: when HDF5 fails half-way (a full disk)
 its state cannot be trusted, and in-process it can crash the interpreter at exit. An error, a crash or
 Ctrl-C while writing removes the temporary file, so nothing half-written is ever left at the output path.
+The output is exclusive (a lock file beside it: a second process writing it is refused), only a regular
+file is ever replaced, and without ``overwrite`` the rename is a hard link that fails if anything appeared
+at the output meanwhile (:mod:`ns1nwb.output_guard`). Once the file is in place, a Ctrl-C or SIGTERM waits
+for the end of the call (:func:`ns1nwb.workers.defer_stops`).
 The file is written by pynwb as it is, with no tricks.
 """
 
@@ -16,10 +20,11 @@ import sys
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Callable
 
 from .exceptions import OutputError
-from .workers import can_fork, stop_signals
+from .output_guard import check_replaceable, output_lock, place
+from .workers import can_fork, defer_stops, hold_stop_signals, stop_deferral_scope, stop_signals
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
@@ -30,34 +35,46 @@ __all__ = ["write_nwbfile", "check_output_path", "WriterProcessError", "ISOLATED
 ISOLATED_WRITE = hasattr(os, "fork")
 
 
-def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite: bool = False,
+                  finish: Callable[[Path], None] | None = None, final: bool = True) -> Path:
     """Write ``nwbfile`` to a temporary name beside ``file_path``, then rename it into place.
 
     On POSIX, in a single-threaded process, the HDF5 write runs in a forked child (see the module's
     docstring); elsewhere, or with other threads running (a fork would copy their locks), here.
+    ``finish``, if given, is called with the temporary file's path once pynwb has written and closed it,
+    by the same process (e.g. :func:`ns1nwb.trial_references.write_trial_references`).
+    The output's lock is held throughout (:mod:`ns1nwb.output_guard`). With ``final`` (the file is what
+    the caller set out to write, not a staging copy), a Ctrl-C or SIGTERM from the rename on is acted on
+    when the call (or the command around it) ends, as :class:`ns1nwb.workers.StoppedAfterOutput`.
 
     Raises
     ------
     OutputError
-        The folder does not exist, the file exists without ``overwrite``, or writing failed.
+        The folder does not exist, the output exists without ``overwrite`` or is not a regular file,
+        another process writes it, or writing failed.
     """
     path = Path(file_path)
     check_output_path(path, overwrite=overwrite)
-    # A short hidden name in the same folder (the final rename is atomic; a long output
-    # name must not become too long for the file system).
-    tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
-    try:
-        failure = _write_in_child(nwbfile, tmp) if ISOLATED_WRITE and can_fork() else _write_here(nwbfile, tmp)
-        if failure is not None:
-            raise OutputError(f"{path}: writing failed ({failure}); nothing was written")
-        os.replace(tmp, path)
-    except OSError as err:
-        if isinstance(err, OutputError):
-            raise
-        raise OutputError(f"{path}: writing failed ({err.strerror or err}); nothing was written") from err
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)
+    with stop_deferral_scope(), output_lock(path):
+        check_output_path(path, overwrite=overwrite)  # again, now that no other ns1nwb process can make it
+        # A short hidden name in the same folder (the final rename is atomic; a long output
+        # name must not become too long for the file system).
+        tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
+        try:
+            failure = (_write_in_child(nwbfile, tmp, finish) if ISOLATED_WRITE and can_fork()
+                       else _write_here(nwbfile, tmp, finish))
+            if failure is not None:
+                raise OutputError(f"{path}: writing failed ({failure}); nothing was written")
+            if final:
+                defer_stops()  # from the rename on, a stop cannot stop anything: it waits for the end
+            place(tmp, path, overwrite=overwrite)
+        except OSError as err:
+            if isinstance(err, OutputError):
+                raise
+            raise OutputError(f"{path}: writing failed ({err.strerror or err}); nothing was written") from err
+        finally:
+            with contextlib.suppress(OSError):
+                tmp.unlink(missing_ok=True)
     return path
 
 
@@ -77,14 +94,16 @@ def _failure_text(err: BaseException) -> str | None:
     return None
 
 
-def _write_here(nwbfile: "NWBFile", tmp: Path) -> str | None:
-    """Write ``nwbfile`` to ``tmp`` with pynwb; None on success, else why writing failed (an error about
-    the output)."""
+def _write_here(nwbfile: "NWBFile", tmp: Path, finish: Callable[[Path], None] | None = None) -> str | None:
+    """Write ``nwbfile`` to ``tmp`` with pynwb, then ``finish(tmp)``; None on success, else why writing failed
+    (an error about the output)."""
     from pynwb import NWBHDF5IO
 
     try:
         with NWBHDF5IO(tmp, mode="w") as io:
             io.write(nwbfile)
+        if finish is not None:
+            finish(tmp)
     except Exception as err:
         reason = _failure_text(err)
         if reason is None:
@@ -160,23 +179,6 @@ class _WriterProcess:
         self.reaped = True
 
 
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Hold Ctrl-C and termination signals (POSIX) until the block ends, so that a writer is never forked
-    without its caller knowing it (nor stopped before it can report); one that came meanwhile is
-    delivered when the block ends."""
-    import signal
-
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, set(stop_signals()))
-    try:
-        yield
-    finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
-
-
 def _die_with_parent(parent_pid: int) -> None:
     """In a forked writer (Linux): be killed when the process that forked it dies (say, killed itself),
     instead of writing on as an orphan."""
@@ -192,10 +194,10 @@ def _die_with_parent(parent_pid: int) -> None:
         os._exit(4)
 
 
-def _start_writer(nwbfile: "NWBFile", tmp: Path) -> _WriterProcess:
+def _start_writer(nwbfile: "NWBFile", tmp: Path, finish: Callable[[Path], None] | None) -> _WriterProcess:
     """Fork a process that writes ``nwbfile`` to ``tmp`` (:func:`_write_here`) and reports through a pipe.
 
-    Call it inside :func:`_signals_held`. The writer stays in its caller's process group, so a
+    Call it inside :func:`ns1nwb.workers.hold_stop_signals`. The writer stays in its caller's process group, so a
     terminal's Ctrl-C or a signal to the whole group reaches it too; on Linux it also dies with the
     process that forked it.
 
@@ -226,7 +228,7 @@ def _start_writer(nwbfile: "NWBFile", tmp: Path) -> _WriterProcess:
                 os.dup2(devnull, 2)
             if hasattr(signal, "pthread_sigmask"):  # the parent held them while forking
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, set(stop_signals()))
-            reason = _write_here(nwbfile, tmp)
+            reason = _write_here(nwbfile, tmp, finish)
             code = 0
             if reason is not None:
                 code, report = 3, reason.encode()
@@ -242,12 +244,12 @@ def _start_writer(nwbfile: "NWBFile", tmp: Path) -> _WriterProcess:
     return _WriterProcess(pid, read_end)
 
 
-def _write_in_child(nwbfile: "NWBFile", tmp: Path) -> str | None:
+def _write_in_child(nwbfile: "NWBFile", tmp: Path, finish: Callable[[Path], None] | None) -> str | None:
     """Write in a forked child; None on success or the reason it failed."""
     writer: _WriterProcess | None = None
     try:
-        with _signals_held():
-            writer = _start_writer(nwbfile, tmp)
+        with hold_stop_signals():
+            writer = _start_writer(nwbfile, tmp, finish)
         return writer.result()
     except KeyboardInterrupt:
         if writer is not None:
@@ -256,11 +258,10 @@ def _write_in_child(nwbfile: "NWBFile", tmp: Path) -> str | None:
 
 
 def check_output_path(path: Path, *, overwrite: bool) -> None:
-    """Refuse an output whose folder is missing, that exists (without ``overwrite``) or is a folder."""
+    """Refuse an output whose folder is missing, that exists (without ``overwrite``), or that is not a
+    regular file: a symbolic link (even dangling), a folder, a device, a FIFO
+    (:func:`ns1nwb.output_guard.check_replaceable`)."""
     if not path.parent.is_dir():
         raise OutputError(f"{path}: output folder {path.parent} does not exist; create it first")
-    if path.exists() and not overwrite:
-        raise OutputError(f"{path}: already exists; pass --overwrite to replace it")
-    if path.is_dir():
-        raise OutputError(f"{path}: is a folder; give a file name ending in .nwb")
+    check_replaceable(path, overwrite=overwrite)
 

@@ -280,9 +280,14 @@ def test_interrupted_download_resumes_with_range(server, release, tmp_path):
 
 
 def test_progress_bar_on_request(server, tmp_path, capsys):
+    import threading
+
+    before = {t.ident for t in threading.enumerate()}
     download_release(tmp_path / "NS1", progress=True, **_urls(server))
     err = capsys.readouterr().err
     assert "spikesandwav.zip" in err and "100%" in err
+    # No thread left behind (tqdm's monitor thread would turn the forked, isolated write off for good).
+    assert [t.name for t in threading.enumerate() if t.ident not in before and t.name == "tqdm_monitor"] == []
 
 
 def test_a_server_ignoring_range_restarts_the_file(server, release, tmp_path):
