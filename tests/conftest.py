@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import os
+import sys
 import warnings
 from pathlib import Path
+from typing import Any, Iterator
 
 import pytest
+
+pytest_plugins = ("pytester",)  # tests/test_open_handles.py runs the fixture below on leaky tests
 
 #: The real NS1 release sits beside the checkout (../shared/ns1-raw); CI has it.
 REAL_RAW = Path(os.environ.get("NS1_RAW", Path(__file__).resolve().parents[2] / "shared" / "ns1-raw"))
@@ -50,3 +55,131 @@ def real_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         warnings.simplefilter("ignore")
         convert(real_raw, out)
     return out
+
+
+# --------------------------------------------------------------------------- a hang ends
+#
+# pytest-timeout (SIGALRM) fails a test stuck in Python code at its timeout; a main thread stuck in a
+# C-level lock never runs that handler. pyproject.toml has faulthandler end the process then (a C-level
+# dump of every thread first); here its deadline follows each test's own timeout (a timeout marker of
+# 600 s must not be cut at the ini's 360), and goes with it when timeouts are off (--timeout=0).
+
+_HARD_EXIT_AFTER_TIMEOUT_S = 60.0
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    import faulthandler
+
+    try:
+        from _pytest.faulthandler import fault_handler_stderr_fd_key
+        stderr = item.config.stash[fault_handler_stderr_fd_key]
+        if not item.config.getini("faulthandler_exit_on_timeout"):
+            return
+    except (ImportError, KeyError, ValueError):  # pytest < 9, or -p no:faulthandler: keep what pytest armed
+        return
+    marker = item.get_closest_marker("timeout")
+    if marker is not None and (marker.args or "timeout" in marker.kwargs):
+        timeout = marker.args[0] if marker.args else marker.kwargs["timeout"]
+    else:
+        option = item.config.getoption("timeout", None)  # --timeout, over the ini's
+        timeout = option if option is not None else item.config.getini("timeout")
+    timeout = float(timeout or 0)
+    if timeout > 0:
+        faulthandler.dump_traceback_later(timeout + _HARD_EXIT_AFTER_TIMEOUT_S, file=stderr, exit=True)
+    else:
+        faulthandler.cancel_dump_traceback_later()
+
+
+# --------------------------------------------------------------------------- no handle outlives its test
+#
+# A file handle left for the garbage collector can hang the suite (issue 12): h5py's one global lock is
+# taken by every h5py object's finaliser and by HDMFIO.__del__ (its is_open check), and the collector runs
+# on whichever thread happens to allocate. With pynwb over fsspec the main thread holds that lock while it
+# waits for fsspec's IO thread; if the IO thread collects such an object, both wait forever. Closing is
+# not enough: a pynwb/hdmf io sits in reference cycles, so even a closed one is freed (and its __del__
+# run) only by the collector. So each test starts and ends with a collection on the main thread (nothing
+# from one test is left for a later test's threads to finalise), and fails, with an error at teardown,
+# when it opened a handle and did not close it.
+#
+# Cheap because of gc.freeze(): after the collection at setup every live object is moved to the
+# permanent generation, so the collections and the gc.get_objects() scan at teardown only walk the
+# objects made during the test (a few ms instead of ~0.25 s each on a full heap). Frozen objects are
+# not collected at all; a full collection every _FULL_COLLECT_EVERY tests (on the main thread, between
+# tests) gives back what they leave behind.
+
+_FULL_COLLECT_EVERY = 50
+_tests_since_full_collect = 0
+#: (module, class) of the handles checked; a module not imported yet cannot have made one.
+_HANDLE_TYPES = (("h5py", "File"), ("hdmf.backends.io", "HDMFIO"), ("fsspec.spec", "AbstractBufferedFile"),
+                 ("remfile", "File"))
+
+
+def _still_open(obj: Any) -> str | None:
+    """What ``obj`` (an instance of one of _HANDLE_TYPES) is, if it is still open; else None."""
+    kind = type(obj)
+    name = f"{kind.__module__}.{kind.__qualname__}"
+    h5py = sys.modules.get("h5py")
+    if h5py is not None and isinstance(obj, h5py.File):
+        fid = getattr(obj, "_id", None)  # None: a File whose __init__ failed (not an HDF5 file...)
+        return f"h5py.File {fid.name.decode(errors='replace')!r}" if fid is not None and fid.valid else None
+    io = sys.modules.get("hdmf.backends.io")
+    if io is not None and isinstance(obj, io.HDMFIO):  # pynwb.NWBHDF5IO, hdmf's HDF5IO, ...
+        try:
+            still = bool(obj.is_open())
+        except Exception:  # noqa: BLE001  (an io whose __init__ failed half-way)
+            still = False
+        return f"{name} (source {getattr(obj, 'source', None)!r})" if still else None
+    spec = sys.modules.get("fsspec.spec")
+    if spec is not None and isinstance(obj, spec.AbstractBufferedFile):
+        return None if obj.closed else f"{name} {getattr(obj, 'path', '?')!r}"
+    # remfile.File: its close() does nothing; what it holds open is its requests session's connections.
+    adapters = getattr(getattr(obj, "session", None), "adapters", None) or {}
+    pools = sum(len(getattr(getattr(a, "poolmanager", None), "pools", ())) for a in adapters.values())
+    return f"{name} {getattr(obj, '_url', '?')!r} (its session's connections)" if pools else None
+
+
+def _open_hdf5_files() -> dict[int, str]:
+    h5py = sys.modules.get("h5py")
+    if h5py is None:
+        return {}
+    names = {}
+    for fid in h5py.h5f.get_obj_ids(types=h5py.h5f.OBJ_FILE):
+        names[fid.id] = fid.name.decode(errors="replace") if isinstance(fid.name, bytes) else str(fid.name)
+    return names
+
+
+@pytest.fixture(autouse=True)
+def _no_open_handles() -> Iterator[None]:
+    """Fail a test that leaves an h5py file, an hdmf/pynwb io, a remfile or an fsspec file open.
+
+    Also fails on any ResourceWarning during the test (an unclosed io, file or socket that was
+    garbage-collected: HDMFIO.__del__ warns so). Other warnings pass through to pytest unchanged.
+    """
+    global _tests_since_full_collect
+    _tests_since_full_collect += 1
+    if _tests_since_full_collect >= _FULL_COLLECT_EVERY:
+        _tests_since_full_collect = 0
+        gc.unfreeze()
+    gc.collect()
+    gc.freeze()
+    files_before = _open_hdf5_files()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        yield
+        # Before collecting: what the test kept, and what it dropped open in a reference cycle (which only
+        # the collector would close, on whatever thread it happens to run). gc.get_objects() lists only
+        # what was made since the freeze at setup.
+        types = tuple(getattr(sys.modules[m], c) for m, c in _HANDLE_TYPES if m in sys.modules)
+        problems = [what for what in (_still_open(o) for o in gc.get_objects() if isinstance(o, types)) if what]
+        gc.collect()  # the test's cyclic garbage, finalised here, on the main thread
+    problems += [f"{w.category.__name__}: {w.message}" for w in caught if issubclass(w.category, ResourceWarning)]
+    for w in caught:  # every other warning goes on to pytest's own record
+        if not issubclass(w.category, ResourceWarning):
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno, source=w.source)
+    shown = "\n".join(problems)
+    problems += [f"HDF5 file {name!r} (id {fid})" for fid, name in _open_hdf5_files().items()
+                 if fid not in files_before and name not in shown]
+    if problems:
+        pytest.fail("left open by this test (close it, use `with`, or a fixture that closes it):\n  "
+                    + "\n  ".join(problems), pytrace=False)
