@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import argparse
 import gc
+import os
 import platform
+import re
 import sys
 import time
 from pathlib import Path
@@ -17,6 +19,10 @@ from typing import Any, Callable, Sequence
 DEFAULT_RAW = Path(__file__).resolve().parents[2] / "shared" / "ns1-raw"
 METADATA_FILE = "MetadataSHEnCneurons.mat"
 SPIKES_DIR = "spikesandwav"
+#: The files ``convert(..., all_clusters=True)`` reads as clusters: ``cluster.NN.data*.mat`` (``_1`` variant
+#: included), and the folders' ``clusterquality.mat``.
+CLUSTER_FILE = re.compile(r"^cluster\.\d+\.data.*\.mat$")
+CLUSTER_QUALITY_FILE = "clusterquality.mat"
 
 
 # --------------------------------------------------------------------------- arguments
@@ -81,6 +87,34 @@ def bare_loadmat(raw: Path) -> tuple[Any, list[dict[str, Any]]]:
         except FileNotFoundError:
             loaded.append(sio.loadmat(spike_path.with_name(spike_path.stem + "_1.mat")))
     return neurons, loaded
+
+
+def release_mat_files(raw: Path) -> tuple[list[Path], list[Path]]:
+    """(every ``cluster.NN.data*.mat``, every ``clusterquality.mat``) under ``spikesandwav/``, in path order.
+
+    The tree walked as ns1nwb walks it (``os.walk``, links to folders not followed).
+    """
+    clusters, qualities = [], []
+    for folder, _, names in os.walk(raw / SPIKES_DIR, followlinks=False):
+        for name in names:
+            if CLUSTER_FILE.match(name):
+                clusters.append(Path(folder) / name)
+            elif name == CLUSTER_QUALITY_FILE:
+                qualities.append(Path(folder) / name)
+    return sorted(clusters), sorted(qualities)
+
+
+def bare_loadmat_all(raw: Path) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:
+    """``scipy.io.loadmat`` of the metadata, every cluster file and every ``clusterquality.mat``, default options.
+
+    The files an all-clusters conversion reads as .mat (the metadata's units are among the cluster files).
+    Returns the metadata dict and the loaded cluster and quality dicts, in path order.
+    """
+    import scipy.io as sio
+
+    clusters, qualities = release_mat_files(raw)
+    metadata = sio.loadmat(raw / METADATA_FILE)
+    return metadata, [sio.loadmat(p) for p in clusters], [sio.loadmat(p) for p in qualities]
 
 
 # --------------------------------------------------------------------------- timing

@@ -1,15 +1,22 @@
 """Converting the raw release to NWB: time, peak memory and output size.
 
-- time: ``ns1nwb.nwb_writer.convert(raw, tmp/ns1.nwb, overwrite=True)`` vs the bare
+- time: ``ns1nwb.convert(raw, tmp/ns1.nwb, overwrite=True)`` vs the bare
   ``scipy.io.loadmat`` of the metadata and the 119 spike files, in this process, after one
   untimed run of each (imports excluded from both). Target <= 2x. ns1nwb uses the machine's
   cores (``NS1NWB_WORKERS``, at most 4); an info row repeats it on one core.
 - peak memory: the maximum resident set size of one fresh child ``python -c`` doing one
   conversion (and, for scale, of one doing the bare loadmat). Target < 1.5 GB. The largest single
-  process of the tree (the converter; its reader workers and writer child are smaller).
+  process of the tree (the converter); an info row gives the largest of its forked reader and writer
+  processes (``getrusage(RUSAGE_CHILDREN)`` in that child, after the conversion).
 - size: the written ``.nwb`` vs the raw folder (sum of its file sizes). Target <= 0.6.
 
-    python benchmarks/bench_convert.py [--raw PATH] [--repeats N]
+With ``--all-clusters``, the same for the whole release as the tree holds it, after the rows above:
+``convert(raw, tmp/ns1_all.nwb, overwrite=True, all_clusters=True)`` vs a bare ``loadmat`` of the
+metadata, every ``cluster.NN.data*.mat`` under ``spikesandwav/`` and every ``clusterquality.mat``,
+side by side in the same run. Targets: time <= 3x; peak RSS of one all-clusters conversion in a fresh
+child < 1.5 GB. Its one-core and size rows are info. (Off by default: it about doubles the run time.)
+
+    python benchmarks/bench_convert.py [--raw PATH] [--repeats N] [--all-clusters]
 """
 
 from __future__ import annotations
@@ -22,8 +29,10 @@ import warnings
 from pathlib import Path
 
 from _common import (
+    METADATA_FILE,
     Table,
     bare_loadmat,
+    bare_loadmat_all,
     best_of_alternating,
     fmt_bytes,
     fmt_seconds,
@@ -33,11 +42,13 @@ from _common import (
     parse_args,
     print_header,
     print_warnings,
+    release_mat_files,
     timed,
     verdict,
 )
 
 TARGET_TIME_RATIO = 2.0
+TARGET_ALL_TIME_RATIO = 3.0
 TARGET_PEAK_BYTES = 1.5e9
 TARGET_SIZE_RATIO = 0.6
 HERE = Path(__file__).resolve().parent
@@ -62,28 +73,64 @@ def child_peak_rss(code: str) -> tuple[int, str]:
     return usage.ru_maxrss * scale, output
 
 
+#: What a conversion child prints last: the largest RSS (kB on Linux) among its reaped children.
+CHILDREN_TAG = "children ru_maxrss:"
+
+
+def convert_child_code(raw: Path, output: Path, all_clusters: bool) -> str:
+    """A fresh child's conversion; it prints the largest of its own children (reader pool, writer)."""
+    return (f"import resource, warnings; warnings.simplefilter('ignore')\n"
+            f"from ns1nwb import convert\n"
+            f"convert({str(raw)!r}, {str(output)!r}, overwrite=True, all_clusters={all_clusters!r})\n"
+            f"print({CHILDREN_TAG!r}, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+
+
+def children_peak(output: str) -> int | None:
+    """The child's report of its largest child process (bytes), None when it forked none."""
+    for line in output.splitlines():
+        if line.startswith(CHILDREN_TAG):
+            value = int(line[len(CHILDREN_TAG):])
+            return value * (1 if sys.platform == "darwin" else 1024) or None
+    return None
+
+
+def loadmat_child_code(raw: Path, function: str) -> str:
+    return (f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
+            f"from pathlib import Path; from _common import {function}\n"
+            f"{function}(Path({str(raw)!r}))")
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = parse_args(make_parser(__doc__.splitlines()[0]), argv)
+    parser = make_parser(__doc__.splitlines()[0])
+    parser.add_argument("--all-clusters", action="store_true",
+                        help="also time and measure an all-clusters conversion (every cluster file of the "
+                             "tree) against a bare loadmat of the same files; about doubles the run time")
+    args = parse_args(parser, argv)
     raw = args.raw
 
     from ns1nwb import convert
 
     print_header("bench_convert: raw release -> one NWB file", raw, args.repeats)
+    clusters, qualities = release_mat_files(raw)
+    if args.all_clusters:
+        print(f"--all-clusters: {len(clusters)} cluster files and {len(qualities)} clusterquality.mat files "
+              f"under spikesandwav/\n")
 
     with tempfile.TemporaryDirectory(prefix="ns1nwb-bench-") as tmp:
         output = Path(tmp) / "ns1.nwb"
+        output_all = Path(tmp) / "ns1_all.nwb"
 
         # Peak memory first, in fresh children (nothing of this process is inherited).
-        convert_code = (f"import warnings; warnings.simplefilter('ignore')\n"
-                        f"from ns1nwb import convert\n"
-                        f"convert({str(raw)!r}, {str(Path(tmp) / 'ns1_child.nwb')!r}, overwrite=True)")
-        loadmat_code = (f"import sys; sys.path.insert(0, {str(HERE)!r})\n"
-                        f"from pathlib import Path; from _common import bare_loadmat\n"
-                        f"bare_loadmat(Path({str(raw)!r}))")
-        import_code = "import ns1nwb, ns1nwb.nwb_writer, pynwb, scipy.io, h5py"
-        peak_convert, _ = child_peak_rss(convert_code)
-        peak_loadmat, _ = child_peak_rss(loadmat_code)
+        import_code = "import ns1nwb, pynwb, scipy.io, h5py"
+        peak_convert, child_out = child_peak_rss(convert_child_code(raw, Path(tmp) / "ns1_child.nwb", False))
+        peak_convert_children = children_peak(child_out)
+        peak_loadmat, _ = child_peak_rss(loadmat_child_code(raw, "bare_loadmat"))
         peak_imports, _ = child_peak_rss(import_code)
+        if args.all_clusters:
+            peak_all, child_out = child_peak_rss(convert_child_code(raw, Path(tmp) / "ns1_all_child.nwb", True))
+            peak_all_children = children_peak(child_out)
+            peak_loadmat_all, _ = child_peak_rss(loadmat_child_code(raw, "bare_loadmat_all"))
+            (Path(tmp) / "ns1_all_child.nwb").unlink(missing_ok=True)
 
         # Warm-up: one untimed run of each side.
         with warnings.catch_warnings(record=True) as caught:
@@ -103,6 +150,26 @@ def main(argv: list[str] | None = None) -> int:
             one_core = one_worker_best(lambda: convert(raw, output, overwrite=True), args.repeats)
         out_size = output.stat().st_size
 
+        if args.all_clusters:
+            output.unlink()  # one file at a time on disk
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                timed(lambda: bare_loadmat_all(raw))
+                _, result = timed(lambda: convert(raw, output_all, overwrite=True, all_clusters=True))
+            print(f"all clusters: {result.summary()}")
+            print_warnings(caught, "the warm-up all-clusters conversion")
+            print()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                best_all = best_of_alternating(
+                    {"baseline": lambda: bare_loadmat_all(raw),
+                     "ns1nwb": lambda: convert(raw, output_all, overwrite=True, all_clusters=True)},
+                    args.repeats,
+                )
+                one_core_all = one_worker_best(
+                    lambda: convert(raw, output_all, overwrite=True, all_clusters=True), args.repeats)
+            out_all_size = output_all.stat().st_size
+
     raw_size = folder_size(raw)
     spike_size = folder_size(raw / "spikesandwav") - folder_size(raw / "spikesandwav" / "SH.En.C") \
         + (raw / "MetadataSHEnCneurons.mat").stat().st_size
@@ -116,11 +183,31 @@ def main(argv: list[str] | None = None) -> int:
     table.add("peak RSS of a fresh child: loadmat / convert", fmt_bytes(peak_loadmat), fmt_bytes(peak_convert),
               f"{peak_convert / peak_loadmat:.2f}x", f"ns1nwb < {fmt_bytes(TARGET_PEAK_BYTES)}",
               verdict(peak_convert < TARGET_PEAK_BYTES))
+    table.add("(info) its largest reader/writer process (RUSAGE_CHILDREN)", "-",
+              fmt_bytes(peak_convert_children) if peak_convert_children else "none forked", "-", "-", "-")
     table.add("(info) peak RSS of a child that only imports", "-", fmt_bytes(peak_imports), "-", "-", "-")
     table.add("output .nwb size vs raw folder size", fmt_bytes(raw_size), fmt_bytes(out_size),
               f"{out_size / raw_size:.2f}", f"<= {TARGET_SIZE_RATIO}", verdict(out_size / raw_size <= TARGET_SIZE_RATIO))
-    table.add("(info) vs the .mat files only (no wavs)", fmt_bytes(spike_size), fmt_bytes(out_size),
+    table.add("(info) vs every .mat file of the tree (no wavs)", fmt_bytes(spike_size), fmt_bytes(out_size),
               f"{out_size / spike_size:.2f}", "-", "-")
+    if args.all_clusters:
+        n_files = f"{len(clusters)} cluster + {len(qualities)} quality files"
+        ratio_all = best_all["ns1nwb"] / best_all["baseline"]
+        table.add(f"all clusters: convert vs bare loadmat of metadata + {n_files}",
+                  fmt_seconds(best_all["baseline"]), fmt_seconds(best_all["ns1nwb"]), f"{ratio_all:.2f}x",
+                  f"ns1nwb/baseline <= {TARGET_ALL_TIME_RATIO:g}", verdict(ratio_all <= TARGET_ALL_TIME_RATIO))
+        table.add("(info) all clusters, NS1NWB_WORKERS=1 (one core)", fmt_seconds(best_all["baseline"]),
+                  fmt_seconds(one_core_all), f"{one_core_all / best_all['baseline']:.2f}x", "-", "-")
+        table.add("all clusters: peak RSS of a fresh child: loadmat / convert", fmt_bytes(peak_loadmat_all),
+                  fmt_bytes(peak_all), f"{peak_all / peak_loadmat_all:.2f}x",
+                  f"ns1nwb < {fmt_bytes(TARGET_PEAK_BYTES)}", verdict(peak_all < TARGET_PEAK_BYTES))
+        table.add("(info) its largest reader/writer process (RUSAGE_CHILDREN)", "-",
+                  fmt_bytes(peak_all_children) if peak_all_children else "none forked", "-", "-", "-")
+        mat_size = sum(p.stat().st_size for p in [raw / METADATA_FILE, *clusters, *qualities])
+        table.add("(info) all clusters: .nwb size vs raw folder size", fmt_bytes(raw_size), fmt_bytes(out_all_size),
+                  f"{out_all_size / raw_size:.2f}", "-", "-")
+        table.add("(info) vs the .mat files it reads (no wavs)", fmt_bytes(mat_size), fmt_bytes(out_all_size),
+                  f"{out_all_size / mat_size:.2f}", "-", "-")
     print(table.render())
     return 0
 

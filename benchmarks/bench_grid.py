@@ -13,11 +13,21 @@ an info row repeats it with ``NS1NWB_WORKERS=1``. The two grids must be exactly 
 Target: baseline / ns1nwb >= 30. Also one unit's grid (``units=[k]``), fresh open each run, timed
 with the open excluded and included. Target < 50 ms.
 
+All clusters: the tree is also converted once with ``all_clusters=True`` (untimed), and
+``with ns1nwb.open(f) as rec: rec.response_grid(units=rec.units.in_metadata)`` (open included) is timed
+against its floor in the same run, alternating: open the file with h5py, read ``units/spike_times_index``
+and exactly the ``units/spike_times`` and ``units/spike_trial`` slices of those units (``spike_trial_index``
+in files written before ns1nwb 0.2; the metadata units come first, so one contiguous slice each), and fill
+an array of the grid's shape and dtype (``np.full``, every page written). Target ns1nwb / floor <= 1.3; the
+grid must equal the seed's value for value. Info rows: the open excluded (``rec.units.in_metadata`` and the
+grid) and ``NS1NWB_WORKERS=1``.
+
     python benchmarks/bench_grid.py [--raw PATH] [--repeats N] [--units K [K ...]]
 """
 
 from __future__ import annotations
 
+import gc
 import tempfile
 import time
 import warnings
@@ -43,6 +53,7 @@ from _common import (
 
 TARGET_SPEEDUP = 30.0
 TARGET_ONE_UNIT_S = 0.050
+TARGET_FLOOR_RATIO = 1.3
 RAW_LEN_MS = 4995
 DT_MS = 5
 N_NATURAL = 20
@@ -129,6 +140,59 @@ def ns1nwb_grid(nwb: Path, **kwargs: Any) -> np.ndarray:
         return rec.response_grid(**kwargs)
 
 
+def ns1nwb_metadata_grid(nwb: Path) -> np.ndarray:
+    """The grid of the metadata units of an all-clusters file, as a user writes it (open included)."""
+    import ns1nwb
+
+    with ns1nwb.open(nwb) as rec:
+        return rec.response_grid(units=rec.units.in_metadata)
+
+
+def ns1nwb_metadata_grid_open_excluded(nwb: Path) -> tuple[float, np.ndarray]:
+    """(seconds from the open's return to the grid, grid): ``rec.units.in_metadata`` and the grid only."""
+    import ns1nwb
+
+    gc.collect()
+    with ns1nwb.open(nwb) as rec:
+        start = time.perf_counter()
+        grid = rec.response_grid(units=rec.units.in_metadata)
+        return time.perf_counter() - start, grid
+
+
+# --------------------------------------------------------------------------- the floor
+
+
+def metadata_runs(nwb: Path) -> tuple[list[tuple[int, int]], str]:
+    """(runs ``(first, last + 1)`` of consecutive metadata units in file order, the per-spike trial column).
+
+    Found once, untimed: what the floor needs to know to read exactly the grid's spikes.
+    """
+    import h5py
+
+    with h5py.File(nwb, "r") as h5:
+        units = h5["units"]
+        local = np.flatnonzero(units["in_metadata"][:].astype(bool))
+        trial_name = "spike_trial" if "spike_trial" in units else "spike_trial_index"
+    breaks = np.flatnonzero(np.diff(local) != 1) + 1
+    runs = [(int(run[0]), int(run[-1]) + 1) for run in np.split(local, breaks) if run.size]
+    return runs, trial_name
+
+
+def floor_grid(nwb: Path, runs: list[tuple[int, int]], trial_name: str, shape: tuple[int, ...],
+               dtype: np.dtype) -> tuple[list[np.ndarray], np.ndarray]:
+    """The least the grid costs: open, read the spike arrays it needs, write every byte of the output."""
+    import h5py
+
+    with h5py.File(nwb, "r") as h5:
+        units = h5["units"]
+        ends = units["spike_times_index"][:]
+        spikes = []
+        for first, stop in runs:
+            a, b = (int(ends[first - 1]) if first else 0), int(ends[stop - 1])
+            spikes += [units["spike_times"][a:b], units[trial_name][a:b]]
+    return spikes, np.full(shape, 0.0, dtype=dtype)
+
+
 def ns1nwb_one_unit(nwb: Path, k: int) -> tuple[float, float, np.ndarray]:
     """(seconds open excluded, seconds open included, grid) of ``response_grid(units=[k])`` on a fresh open."""
     import ns1nwb
@@ -190,6 +254,12 @@ def main(argv: list[str] | None = None) -> int:
             seconds, result = timed(lambda: convert(raw, nwb, overwrite=True))
         print(f"converted once (untimed in the comparison, {fmt_seconds(seconds)}): {result.summary()}")
         print_warnings(caught, "the conversion")
+        nwb_all = Path(tmp) / "ns1_all.nwb"
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            seconds, result_all = timed(lambda: convert(raw, nwb_all, overwrite=True, all_clusters=True))
+        print(f"\nconverted once with all_clusters=True (untimed, {fmt_seconds(seconds)}): {result_all.summary()}")
+        print_warnings(caught, "the all-clusters conversion")
 
         # Warm-up (imports excluded from both) and the grids to compare.
         _, expected = timed(lambda: seed_grid(raw))
@@ -247,8 +317,35 @@ def main(argv: list[str] | None = None) -> int:
                       f"ns1nwb < {TARGET_ONE_UNIT_S * 1000:.0f} ms", verdict(i < TARGET_ONE_UNIT_S))
         table.add("one-unit grids == rows of the full baseline grid", "-", "-", "-", "equal",
                   verdict(one_unit_equal))
+
+        # The metadata units of an all-clusters file vs the floor of that grid.
+        runs, trial_name = metadata_runs(nwb_all)
+        _, got_all = timed(lambda: ns1nwb_metadata_grid(nwb_all))  # warm-up of both sides
+        timed(lambda: floor_grid(nwb_all, runs, trial_name, got_all.shape, got_all.dtype))
+        all_equal = bool(np.array_equal(expected, got_all))
+        if not all_equal:
+            describe_mismatch(expected, got_all, "all-clusters file, units=rec.units.in_metadata")
+        best_all = best_of_alternating(
+            {"floor": lambda: floor_grid(nwb_all, runs, trial_name, got_all.shape, got_all.dtype),
+             "ns1nwb": lambda: ns1nwb_metadata_grid(nwb_all)},
+            args.repeats)
+        excluded = min(ns1nwb_metadata_grid_open_excluded(nwb_all)[0] for _ in range(args.repeats))
+        single_all = one_worker_best(lambda: ns1nwb_metadata_grid(nwb_all), args.repeats)
+        n_meta = sum(b - a for a, b in runs)
+        floor_s, ratio = best_all["floor"], best_all["ns1nwb"] / best_all["floor"]
+        table.add(f"all-clusters file ({result_all.n_units} units): the {n_meta} in_metadata, open included, vs floor",
+                  fmt_seconds(floor_s), fmt_seconds(best_all["ns1nwb"]), f"{ratio:.2f}x",
+                  f"ns1nwb/floor <= {TARGET_FLOOR_RATIO:g}", verdict(ratio <= TARGET_FLOOR_RATIO))
+        table.add("(info) the same, open excluded (rec.units.in_metadata + grid)", fmt_seconds(floor_s),
+                  fmt_seconds(excluded), f"{excluded / floor_s:.2f}x", "-", "-")
+        table.add("(info) the same, NS1NWB_WORKERS=1 (open included)", fmt_seconds(floor_s),
+                  fmt_seconds(single_all), f"{single_all / floor_s:.2f}x", "-", "-")
+        table.add("its grid == the seed's (np.array_equal)", f"{expected.shape} {expected.dtype}",
+                  f"{got_all.shape} {got_all.dtype}", "-", "equal", verdict(all_equal))
     print("(one-unit baseline: loadmat of that unit's spike file + the seed's binning and smoothing; "
-          "ns1nwb: a fresh open each run)\n")
+          "ns1nwb: a fresh open each run)  ")
+    print("(all-clusters rows: baseline = the floor: h5py open, spike_times_index and the units' spike_times and "
+          f"{trial_name} slices ({len(runs)} contiguous run(s)), np.full of the grid's shape and dtype)\n")
     print(table.render())
     return 0
 
