@@ -148,12 +148,18 @@ def _corrupt_rows(sample_nwb: Path, out: Path, value: int, dtype: str) -> Path:
     return replace_dataset(out, f"units/{name}", rows)
 
 
+@pytest.mark.parametrize("workers", ["1", "3"])
 @pytest.mark.parametrize("value, dtype", [(60_000, "uint16"), (-1, "int32"), (1380, "int64")])
-def test_trial_rows_outside_the_trials_table_are_a_damaged_file(sample_nwb, tmp_path, value, dtype):
-    """Found when the spikes are read (checking every row at open would read the whole column)."""
+def test_trial_rows_outside_the_trials_table_are_a_damaged_file(sample_nwb, tmp_path, value, dtype, workers,
+                                                                monkeypatch):
+    """Found when the spikes are read (checking every row at open would read the whole column), in the
+    one-thread path and in the threads that read and bin pieces (all units in a row, or scattered)."""
+    monkeypatch.setenv("NS1NWB_WORKERS", workers)
+    monkeypatch.setattr("ns1nwb.read.binning.BULK_READ_UNITS", 2)  # the sample's 8 units in pieces
     path = _corrupt_rows(sample_nwb, tmp_path / "rows.nwb", value, dtype)
     with ns1nwb.open(path) as rec:
         for call in (lambda: rec.response_grid(units=[0], stimuli=[0]), lambda: rec.response_grid(),
+                     lambda: rec.response_grid(units=[7, 0, 1, 2, 3, 4, 5, 6]),
                      lambda: rec.to_neo(unit=0), lambda: rec.trial_spike_times_ms(0, 0, 0)):
             with pytest.raises(NwbContentError, match="damaged ns1nwb file .*trial row") as caught:
                 call()

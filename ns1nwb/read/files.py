@@ -88,7 +88,8 @@ class NwbFile:
         self._trial_row: dict[tuple[str, int, int], int] | None = None
         self._observed: dict[int, np.ndarray] = {}
         self._rows_by_session: dict[str, np.ndarray] | None = None
-        self._obs_intervals: tuple[Any, np.ndarray] | None = None  # (h5py dataset or array, index)
+        # (h5py dataset or array, index); False: the file has none; None: not looked up yet.
+        self._obs_intervals: tuple[Any, np.ndarray] | bool | None = None
 
     @contextlib.contextmanager
     def readable(self) -> Iterator[None]:
@@ -206,10 +207,13 @@ class NwbFile:
         The index is read once; the intervals unit by unit for a few units (one unit's grid stays one
         small read), then all at once (a few MB for the whole release).
         """
-        units = self.h5["units"]
-        if "obs_intervals" not in units or "obs_intervals_index" not in units:
+        if self._obs_intervals is False:
             return None
         if self._obs_intervals is None:
+            units = self.h5["units"]
+            if "obs_intervals" not in units or "obs_intervals_index" not in units:
+                self._obs_intervals = False  # looked up once: group lookups cost more than the rest
+                return None
             with self.readable():
                 data, ends = units["obs_intervals"], units["obs_intervals_index"][:].astype(np.int64)
             if data.ndim != 2 or data.shape[1] != 2 or ends.shape != (self.n_units,) or \
@@ -235,22 +239,46 @@ class NwbFile:
                 # Per-spike and ragged columns (spike_times, spike_trial, obs_intervals...) are not per unit.
                 if name in _NOT_PER_UNIT or f"{name}_index" in units or name not in units:
                     continue
-                values = units[name][:]
+                values = self._group_names(units[name]) if name == "electrode_group" else units[name][:]
                 if values.shape[:1] != (self.n_units,):
                     raise self._corrupt(f"units/{name} has {values.shape[0]} rows for {self.n_units} units")
-                if name == "electrode_group":
-                    values = np.array([self.h5[ref].name.rsplit("/", 1)[-1] for ref in values], dtype=object)
                 data[name] = as_text(values)
         data["n_spikes"] = np.diff(np.concatenate([[0], self.spike_ends]))
         return pd.DataFrame(data)
 
-    def spikes(self, local_units: Sequence[int], whole: tuple[np.ndarray, np.ndarray] | None = None
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _group_names(self, column: Any) -> np.ndarray:
+        """The electrode group name of each unit: one name lookup per group, not per unit.
+
+        Object references are read as their raw addresses, so that equal references can be found with
+        numpy; h5py's reference objects compare by identity.
+        """
+        import h5py
+
+        refs = column[:]
+        try:
+            raw = np.empty(column.shape, dtype=np.uint64)
+            column.id.read(h5py.h5s.ALL, h5py.h5s.ALL, raw, mtype=h5py.h5t.STD_REF_OBJ)
+        except (TypeError, ValueError, KeyError, RuntimeError):  # not classic object references: one by one
+            return np.array([self.h5[ref].name.rsplit("/", 1)[-1] for ref in refs], dtype=object)
+        addresses, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
+        if not addresses.size:
+            return np.array([], dtype=object)
+
+        def name_of(i: int) -> str:  # a path lookup costs 0.1 ms
+            return h5py.h5i.get_name(h5py.h5r.dereference(refs[i], self.h5.id)).decode().rsplit("/", 1)[-1]
+
+        # The groups sit side by side (general/extracellular_ephys): name them all by address at once.
+        parent = self.h5[refs[first[0]]].parent
+        by_address = {h5py.h5o.get_info(parent.id, name.encode()).addr: name for name in parent}
+        names = [by_address.get(int(address)) or name_of(i) for address, i in zip(addresses, first)]
+        return np.array(names, dtype=object)[inverse.reshape(-1)]
+
+    def spikes(self, local_units: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(spike times s, trial rows, bounds) of the asked units, concatenated in the order asked.
 
         Unit i's spikes are ``[bounds[i]:bounds[i + 1]]``. Consecutive units: one slice of
-        the data and of the index; many scattered units: one bulk read (or ``whole``, the
-        arrays already read in full); a few: one slice per unit. Trial rows keep the file's
+        the data and of the index; many scattered units: one bulk read; a few: one slice per
+        unit. Trial rows keep the file's
         small integer type (index with them directly).
         """
         local_units = np.asarray(local_units, dtype=np.int64)
@@ -259,14 +287,26 @@ class NwbFile:
         if local_units.size > 1 and np.all(np.diff(local_units) == 1):
             first, last = starts[0], ends[-1]
             return self._spike_times[first:last], self._spike_trial[first:last], bounds
-        if whole is not None or local_units.size > BULK_READ_UNITS:
-            times, trials = whole if whole is not None else self.read_all_spikes()
+        if local_units.size > BULK_READ_UNITS:
+            times, trials = self.read_all_spikes()
             times = np.concatenate([times[a:b] for a, b in zip(starts, ends)])
             trials = np.concatenate([trials[a:b] for a, b in zip(starts, ends)])
         else:
             times = np.concatenate([self._spike_times[a:b] for a, b in zip(starts, ends)] or [np.empty(0)])
             trials = np.concatenate([self._spike_trial[a:b] for a, b in zip(starts, ends)] or [np.empty(0, int)])
         return times, trials, bounds
+
+    @property
+    def spike_trial_dtype(self) -> np.dtype:
+        """The type of the per-spike trial rows in the file (a small unsigned integer)."""
+        return self._spike_trial.dtype
+
+    def read_spikes_into(self, first: int, stop: int, times_out: np.ndarray, trials_out: np.ndarray) -> None:
+        """Read spikes ``first:stop`` of the file (all units end to end) into the given arrays, allocating nothing."""
+        if stop > first:
+            with self.readable():
+                self._spike_times.read_direct(times_out, np.s_[first:stop])
+                self._spike_trial.read_direct(trials_out, np.s_[first:stop])
 
     def read_all_spikes(self) -> tuple[np.ndarray, np.ndarray]:
         """All spike times and trial rows of the file (one bulk read of each)."""

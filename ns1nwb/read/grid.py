@@ -15,7 +15,7 @@ import numpy as np
 
 from ..constants import DEFAULT_DT_MS, RESPONSE_WINDOW_MS
 
-__all__ = ["hanning_kernel", "bin_spike_times", "bin_layout", "add_binned", "exact_in_float32"]
+__all__ = ["hanning_kernel", "bin_spike_times", "bin_layout", "exact_in_float32", "fill_rows"]
 
 
 def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
@@ -47,27 +47,61 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     relative_ms : np.ndarray, shape (n_spikes,)
         Spike times, ms after the onset of their presentation.
     row : np.ndarray of int, shape (n_spikes,)
-        Output row of each spike (e.g. a flattened (stimulus, repeat)); negative rows are dropped.
+        Output row of each spike (e.g. a flattened (stimulus, repeat)); rows outside
+        ``[0, n_rows)`` are dropped.
     n_rows : int
     dt_ms : float, whole milliseconds
     kernel : np.ndarray, optional
-        Smoothing kernel (odd length, symmetric); None for raw counts.
+        Smoothing kernel (odd length, symmetric); None or empty for raw counts.
     presorted : bool, default False
-        The spikes of each row are consecutive and in time order (true of ns1nwb
-        files, whose spikes are sorted within trials): duplicates are then found
-        by comparing neighbours instead of sorting.
+        Accepted for compatibility; the spikes may come in any order.
 
     Returns
     -------
     np.ndarray, float32, shape (n_rows, T)
-        T = floor(4995 / dt_ms); a rounded millisecond holding two spikes counts once.
+        T = floor(4995 / dt_ms); a rounded millisecond holding two spikes of a row counts once.
     """
-    _, n_bins = bin_layout(dt_ms)
-    out = np.zeros((n_rows, n_bins), dtype=np.float32)
-    if kernel is not None and kernel.size == 0:  # no kernel: raw counts
-        kernel = None
-    add_binned(out, relative_ms, row, dt_ms, kernel, presorted)
+    relative_ms = np.ascontiguousarray(relative_ms, dtype=np.float64)
+    row = np.asarray(row)
+    if row.shape != relative_ms.shape:
+        raise ValueError(f"{row.shape[0] if row.ndim else 1} rows for {relative_ms.shape[0]} spike times")
+    out = np.empty((n_rows, bin_layout(dt_ms)[1]), dtype=np.float32)
+    # Spike i is alone in "trial" i, whose onset is 0 ms and whose row is row[i].
+    fill_rows(out, relative_ms, np.arange(relative_ms.size), np.array([0]), np.array([relative_ms.size]),
+              np.array([0]), np.zeros(relative_ms.size), np.clip(row, -1, n_rows).astype(np.int64), 1.0, n_rows,
+              dt_ms, kernel)
     return out
+
+
+def fill_rows(out: np.ndarray, times: np.ndarray, trials: np.ndarray, starts: np.ndarray, ends: np.ndarray,
+              first_rows: np.ndarray, onset: np.ndarray, slot: np.ndarray, scale: float, n_rows: int, dt_ms: float,
+              kernel: np.ndarray | None) -> None:
+    """Write the grid rows of several units into ``out`` (float32, (rows, T)), every value of them.
+
+    Unit i's spikes are ``times[starts[i]:ends[i]]``; spike j lies ``(times[j] -
+    onset[trials[j]]) * scale`` ms after its onset, in row ``first_rows[i] + slot[trials[j]]``
+    of ``out`` (dropped unless ``slot`` is in ``[0, n_rows)``). Units must not share rows.
+    """
+    from .kernel import bin_units_into
+
+    width, n_bins = bin_layout(dt_ms)
+    if out.dtype != np.float32 or out.ndim != 2 or out.shape[1] != n_bins or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous float32 (rows, {n_bins}), got {out.dtype} {out.shape}")
+    if first_rows.size and (first_rows.min() < 0 or first_rows.max() + n_rows > out.shape[0]):
+        raise IndexError("a unit's rows lie outside the output")
+    if starts.shape != ends.shape or starts.shape != first_rows.shape or (starts.size and (
+            starts.min() < 0 or ends.max() > min(times.size, trials.size) or np.any(ends < starts))):
+        raise IndexError("a unit's spikes lie outside the spike arrays")
+    used = trials[starts.min():ends.max()] if starts.size else trials[:0]  # what the units' spikes span
+    if used.size and (used.min() < 0 or used.max() >= min(onset.shape[0], slot.shape[0])):
+        raise IndexError("a spike's trial is not a row of the trials table")
+    taps = [(0, 1.0)] if kernel is None or kernel.size == 0 else [
+        (offset - kernel.size // 2, float(weight)) for offset, weight in enumerate(kernel) if weight != 0.0]
+    shifts = np.array([shift for shift, _ in taps], dtype=np.int64)
+    weights = np.array([weight for _, weight in taps], dtype=np.float64)
+    bin_units_into(times, trials, starts.astype(np.int64), ends.astype(np.int64), first_rows.astype(np.int64), onset,
+                   slot.astype(np.int64, copy=False), float(scale), int(n_rows), int(width), shifts, weights,
+                   exact_in_float32(weights), out)
 
 
 def exact_in_float32(kernel: np.ndarray | None) -> bool:
@@ -77,61 +111,3 @@ def exact_in_float32(kernel: np.ndarray | None) -> bool:
     with weights in quarters; such grids can be summed in place in float32, in any order.
     """
     return kernel is None or bool(np.all(kernel * 256.0 == np.rint(kernel * 256.0)))
-
-
-def add_binned(out: np.ndarray, relative_ms: np.ndarray, row: np.ndarray, dt_ms: float,
-                kernel: np.ndarray | None, presorted: bool) -> None:
-    """Add the binned (smoothed) spikes into ``out`` (float32, C-contiguous, (n_rows, T), zero-filled).
-
-    Spikes whose row is outside ``[0, n_rows)`` or whose rounded time is outside
-    ``[0, T * dt_ms)`` are dropped.
-    """
-    width, n_bins = bin_layout(dt_ms)
-    span = width * n_bins
-    n_rows = out.shape[0]
-    # Half the memory traffic when every key fits in 32 bits (the full default grid: 2.4e8).
-    signed, unsigned = (np.int32, np.uint32) if n_rows * span < 2**31 else (np.int64, np.uint64)
-    with np.errstate(invalid="ignore"):  # NaN/inf/huge become out-of-range integers, dropped below
-        ms = np.rint(relative_ms).astype(signed)  # np.rint = np.round: half to even
-    row = np.asarray(row)
-    if row.dtype != signed:  # rows past the grid stay past it (or negative) when narrowed
-        row = np.clip(row, -1, n_rows).astype(signed)
-    # As unsigned, negatives are huge: one comparison per bound.
-    keep = ms.view(unsigned) < span
-    keep &= row.view(unsigned) < n_rows
-    # key = (row, ms) in one integer; key // width = row * T + bin.
-    key = row * span
-    key += ms
-    key = key[keep]
-    # One-hot per (row, ms): a second spike in the same rounded millisecond is dropped.
-    if not presorted:
-        key = np.unique(key)
-    elif key.size > 1:
-        first = np.empty(key.size, dtype=bool)
-        first[0] = True
-        np.not_equal(key[1:], key[:-1], out=first[1:])
-        key = key[first]
-    flat = key // width if width > 1 else key
-    taps = [(0, 1.0)] if kernel is None else [
-        (offset - kernel.size // 2, float(weight)) for offset, weight in enumerate(kernel) if weight != 0.0]
-    spike_bin = flat % n_bins if any(shift for shift, _ in taps) else flat
-
-    def targets(shift: int) -> np.ndarray:
-        if shift == 0:
-            return flat
-        # Zero padding: what a tap would carry past either end of its row is dropped.
-        inside = spike_bin >= -shift if shift < 0 else spike_bin < n_bins - shift
-        return flat[inside] + shift
-
-    flat_out = out.reshape(-1)
-    if not exact_in_float32(kernel):
-        # Irrational weights (e.g. np.hanning(21) for 1-ms bins): sum in float64, round once, as the seed does.
-        total = np.zeros(flat_out.size, dtype=np.float64)
-        for shift, weight in taps:
-            total += np.bincount(targets(shift), minlength=total.size) * weight
-        flat_out += total.astype(np.float32)
-        return
-    # Smoothing is linear: spread each spike over the kernel's taps. Exact in float32,
-    # so scattered straight into ``out``.
-    for shift, weight in taps:
-        np.add.at(flat_out, targets(shift), np.float32(weight))  # a numpy scalar keeps add.at on its fast path

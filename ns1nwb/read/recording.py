@@ -10,15 +10,13 @@ from __future__ import annotations
 
 import contextlib
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Iterable
 
 import numpy as np
 
 from ..constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS
-from ..workers import worker_count
-from .binning import bin_units, split_for_threads
+from .binning import bin_file_units
 from .files import NwbFile, NwbFileHandle, as_text
 from .grid import bin_layout, hanning_kernel
 from .selection import as_index, check_window_ms, stimulus_indices, unit_positions
@@ -222,8 +220,8 @@ class Recording:
             by_file.setdefault(ref.file, []).append((out_index, ref.local))
         n_repeats = self._most_repeats(by_file, distinct)
         n_stimuli = len(distinct)
-        # Not zeros: each unit's rows are zero-filled by the thread that bins it, so the
-        # fresh memory is first touched in parallel and outside the GIL-holding np.add.at.
+        # Not zeros: each unit's rows are written whole by the thread that bins it, so the fresh
+        # memory is first touched in parallel, just before its spikes are added.
         grid = np.empty((len(positions), n_stimuli, n_repeats, n_bins), dtype=np.float32)
         if grid.size:
             self._fill_grid(grid, by_file, distinct, dt_ms, kernel)
@@ -257,21 +255,7 @@ class Recording:
             trial_slot = stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat
             # Trials not asked for point past the grid's last row, so their spikes are dropped.
             trial_slot[(stimulus_slot[nwb.trial_stimulus] < 0) | (nwb.trial_repeat >= n_repeats)] = grid_rows.shape[0]
-            trial_slot = trial_slot.astype(np.int32)  # row numbers: int32 halves the per-spike traffic
-            pieces = split_for_threads(len(members))
-            locals_ = np.array([local for _, local in members])
-            whole = None
-            if len(pieces) > 1 and not np.all(np.diff(locals_) == 1):
-                # Scattered units (e.g. rec.units.is_good): one bulk read shared by the pieces,
-                # not one per piece.
-                whole = nwb.read_all_spikes()
-            work = [(nwb, [members[i] for i in piece], trial_slot, grid_rows, n_rows, dt_ms, kernel, whole)
-                    for piece in pieces]
-            if len(work) == 1:
-                bin_units(*work[0])
-            else:  # pieces fill disjoint rows; HDF5 reads and numpy release the GIL, so they overlap
-                with ThreadPoolExecutor(max_workers=worker_count()) as pool:
-                    list(pool.map(lambda args: bin_units(*args), work))
+            bin_file_units(nwb, members, trial_slot, grid_rows, n_rows, dt_ms, kernel)
             missing: dict[int, np.ndarray] = {}  # per unit: the grid rows its recorded trials do not fill
             for out, local in members:
                 if local not in missing:
