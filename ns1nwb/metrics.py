@@ -173,5 +173,35 @@ def unit_noise_ratio(spike_times: Sequence[Sequence[np.ndarray]], sweep_ms: floa
     n_repeats = {len(reps) for reps in spike_times}
     if len(n_repeats) != 1:
         raise ValueError(f"every sound needs the same number of repeats, got {sorted(n_repeats)}")
-    blocks = [sweep_counts(reps, sweep, bin_ms) for reps, sweep in zip(spike_times, sweeps)]
-    return noise_ratio(np.concatenate(blocks, axis=1))
+    return noise_ratio(_joined_sweep_counts(spike_times, sweeps, bin_ms))
+
+
+def _joined_sweep_counts(spike_times: Sequence[Sequence[np.ndarray]], sweeps: list[float],
+                         bin_ms: float) -> np.ndarray:
+    """``np.concatenate([sweep_counts(reps, sweep, bin_ms) for ...], axis=1)``, in one pass over all the spikes.
+
+    One :func:`sweep_counts` per sound cost 3 ms a unit, a second over the release's clusters.
+    """
+    for sweep in sweeps:
+        if not (bin_ms > 0 and sweep >= bin_ms):
+            raise ValueError(f"need bin_ms > 0 and sweep_ms >= bin_ms, got {bin_ms=} sweep_ms={sweep}")
+    n_bins = np.array([int(np.floor(sweep / bin_ms + 1e-9)) for sweep in sweeps])  # as in sweep_counts
+    last = n_bins * bin_ms
+    offsets = np.concatenate([[0], np.cumsum(n_bins + 1)])  # each sound: its bins, then histc's last-edge bin
+    arrays = [np.asarray(times, dtype=float).ravel() for reps in spike_times for times in reps]
+    n_repeats = len(spike_times[0])
+    sizes = [a.size for a in arrays]
+    t = np.concatenate(arrays) if arrays else np.empty(0)
+    sound = np.repeat(np.repeat(np.arange(len(spike_times)), n_repeats), sizes)
+    repeat = np.repeat(np.tile(np.arange(n_repeats), len(spike_times)), sizes)
+    sound_last = last[sound]
+    inside = (t >= 0) & (t < sound_last)
+    column = np.full(t.size, -1, dtype=np.int64)
+    column[inside] = offsets[sound[inside]] + np.minimum((t[inside] // bin_ms).astype(np.int64),
+                                                         n_bins[sound[inside]] - 1)
+    on_edge = t == sound_last
+    column[on_edge] = offsets[sound[on_edge]] + n_bins[sound[on_edge]]
+    counted = column >= 0
+    width = int(offsets[-1])
+    flat = np.bincount(repeat[counted] * width + column[counted], minlength=n_repeats * width)
+    return flat.reshape(n_repeats, width).astype(float)
