@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gc
 import os
+import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -55,6 +56,55 @@ def real_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
         warnings.simplefilter("ignore")
         convert(real_raw, out)
     return out
+
+
+# --------------------------------------------------------------------------- the command line's fault rows
+#
+# A small tree and an output folder per test, for the rows that run ``ns1nwb convert`` and check what the
+# user sees (tests/cliharness.py): test_faults, test_validation, test_output_safety, test_bounded_work.
+
+
+@pytest.fixture(scope="module")
+def base_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 2-unit tree (2 recording blocks, 2 subjects), no spectrogram. Read-only."""
+    from ns1nwb.sample_data import write_sample_tree
+
+    return write_sample_tree(tmp_path_factory.mktemp("faults") / "raw", n_units=2, seed=0, with_spectrogram=False)
+
+
+@pytest.fixture
+def tree(base_raw: Path, tmp_path: Path) -> Path:
+    """A private copy whose MAT files may change; its wav folder is a symlink to the shared one."""
+    from rawedit import copy_tree_sharing_wavs
+
+    return copy_tree_sharing_wavs(base_raw, tmp_path / "raw")
+
+
+@pytest.fixture
+def lean_tree(base_raw: Path, tmp_path: Path) -> Path:
+    """A private copy without wavs (so without stimulus templates): fast to write; rows that use it let the
+    'wavs missing' warning through. For faults of the writer, where the audio plays no part."""
+    from ns1nwb.constants import WAV_DIR
+
+    return Path(shutil.copytree(base_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
+
+
+@pytest.fixture
+def wav_tree(base_raw: Path, tmp_path: Path) -> Path:
+    """A full private copy, wavs included."""
+    return Path(shutil.copytree(base_raw, tmp_path / "raw"))
+
+
+@pytest.fixture
+def out_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "out"
+    folder.mkdir()
+    return folder
+
+
+@pytest.fixture
+def out(out_dir: Path) -> Path:
+    return out_dir / "ns1.nwb"
 
 
 # --------------------------------------------------------------------------- a hang ends

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ns1nwb.conversion import AUDIO_RATE_RANGE_HZ, parse_audio_rate
-from test_faults import ENOSPC, assert_error, leftovers, run
+from cliharness import ENOSPC, assert_error, leftovers, run
 
 
 @pytest.mark.parametrize("rate", ["1e9", "1e-3", "1", "999.9", "192001", "inf", "nan", "-48000"])

@@ -22,118 +22,25 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
-from typing import Any, Callable
 
 import h5py
 import numpy as np
 import pytest
 import scipy.io as sio
 import soundfile as sf
-from click.testing import CliRunner
 
 import ns1nwb
-from ns1nwb.cli import cli
 from ns1nwb.constants import METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
-from ns1nwb.sample_data import write_sample_tree
-from rawedit import (copy_tree_sharing_wavs, load_spikes, neurons, save, save_neurons, struct, times_to_seconds,
+from cliharness import (ENOSPC, NATIVE, Spy, assert_error, assert_ok, console_script, convert_cli,
+                        fault_in_nwb_write, leftovers, let_warnings_through, describe, run,
+                        stop_real_conversion_mid_write)
+from rawedit import (load_spikes, neurons, save, save_neurons, struct, times_to_seconds,
                      truncate, unit_paths,
                      unit_spike_file)
 
-NATIVE = ("--audio-rate", "native")
-ENOSPC = "No space left on device"
-#: Ns1Warnings are errors in this suite (pyproject); rows that expect a `warning:` line let the CLI print them.
-let_warnings_through = pytest.mark.filterwarnings("always::ns1nwb.exceptions.Ns1Warning")
-
-
-# --------------------------------------------------------------------------- fixtures
-
-
-@pytest.fixture(scope="module")
-def base_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 2-unit tree (2 recording blocks, 2 subjects), no spectrogram. Read-only."""
-    return write_sample_tree(tmp_path_factory.mktemp("faults") / "raw", n_units=2, seed=0, with_spectrogram=False)
-
-
-@pytest.fixture
-def tree(base_raw: Path, tmp_path: Path) -> Path:
-    """A private copy whose MAT files may change; its wav folder is a symlink to the shared one."""
-    return copy_tree_sharing_wavs(base_raw, tmp_path / "raw")
-
-
-@pytest.fixture
-def lean_tree(base_raw: Path, tmp_path: Path) -> Path:
-    """A private copy without wavs (so without stimulus templates): fast to write; rows that use it let the
-    'wavs missing' warning through. For faults of the writer, where the audio plays no part."""
-    return Path(shutil.copytree(base_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
-
-
-@pytest.fixture
-def wav_tree(base_raw: Path, tmp_path: Path) -> Path:
-    """A full private copy, wavs included."""
-    return Path(shutil.copytree(base_raw, tmp_path / "raw"))
-
-
-@pytest.fixture
-def out_dir(tmp_path: Path) -> Path:
-    folder = tmp_path / "out"
-    folder.mkdir()
-    return folder
-
-
-@pytest.fixture
-def out(out_dir: Path) -> Path:
-    return out_dir / "ns1.nwb"
-
-
 # --------------------------------------------------------------------------- helpers
-
-
-def run(*args: object):
-    return CliRunner().invoke(cli, [str(a) for a in args])
-
-
-def convert_cli(raw: Path, output: Path, *extra: object):
-    return run("convert", raw, output, *NATIVE, *extra)
-
-
-def _report(result) -> str:
-    return f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
-
-
-def leftovers(folder: Path) -> list[str]:
-    """Temporary files or staging folders (any name with 'partial') under ``folder``."""
-    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if "partial" in p.name)
-
-
-def assert_error(result, code: int, *needles: str, output: Path | None = None) -> str:
-    """Exit ``code``, one ``error:`` line holding every needle, no traceback, nothing left at ``output``."""
-    report = _report(result)
-    assert result.exit_code == code, report
-    assert isinstance(result.exception, SystemExit), report  # handled, not an escaped exception
-    lines = [line for line in result.stderr.splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("error: "), report
-    for needle in needles:
-        assert needle in lines[0], f"{needle!r} not in the error line\n{report}"
-    assert "Traceback" not in result.stderr + result.stdout, report
-    if output is not None:
-        assert not output.exists(), f"{output} was left behind\n{report}"
-        if output.parent.is_dir():
-            assert leftovers(output.parent) == [], report
-    return lines[0]
-
-
-def assert_ok(result, output: Path) -> list[str]:
-    """Exit 0, the output written, no temporary left; returns the ``warning:`` lines."""
-    report = _report(result)
-    assert result.exit_code == 0, report
-    assert output.is_file() and leftovers(output.parent) == [], report
-    assert "Traceback" not in result.stderr + result.stdout, report
-    lines = result.stderr.splitlines()
-    assert all(line.startswith("warning: ") for line in lines), report
-    return lines
 
 
 # MAT rewriting (the structure loadmat shows on the real files; see tests/test_raw.py).
@@ -146,11 +53,6 @@ def _stored_counts(path: Path) -> list[list[int]]:
 
 def _wav(root: Path, index: int) -> Path:
     return root / SPIKES_DIR / WAV_DIR / STIMULI[index].wav_name
-
-
-def _console_script() -> list[str]:
-    script = Path(sys.executable).with_name("ns1nwb")
-    return [str(script)] if script.is_file() else [sys.executable, "-m", "ns1nwb.cli"]
 
 
 # --------------------------------------------------------------------------- the raw folder and its metadata
@@ -436,50 +338,11 @@ def test_long_but_legal_output_name(lean_tree, out_dir):
     except OSError:
         pytest.skip("this file system does not take 244-character names")
     result = convert_cli(lean_tree, target)
-    assert ".partial" not in result.stderr, _report(result)
+    assert ".partial" not in result.stderr, describe(result)
     assert_ok(result, target)
 
 
-class _Spy:
-    """What a fault injected mid-write saw: the temporary file(s) present when it struck."""
-
-    def __init__(self, folder: Path):
-        self.folder = folder
-        self.seen: list[str] = []
-        self.calls = 0
-
-    def snapshot(self) -> None:
-        # The output's lock file (ns1nwb.output_guard) is there throughout: not part of what is being written.
-        self.seen = [str(p.relative_to(self.folder)) for p in self.folder.rglob("*")
-                     if p.is_file() and not p.name.endswith(".ns1nwb.lock")]
-
-
-def _fault_in_nwb_write(monkeypatch, spy: _Spy, exc: BaseException, on_call: int = 1) -> None:
-    """``NWBHDF5IO.write`` call ``on_call`` writes a dataset into the temporary file, then raises ``exc``.
-
-    The write runs in this process (not the forked writer) so the spy sees it.
-    """
-    from pynwb import NWBHDF5IO
-
-    from ns1nwb import write
-
-    monkeypatch.setattr(write, "ISOLATED_WRITE", False)
-
-    original = NWBHDF5IO.write
-
-    def write(self, *args, **kwargs):
-        spy.calls += 1
-        if spy.calls != on_call:
-            return original(self, *args, **kwargs)
-        self._file.create_dataset("half_written", data=np.arange(100_000.0))
-        self._file.flush()
-        spy.snapshot()
-        raise exc
-
-    monkeypatch.setattr(NWBHDF5IO, "write", write)
-
-
-def _fault_in_h5py(monkeypatch, spy: _Spy, exc: BaseException, after: int = 40) -> None:
+def _fault_in_h5py(monkeypatch, spy: Spy, exc: BaseException, after: int = 40) -> None:
     """The ``after``-th ``h5py.Group.create_dataset`` call (midway through the file) raises ``exc``.
 
     The write runs in this process (not the forked writer) so the spy sees it.
@@ -502,8 +365,8 @@ def _fault_in_h5py(monkeypatch, spy: _Spy, exc: BaseException, after: int = 40) 
 @let_warnings_through
 def test_disk_full_during_write(lean_tree, out, monkeypatch):
     """``OSError(ENOSPC)`` from the NWB writer after part of the file is on disk: exit 2, temp file gone."""
-    spy = _Spy(out.parent)
-    _fault_in_nwb_write(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC))
+    spy = Spy(out.parent)
+    fault_in_nwb_write(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC))
     assert_error(convert_cli(lean_tree, out), 2, str(out), ENOSPC, output=out)
     assert len(spy.seen) == 1 and ".partial" in spy.seen[0]  # the fault struck with the temp file on disk
 
@@ -614,7 +477,7 @@ def test_bug_in_the_forked_writer_is_one_line(wav_tree, out, monkeypatch):
 
 @let_warnings_through
 def test_disk_full_inside_h5py(lean_tree, out, monkeypatch):
-    spy = _Spy(out.parent)
+    spy = Spy(out.parent)
     _fault_in_h5py(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC))
     result = convert_cli(lean_tree, out)
     assert spy.seen and ".partial" in spy.seen[0]
@@ -624,7 +487,7 @@ def test_disk_full_inside_h5py(lean_tree, out, monkeypatch):
 
 @let_warnings_through
 def test_ctrl_c_during_write(lean_tree, out, monkeypatch):
-    spy = _Spy(out.parent)
+    spy = Spy(out.parent)
     _fault_in_h5py(monkeypatch, spy, KeyboardInterrupt())
     line = assert_error(convert_cli(lean_tree, out), 1, "interrupted", output=out)
     assert "nothing was written" in line
@@ -633,7 +496,7 @@ def test_ctrl_c_during_write(lean_tree, out, monkeypatch):
 
 @let_warnings_through
 def test_ctrl_c_line_names_the_output(lean_tree, out, monkeypatch):
-    _fault_in_nwb_write(monkeypatch, _Spy(out.parent), KeyboardInterrupt())
+    fault_in_nwb_write(monkeypatch, Spy(out.parent), KeyboardInterrupt())
     assert_error(convert_cli(lean_tree, out), 1, "interrupted", str(out), output=out)
 
 
@@ -698,13 +561,13 @@ def test_dandi_second_session_fails(lean_tree, out_dir, monkeypatch):
     (dandiset / "dandiset.yaml").write_text("identifier: DANDI:000000\nname: mine, do not touch\n")
     (dandiset / "README.md").write_text("other files stay\n")
     first = run("convert", lean_tree, dandiset, "--dandi", *NATIVE)
-    assert first.exit_code == 0, _report(first)
+    assert first.exit_code == 0, describe(first)
     before = _files(dandiset)
     sessions = [name for name in before if name.endswith(".nwb")]
     assert len(sessions) == 2
 
-    spy = _Spy(dandiset)
-    _fault_in_nwb_write(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC), on_call=2)
+    spy = Spy(dandiset)
+    fault_in_nwb_write(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC), on_call=2)
     result = run("convert", lean_tree, dandiset, "--dandi", "--overwrite", *NATIVE)
     assert_error(result, 2, str(dandiset), ENOSPC)
     # The fault struck mid-way: the first session was complete in the staging folder.
@@ -720,8 +583,8 @@ def test_dandi_second_session_fails_leaves_no_session_files(lean_tree, out_dir, 
     dandiset.mkdir()
     (dandiset / "dandiset.yaml").write_text("identifier: DANDI:000000\n")
     before = _files(dandiset)
-    spy = _Spy(dandiset)
-    _fault_in_nwb_write(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC), on_call=2)
+    spy = Spy(dandiset)
+    fault_in_nwb_write(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC), on_call=2)
     assert_error(run("convert", lean_tree, dandiset, "--dandi", "--dandiset-id", "000001", *NATIVE), 2,
                  str(dandiset), ENOSPC)
     assert spy.calls == 2
@@ -733,7 +596,7 @@ def test_dandi_ctrl_c_in_second_session(lean_tree, out_dir, monkeypatch):
     dandiset = out_dir / "000000"
     dandiset.mkdir()
     (dandiset / "dandiset.yaml").write_text("identifier: DANDI:000000\n")
-    _fault_in_nwb_write(monkeypatch, _Spy(dandiset), KeyboardInterrupt(), on_call=2)
+    fault_in_nwb_write(monkeypatch, Spy(dandiset), KeyboardInterrupt(), on_call=2)
     assert_error(run("convert", lean_tree, dandiset, "--dandi", *NATIVE), 1, "interrupted")
     assert [p.name for p in dandiset.iterdir()] == ["dandiset.yaml"]
 
@@ -760,7 +623,7 @@ def test_dandi_output_problems(tree, out_dir):
 @let_warnings_through
 def test_dandi_failure_into_new_folder_leaves_nothing(lean_tree, out_dir, monkeypatch):
     dandiset = out_dir / "000000"
-    _fault_in_nwb_write(monkeypatch, _Spy(out_dir), OSError(errno.ENOSPC, ENOSPC), on_call=2)
+    fault_in_nwb_write(monkeypatch, Spy(out_dir), OSError(errno.ENOSPC, ENOSPC), on_call=2)
     assert_error(run("convert", lean_tree, dandiset, "--dandi", *NATIVE), 2, str(dandiset), ENOSPC, output=dandiset)
 
 
@@ -770,12 +633,12 @@ def test_dandi_failure_into_new_folder_leaves_nothing(lean_tree, out_dir, monkey
 def test_real_process_one_line_and_debug_traceback(tmp_path):
     """The console script in a real process: one line without --debug, a full traceback with it."""
     missing, target = tmp_path / "no-such-release", tmp_path / "ns1.nwb"
-    plain = subprocess.run([*_console_script(), "convert", str(missing), str(target)],
+    plain = subprocess.run([*console_script(), "convert", str(missing), str(target)],
                            capture_output=True, text=True, timeout=120)
     assert plain.returncode == 2, plain.stderr
     assert plain.stderr.splitlines() == [plain.stderr.strip()] and plain.stderr.startswith("error: ")
     assert str(missing) in plain.stderr and "Traceback" not in plain.stderr and plain.stdout == ""
-    debug = subprocess.run([*_console_script(), "--debug", "convert", str(missing), str(target)],
+    debug = subprocess.run([*console_script(), "--debug", "convert", str(missing), str(target)],
                            capture_output=True, text=True, timeout=120)
     assert debug.returncode == 1, debug.stderr
     assert "Traceback (most recent call last)" in debug.stderr
@@ -783,42 +646,15 @@ def test_real_process_one_line_and_debug_traceback(tmp_path):
     assert list(tmp_path.iterdir()) == []
 
 
-def _stop_real_conversion_mid_write(tree: Path, out: Path, stop: Callable[[subprocess.Popen], None],
-                                    **popen: Any) -> subprocess.Popen:
-    """Run the console script's convert and ``stop`` it once its temporary file is seen; then check what a
-    stopped conversion must show: exit 1, one ``error: ... interrupted`` line, no traceback, nothing left."""
-    proc = subprocess.Popen([*_console_script(), "convert", str(tree), str(out), *NATIVE],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
-    seen, deadline = [], time.monotonic() + 120
-    try:
-        while proc.poll() is None and time.monotonic() < deadline and not seen:
-            seen = leftovers(out.parent)
-            time.sleep(0.005)
-        if seen:
-            stop(proc)
-        stdout, stderr = proc.communicate(timeout=120)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    if not seen:
-        pytest.skip("the conversion ended before its temporary file was seen; nothing to interrupt")
-    assert proc.returncode == 1, stderr
-    lines = [line for line in stderr.splitlines() if not line.startswith("warning: ")]
-    assert len(lines) == 1 and lines[0].startswith("error: ") and "interrupted" in lines[0], stderr
-    assert "Traceback" not in stderr and stdout == ""
-    assert not out.exists() and leftovers(out.parent) == []
-    return proc
-
-
 def test_real_process_sigint_during_write(wav_tree, out):
     """A real Ctrl-C (SIGINT) while the temporary file is being written: exit 1, one line, nothing left."""
-    _stop_real_conversion_mid_write(wav_tree, out, lambda proc: proc.send_signal(signal.SIGINT))
+    stop_real_conversion_mid_write(wav_tree, out, lambda proc: proc.send_signal(signal.SIGINT))
 
 
 def test_real_process_sigterm_to_its_group_during_write(wav_tree, out):
     """``timeout`` or a batch scheduler ends the whole process group with SIGTERM while the file is being
     written: exit 1, one line, nothing left, and no process of the group (writers included) lives on."""
-    proc = _stop_real_conversion_mid_write(wav_tree, out, lambda proc: os.killpg(proc.pid, signal.SIGTERM),
+    proc = stop_real_conversion_mid_write(wav_tree, out, lambda proc: os.killpg(proc.pid, signal.SIGTERM),
                                            start_new_session=True)
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
@@ -852,7 +688,7 @@ def small_filesystem(tmp_path: Path):
 @let_warnings_through
 def test_real_full_disk(lean_tree, small_filesystem):
     target = small_filesystem / "ns1.nwb"
-    proc = subprocess.run([*_console_script(), "convert", str(lean_tree), str(target), *NATIVE],
+    proc = subprocess.run([*console_script(), "convert", str(lean_tree), str(target), *NATIVE],
                           capture_output=True, text=True, timeout=300)
     # Whatever happens, the temporary file is gone.
     assert list(small_filesystem.iterdir()) == []

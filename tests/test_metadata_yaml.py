@@ -10,7 +10,7 @@ import pytest
 
 from ns1nwb.exceptions import MetadataError
 from ns1nwb.metadata import load_metadata, validate_metadata
-from test_faults import assert_error, convert_cli
+from cliharness import assert_error, convert_cli
 
 #: 342 bytes that expand to 9^9 strings (the "billion laughs").
 ALIAS_BOMB = "\n".join(

@@ -102,6 +102,24 @@ def test_unit_noise_ratio_joins_sounds_per_repeat() -> None:
     assert unit_noise_ratio(shuffled, sweeps) == unit_noise_ratio(sounds, sweeps)
 
 
+def test_joined_counts_equal_per_sound_counts_at_the_edges() -> None:
+    """The one-pass matrix behind unit_noise_ratio is the per-sound sweep_counts side by side, also for
+    spikes before 0, on a bin edge, on the last edge (histc's extra bin) and after it, and empty repeats."""
+    from ns1nwb.metrics import _joined_sweep_counts
+
+    rng = np.random.default_rng(5)
+    edges = np.array([-1.0, -0.0, 0.0, 4.99, 5.0, 5195.0, 5195.1, 5200.0, 5235.0, 5240.0, 5241.9, 9999.0])
+    sweeps = [5199.995, 5200.036, 5241.938, 12.5]
+    sounds = [[np.concatenate([rng.uniform(-5, 5250, rng.poisson(25)), rng.choice(edges, 4)]) for _ in range(4)]
+              for _ in sweeps]
+    sounds[1][2] = np.array([])
+    expected = np.concatenate([sweep_counts(reps, w) for reps, w in zip(sounds, sweeps)], axis=1)
+    got = _joined_sweep_counts(sounds, sweeps, 5.0)
+    assert got.shape == expected.shape and got.dtype == expected.dtype
+    np.testing.assert_array_equal(got, expected)
+    assert got[:, 1039].sum() == sum(np.count_nonzero(r == 5195.0) for r in sounds[0])  # the last-edge bin
+
+
 def test_unit_noise_ratio_validates() -> None:
     with pytest.raises(ValueError, match="same number of repeats"):
         unit_noise_ratio([[np.array([1.0])] * 3, [np.array([1.0])] * 2], 5200.0)

@@ -24,9 +24,9 @@ from ns1nwb.constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR, STIMUL
 from ns1nwb.output_guard import lock_path
 from ns1nwb.workers import StoppedAfterOutput, stop_signals
 from rawedit import unit_spike_file
-from test_faults import (ENOSPC, NATIVE, _console_script, _fault_in_nwb_write, _report, _Spy,  # noqa: F401
-                         _stop_real_conversion_mid_write, assert_error, assert_ok, base_raw, convert_cli,
-                         lean_tree, leftovers, let_warnings_through, out, out_dir, run, tree, wav_tree)
+from cliharness import (ENOSPC, NATIVE, Spy, assert_error, assert_ok, console_script, convert_cli,
+                        fault_in_nwb_write, leftovers, let_warnings_through, run,
+                        stop_real_conversion_mid_write)
 
 
 def _n_units(path: Path) -> int:
@@ -78,7 +78,7 @@ def test_second_conversion_while_the_first_writes_is_refused(tree, out, tmp_path
         while first.poll() is None and time.monotonic() < deadline and not leftovers(out.parent):
             time.sleep(0.02)  # the first has its lock and is writing its temporary file
         assert first.poll() is None and lock_path(out).exists(), first.communicate()
-        second = subprocess.run([*_console_script(), "convert", str(tree), str(out), *NATIVE],
+        second = subprocess.run([*console_script(), "convert", str(tree), str(out), *NATIVE],
                                 capture_output=True, text=True, timeout=300)
         go.touch()
         stdout, stderr = first.communicate(timeout=300)
@@ -96,7 +96,7 @@ def test_second_conversion_while_the_first_writes_is_refused(tree, out, tmp_path
 def test_two_conversions_started_together(tree, out):
     """Two real processes started at the same moment: one writes, the other is refused (by the lock or, if
     the first was already done, because the file exists); never two "wrote"."""
-    command = [*_console_script(), "convert", str(tree), str(out), *NATIVE]
+    command = [*console_script(), "convert", str(tree), str(out), *NATIVE]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     assert sorted(code for code, _, _ in results) == [0, 2], results
@@ -134,13 +134,13 @@ def test_lock_is_removed_on_every_way_out(lean_tree, out, tmp_path, monkeypatch,
         assert_error(convert_cli(lean_tree, out), 2, output=out)
     else:
         exc = KeyboardInterrupt() if case == "ctrl-c" else OSError(errno.ENOSPC, ENOSPC)
-        _fault_in_nwb_write(monkeypatch, _Spy(out.parent), exc)
+        fault_in_nwb_write(monkeypatch, Spy(out.parent), exc)
         assert_error(convert_cli(lean_tree, out), 1 if case == "ctrl-c" else 2, output=out)
     assert _no_lock(out), sorted(p.name for p in out.parent.iterdir())
 
 
 def test_real_sigterm_mid_write_removes_the_lock(wav_tree, out):
-    _stop_real_conversion_mid_write(wav_tree, out, lambda proc: proc.send_signal(signal.SIGTERM))
+    stop_real_conversion_mid_write(wav_tree, out, lambda proc: proc.send_signal(signal.SIGTERM))
     assert _no_lock(out)
 
 

@@ -24,8 +24,7 @@ import soundfile as sf
 
 from ns1nwb.constants import METADATA_FILE, SPIKES_DIR, STIMULI, WAV_DIR
 from rawedit import load_spikes, neurons, save, save_neurons, struct, unit_paths, unit_spike_file
-from test_faults import (assert_error, assert_ok, base_raw, convert_cli, lean_tree, let_warnings_through,  # noqa: F401
-                         out, out_dir, tree, wav_tree)
+from cliharness import assert_error, assert_ok, convert_cli, let_warnings_through
 
 NAN, INF = float("nan"), float("inf")
 #: Unit 0 (exp45, Dec 2012) is the earliest recording block, unit 1 (exp57) the last.

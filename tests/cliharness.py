@@ -1,0 +1,140 @@
+"""Running ``ns1nwb convert`` from the tests: the command line in-process and as the real console script,
+the checks every fault row makes (one ``error:`` line, the exit code, nothing left behind) and the faults
+injected into the writer. Shared by the fault, validation, output-safety and bounded-work tests; their
+raw trees and output paths are fixtures in ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from ns1nwb.cli import cli
+
+NATIVE = ("--audio-rate", "native")
+ENOSPC = "No space left on device"
+#: Ns1Warnings are errors in this suite (pyproject); rows that expect a `warning:` line let the CLI print them.
+let_warnings_through = pytest.mark.filterwarnings("always::ns1nwb.exceptions.Ns1Warning")
+
+
+def run(*args: object):
+    return CliRunner().invoke(cli, [str(a) for a in args])
+
+
+def convert_cli(raw: Path, output: Path, *extra: object):
+    return run("convert", raw, output, *NATIVE, *extra)
+
+
+def describe(result) -> str:
+    return f"exit {result.exit_code}\n--- stdout\n{result.stdout}\n--- stderr\n{result.stderr}"
+
+
+def leftovers(folder: Path) -> list[str]:
+    """Temporary files or staging folders (any name with 'partial') under ``folder``."""
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if "partial" in p.name)
+
+
+def assert_error(result, code: int, *needles: str, output: Path | None = None) -> str:
+    """Exit ``code``, one ``error:`` line holding every needle, no traceback, nothing left at ``output``."""
+    report = describe(result)
+    assert result.exit_code == code, report
+    assert isinstance(result.exception, SystemExit), report  # handled, not an escaped exception
+    lines = [line for line in result.stderr.splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), report
+    for needle in needles:
+        assert needle in lines[0], f"{needle!r} not in the error line\n{report}"
+    assert "Traceback" not in result.stderr + result.stdout, report
+    if output is not None:
+        assert not output.exists(), f"{output} was left behind\n{report}"
+        if output.parent.is_dir():
+            assert leftovers(output.parent) == [], report
+    return lines[0]
+
+
+def assert_ok(result, output: Path) -> list[str]:
+    """Exit 0, the output written, no temporary left; returns the ``warning:`` lines."""
+    report = describe(result)
+    assert result.exit_code == 0, report
+    assert output.is_file() and leftovers(output.parent) == [], report
+    assert "Traceback" not in result.stderr + result.stdout, report
+    lines = result.stderr.splitlines()
+    assert all(line.startswith("warning: ") for line in lines), report
+    return lines
+
+
+def console_script() -> list[str]:
+    script = Path(sys.executable).with_name("ns1nwb")
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "ns1nwb.cli"]
+
+
+class Spy:
+    """What a fault injected mid-write saw: the temporary file(s) present when it struck."""
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self.seen: list[str] = []
+        self.calls = 0
+
+    def snapshot(self) -> None:
+        # The output's lock file (ns1nwb.output_guard) is there throughout: not part of what is being written.
+        self.seen = [str(p.relative_to(self.folder)) for p in self.folder.rglob("*")
+                     if p.is_file() and not p.name.endswith(".ns1nwb.lock")]
+
+
+def fault_in_nwb_write(monkeypatch, spy: Spy, exc: BaseException, on_call: int = 1) -> None:
+    """``NWBHDF5IO.write`` call ``on_call`` writes a dataset into the temporary file, then raises ``exc``.
+
+    The write runs in this process (not the forked writer) so the spy sees it.
+    """
+    from pynwb import NWBHDF5IO
+
+    from ns1nwb import write
+
+    monkeypatch.setattr(write, "ISOLATED_WRITE", False)
+
+    original = NWBHDF5IO.write
+
+    def write(self, *args, **kwargs):
+        spy.calls += 1
+        if spy.calls != on_call:
+            return original(self, *args, **kwargs)
+        self._file.create_dataset("half_written", data=np.arange(100_000.0))
+        self._file.flush()
+        spy.snapshot()
+        raise exc
+
+    monkeypatch.setattr(NWBHDF5IO, "write", write)
+
+
+def stop_real_conversion_mid_write(tree: Path, out: Path, stop: Callable[[subprocess.Popen], None],
+                                    **popen: Any) -> subprocess.Popen:
+    """Run the console script's convert and ``stop`` it once its temporary file is seen; then check what a
+    stopped conversion must show: exit 1, one ``error: ... interrupted`` line, no traceback, nothing left."""
+    proc = subprocess.Popen([*console_script(), "convert", str(tree), str(out), *NATIVE],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    seen, deadline = [], time.monotonic() + 120
+    try:
+        while proc.poll() is None and time.monotonic() < deadline and not seen:
+            seen = leftovers(out.parent)
+            time.sleep(0.005)
+        if seen:
+            stop(proc)
+        stdout, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if not seen:
+        pytest.skip("the conversion ended before its temporary file was seen; nothing to interrupt")
+    assert proc.returncode == 1, stderr
+    lines = [line for line in stderr.splitlines() if not line.startswith("warning: ")]
+    assert len(lines) == 1 and lines[0].startswith("error: ") and "interrupted" in lines[0], stderr
+    assert "Traceback" not in stderr and stdout == ""
+    assert not out.exists() and leftovers(out.parent) == []
+    return proc
