@@ -14,6 +14,8 @@ spike times 0.6..5241 ms, never after the sweep's end; presentations 5.3-7.9 s a
 
 from __future__ import annotations
 
+import functools
+
 import math
 import re
 from pathlib import Path, PurePosixPath
@@ -193,6 +195,7 @@ def check_wav_samples(path: Path, samples: np.ndarray) -> None:
                              "samples); the file is corrupt")
 
 
+@functools.lru_cache(maxsize=1 << 16)  # every unit of a block repeats the block's timestamps
 def timestamp_problem(stamp: str) -> str | None:
     """Why ``stamp`` is not a valid ``YYYYMMDD-HHMMSSmmm`` time, or None."""
     match = _TIMESTAMP.match(stamp)
