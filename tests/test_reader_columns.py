@@ -107,3 +107,26 @@ def test_a_folder_orders_metadata_units_first_then_the_others_file_by_file(sampl
         assert list(rec.units.unit_name) == expected
         np.testing.assert_array_equal(rec.response_grid(units=[0, 4], stimuli=[1]),
                                       one.response_grid(units=[7, 0], stimuli=[1]))
+
+
+def _group_names_by_h5py(path: Path) -> list[str]:
+    with h5py.File(path, "r") as f:
+        return [f[ref].name.rsplit("/", 1)[-1] for ref in f["units/electrode_group"][:]]
+
+
+@pytest.mark.parametrize("path", ["fast", "unknown address", "references not readable as addresses"])
+def test_electrode_group_names_are_each_units_own(sample_nwb, monkeypatch, path):
+    """Named once per group by address (h5py's references compare by identity); an address outside the
+    groups' folder, or references that cannot be read as addresses, fall back to naming each one."""
+    from ns1nwb.read import files
+
+    expected = _group_names_by_h5py(sample_nwb)
+    assert len(set(expected)) > 1
+    if path == "unknown address":
+        import h5py.h5o
+
+        monkeypatch.setattr(h5py.h5o, "get_info", lambda *args, **kwargs: type("Info", (), {"addr": -1})())
+    elif path == "references not readable as addresses":
+        monkeypatch.setattr(files, "_reference_addresses", lambda column: None)
+    with ns1nwb.open(sample_nwb) as rec:
+        assert rec.units.electrode_group.tolist() == expected

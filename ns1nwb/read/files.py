@@ -255,10 +255,8 @@ class NwbFile:
         import h5py
 
         refs = column[:]
-        try:
-            raw = np.empty(column.shape, dtype=np.uint64)
-            column.id.read(h5py.h5s.ALL, h5py.h5s.ALL, raw, mtype=h5py.h5t.STD_REF_OBJ)
-        except (TypeError, ValueError, KeyError, RuntimeError):  # not classic object references: one by one
+        raw = _reference_addresses(column)
+        if raw is None:  # not classic object references: one by one
             return np.array([self.h5[ref].name.rsplit("/", 1)[-1] for ref in refs], dtype=object)
         addresses, first, inverse = np.unique(raw, return_index=True, return_inverse=True)
         if not addresses.size:
@@ -337,6 +335,19 @@ class NwbFile:
         relative = np.subtract(times_s, self.trial_starts(trial_rows), out=out)
         relative *= 1000.0
         return relative
+
+
+def _reference_addresses(column: Any) -> np.ndarray | None:
+    """The object references of ``column`` as their raw addresses (uint64), or None when they are not
+    classic object references."""
+    import h5py
+
+    raw = np.empty(column.shape, dtype=np.uint64)
+    try:
+        column.id.read(h5py.h5s.ALL, h5py.h5s.ALL, raw, mtype=h5py.h5t.STD_REF_OBJ)
+    except (TypeError, ValueError, KeyError, RuntimeError):
+        return None
+    return raw
 
 
 def open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
