@@ -15,13 +15,12 @@ import functools
 import inspect
 import os
 import shutil
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
 
 from .exceptions import Ns1Error, OutputError
-from .output_guard import check_replaceable, output_lock, place
+from .output_guard import check_replaceable, output_lock, place, temporary_name
 from .workers import defer_stops, stop_deferral_scope
 
 __all__ = ["dandi_file_path", "check_output_folder", "write_dandi_folder", "inspect_path", "InspectionSummary"]
@@ -121,7 +120,7 @@ def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata
                           "do); pass --overwrite to replace them")
     created = not folder.exists()
     folder.mkdir(exist_ok=True)
-    staging = folder / f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    staging = temporary_name(folder / "staging")
     staging.mkdir()
     defaulted: dict[str, list[str]] = {}
     stimulus_cache: dict[tuple[str, int], Any] = {}

@@ -28,13 +28,14 @@ import errno
 import hashlib
 import os
 import stat
+import uuid
 from pathlib import Path
 from typing import Iterable, Iterator
 
 from .exceptions import OutputError
 from .workers import hold_stop_signals
 
-__all__ = ["lock_path", "output_lock", "check_replaceable", "place", "refuse_inputs"]
+__all__ = ["lock_path", "output_lock", "temporary_name", "check_replaceable", "place", "refuse_inputs"]
 
 #: Lock files held by this process (real path -> open descriptor): a nested lock of one output is free.
 _HELD: dict[str, int] = {}
@@ -149,6 +150,14 @@ def _release(lock: Path, fd: int) -> None:
             os.unlink(lock)
     with contextlib.suppress(OSError):
         os.close(fd)
+
+
+def temporary_name(output: Path, suffix: str = "") -> Path:
+    """A hidden name beside ``output`` for what becomes it (a file, or a staging folder): short (a long output
+    name must not grow too long for the file system), in the same folder (the final rename is atomic),
+    unique to this process and call, and with ``partial`` in it, so that what a stopped run leaves is
+    recognisable."""
+    return output.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{suffix}")
 
 
 def check_replaceable(path: Path, *, overwrite: bool, what: str = "file", suffix: str = ".nwb") -> bool:

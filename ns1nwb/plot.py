@@ -277,12 +277,11 @@ def _save_figure(fig: Any, out: Path, dpi: int) -> None:
     """Save ``fig`` under a hidden temporary name beside ``out``, then rename it: a full disk or a Ctrl-C
     leaves no truncated image, and the error names ``out``."""
     import contextlib
-    import uuid
 
-    from .output_guard import check_replaceable
+    from .output_guard import check_replaceable, temporary_name
     from .workers import defer_stops
 
-    tmp = out.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial{out.suffix}")
+    tmp = temporary_name(out, out.suffix)
     try:
         fig.savefig(tmp, dpi=dpi, format=out.suffix.lower().lstrip("."))
         check_replaceable(out, overwrite=True, what="image file", suffix=".png, .pdf or .svg")  # again

@@ -17,13 +17,12 @@ import contextlib
 import os
 import re
 import sys
-import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from .exceptions import OutputError
-from .output_guard import check_replaceable, output_lock, place
+from .output_guard import check_replaceable, output_lock, place, temporary_name
 from .workers import can_fork, defer_stops, hold_stop_signals, stop_deferral_scope, stop_signals
 
 if TYPE_CHECKING:
@@ -57,9 +56,7 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
     check_output_path(path, overwrite=overwrite)
     with stop_deferral_scope(), output_lock(path):
         check_output_path(path, overwrite=overwrite)  # again, now that no other ns1nwb process can make it
-        # A short hidden name in the same folder (the final rename is atomic; a long output
-        # name must not become too long for the file system).
-        tmp = path.with_name(f".ns1nwb-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial.nwb")
+        tmp = temporary_name(path, ".nwb")
         try:
             failure = (_write_in_child(nwbfile, tmp, finish) if ISOLATED_WRITE and can_fork()
                        else _write_here(nwbfile, tmp, finish))
