@@ -183,6 +183,17 @@ def print_warnings(caught: list, when: str) -> None:
         print(f"{category} during {when}{f' (x{n})' if n > 1 else ''}: {message}")
 
 
+def timed_recording_warnings(fn: Callable[[], Any], when: str) -> tuple[float, Any]:
+    """``timed(fn)``, with every warning it raises recorded and printed once (:func:`print_warnings`)."""
+    import warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = timed(fn)
+    print_warnings(caught, when)
+    return result
+
+
 def verdict(ok: bool) -> str:
     return "pass" if ok else "FAIL"
 

@@ -18,7 +18,6 @@ The ratio is ns1nwb / baseline: what computing costs over reading. No target: an
 from __future__ import annotations
 
 import tempfile
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -31,8 +30,8 @@ from _common import (
     make_parser,
     parse_args,
     print_header,
-    print_warnings,
     timed,
+    timed_recording_warnings,
     verdict,
 )
 
@@ -85,11 +84,8 @@ def main(argv: list[str] | None = None) -> int:
     paths = wav_paths(raw)
     with tempfile.TemporaryDirectory(prefix="ns1nwb-bench-") as tmp:
         nwb = Path(tmp) / "ns1.nwb"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            seconds, result = timed(lambda: convert(raw, nwb, overwrite=True))
+        seconds, result = timed_recording_warnings(lambda: convert(raw, nwb, overwrite=True), "the conversion")
         print(f"converted once (untimed, {fmt_seconds(seconds)}): {result.summary()}")
-        print_warnings(caught, "the conversion")
 
         # Warm-up of each side (imports, OS cache) and the arrays to check.
         _, reference = timed(lambda: stored(nwb))

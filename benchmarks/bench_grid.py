@@ -30,7 +30,6 @@ from __future__ import annotations
 import gc
 import tempfile
 import time
-import warnings
 from pathlib import Path
 from typing import Any
 
@@ -46,8 +45,8 @@ from _common import (
     one_worker_best,
     parse_args,
     print_header,
-    print_warnings,
     timed,
+    timed_recording_warnings,
     verdict,
 )
 
@@ -249,17 +248,12 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="ns1nwb-bench-") as tmp:
         nwb = Path(tmp) / "ns1.nwb"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            seconds, result = timed(lambda: convert(raw, nwb, overwrite=True))
+        seconds, result = timed_recording_warnings(lambda: convert(raw, nwb, overwrite=True), "the conversion")
         print(f"converted once (untimed in the comparison, {fmt_seconds(seconds)}): {result.summary()}")
-        print_warnings(caught, "the conversion")
         nwb_all = Path(tmp) / "ns1_all.nwb"
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            seconds, result_all = timed(lambda: convert(raw, nwb_all, overwrite=True, all_clusters=True))
+        seconds, result_all = timed_recording_warnings(
+            lambda: convert(raw, nwb_all, overwrite=True, all_clusters=True), "the all-clusters conversion")
         print(f"\nconverted once with all_clusters=True (untimed, {fmt_seconds(seconds)}): {result_all.summary()}")
-        print_warnings(caught, "the all-clusters conversion")
 
         # Warm-up (imports excluded from both) and the grids to compare.
         _, expected = timed(lambda: seed_grid(raw))
