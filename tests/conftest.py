@@ -47,6 +47,21 @@ def sample_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Pa
 
 
 @pytest.fixture(scope="session")
+def two_block_dandi(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 2-unit tree (seed 5: 2 recording blocks) and its ``--dandi`` folder at the native audio rate
+    (no resampling: faster): ``<base>/raw`` and ``<base>/dandiset``, one file per block. Read-only."""
+    from ns1nwb import convert
+    from ns1nwb.sample_data import write_sample_tree
+
+    base = tmp_path_factory.mktemp("two_block_dandi")
+    raw = write_sample_tree(base / "raw", n_units=2, seed=5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert(raw, base / "dandiset", dandi=True, audio_rate_hz=None)
+    return base
+
+
+@pytest.fixture(scope="session")
 def real_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real release converted with the defaults (about 10 s)."""
     from ns1nwb import convert

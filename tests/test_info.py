@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import h5py
@@ -15,17 +14,9 @@ from ns1nwb.info import summarize
 
 
 @pytest.fixture(scope="module")
-def session_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A 2-unit tree converted with --dandi: one file per recording block (2 blocks)."""
-    from ns1nwb import convert
-    from ns1nwb.sample_data import write_sample_tree
-
-    base = tmp_path_factory.mktemp("info")
-    raw = write_sample_tree(base / "raw", n_units=2, seed=5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        convert(raw, base / "dandiset", dandi=True, audio_rate_hz=None)  # native rate: no resampling, faster
-    return base / "dandiset"
+def session_folder(two_block_dandi: Path) -> Path:
+    """The --dandi folder of a 2-unit tree: one file per recording block (2 blocks)."""
+    return two_block_dandi / "dandiset"
 
 
 def test_summary_of_the_pooled_file(sample_nwb):

@@ -198,16 +198,13 @@ def test_a_copy_with_another_identifier_is_found_by_its_units(sample_nwb, tmp_pa
 
 
 @pytest.fixture(scope="module")
-def dandi_with_pooled(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A --dandi folder of a 2-unit tree with the pooled file of the same tree put inside it."""
-    from ns1nwb.sample_data import write_sample_tree
-
+def dandi_with_pooled(two_block_dandi: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A --dandi folder of a 2-unit tree and the pooled file of the same tree beside it."""
     base = tmp_path_factory.mktemp("dandi_pooled")
-    raw = write_sample_tree(base / "raw", n_units=2, seed=5)
+    shutil.copytree(two_block_dandi / "dandiset", base / "dandiset")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        ns1nwb.convert(raw, base / "dandiset", dandi=True, audio_rate_hz=None)
-        ns1nwb.convert(raw, base / "pooled.nwb", audio_rate_hz=None)
+        ns1nwb.convert(two_block_dandi / "raw", base / "pooled.nwb", audio_rate_hz=None)
     return base
 
 
