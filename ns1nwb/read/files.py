@@ -276,8 +276,7 @@ class NwbFile:
 
         Unit i's spikes are ``[bounds[i]:bounds[i + 1]]``. Consecutive units: one slice of
         the data and of the index; many scattered units: one bulk read; a few: one slice per
-        unit. Trial rows keep the file's
-        small integer type (index with them directly).
+        unit. Trial rows keep the file's small integer type (index with them directly).
         """
         local_units = np.asarray(local_units, dtype=np.int64)
         starts, ends = self.spike_starts[local_units], self.spike_ends[local_units]
@@ -329,10 +328,9 @@ class NwbFile:
             self.trial_starts(trial_rows)  # raises, saying which
             raise self._corrupt(f"a spike's trial row is not a row of the trials table ({trial_rows.dtype})")
 
-    def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray, overwrite: bool = False) -> np.ndarray:
-        """ms after each spike's trial onset; ``overwrite`` reuses ``times_s`` for the result."""
-        out = times_s if overwrite else None
-        relative = np.subtract(times_s, self.trial_starts(trial_rows), out=out)
+    def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray) -> np.ndarray:
+        """ms after each spike's trial onset (the grid's compiled loop computes the same, spike by spike)."""
+        relative = np.subtract(times_s, self.trial_starts(trial_rows))
         relative *= 1000.0
         return relative
 
