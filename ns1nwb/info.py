@@ -185,7 +185,7 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
             n_files=len(files),
             file_size_bytes=None if _is_url(text) else sum(Path(s).stat().st_size for s in sources),
             n_units=len(units),
-            n_good_units=int(np.asarray(units["is_good"], dtype=bool).sum()) if "is_good" in units else 0,
+            n_good_units=int(units["is_good"].eq(True).sum()) if "is_good" in units else 0,  # NaN is not good
             n_blocks=int(units["session_id"].nunique()) if "session_id" in units else len(files),
             subjects=sorted({str(s) for s in units["subject_id"]}) if "subject_id" in units else [],
             n_trials=n_trials,

@@ -73,6 +73,18 @@ def real_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+@pytest.fixture(scope="session")
+def real_all_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real release converted with ``all_clusters=True`` (279 units). Read-only."""
+    from ns1nwb import convert
+
+    out = tmp_path_factory.mktemp("real_all") / "all.nwb"
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert(real_raw, out, all_clusters=True)
+    return out
+
+
 # --------------------------------------------------------------------------- the command line's fault rows
 #
 # A small tree and an output folder per test, for the rows that run ``ns1nwb convert`` and check what the

@@ -171,6 +171,34 @@ def test_observation_intervals_of_a_cluster_with_few_repeats(cluster_tree, clust
         assert obs.shape == (n_presentations, 2)
 
 
+def test_dandi_files_of_all_clusters_agree_with_the_pooled_file(cluster_tree, cluster_nwbs, tmp_path):
+    """--dandi --all-clusters: a file per block (4), each with the same unit columns (``electrodes`` only where
+    a unit has a site), so the folder reads as the pooled file: ``is_good`` a boolean column for every unit
+    (False in a block of clusters the metadata does not name), the same grids, the same info counts."""
+    from ns1nwb.info import summarize
+
+    folder = tmp_path / "dandiset"
+    result = run("convert", cluster_tree, folder, *NATIVE, "--dandi", "--all-clusters")
+    assert result.exit_code == 0, result.output
+    files = sorted(folder.rglob("*.nwb"))
+    columns, metadata_units = [], []
+    for path in files:
+        with h5py.File(path, "r") as f:
+            names = set(_text(f["units"].attrs["colnames"]))
+            metadata_units.append(int(f["units/in_metadata"][:].sum()))
+        assert ("electrodes" in names) == (metadata_units[-1] > 0), path.name
+        columns.append(names - {"electrodes"})
+    assert len(files) == 4 and metadata_units.count(0) == 2  # two blocks hold only unlisted clusters
+    assert all(names == columns[0] for names in columns) and "is_good" in columns[0]
+    _, everything = cluster_nwbs
+    with ns1nwb.open(folder) as per_session, ns1nwb.open(everything) as pooled:
+        good = per_session.units.is_good
+        assert good.dtype == bool and good.tolist() == pooled.units.is_good.tolist() and good.sum() == 1
+        np.testing.assert_array_equal(per_session.response_grid(units=good),
+                                      pooled.response_grid(units=pooled.units.is_good))
+    assert summarize(folder).n_good_units == summarize(everything).n_good_units == 1
+
+
 @pytest.mark.parametrize("damage, problem", [
     (lambda folder: (folder / "clusterquality.mat").write_text("not a MAT file"), "not a readable MAT file"),
     (lambda folder: write_quality(folder, [1, 2, 3]), "3 codes, but the folder holds cluster.09"),
@@ -202,15 +230,6 @@ def test_a_set_matching_no_stimulus_is_an_error(cluster_tree, tmp_path):
 
 
 # --------------------------------------------------------------------------- the real release
-
-
-@pytest.fixture(scope="session")
-def real_all_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    out = tmp_path_factory.mktemp("real_all") / "all.nwb"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ns1nwb.convert(real_raw, out, all_clusters=True)
-    return out
 
 
 @pytest.mark.realdata

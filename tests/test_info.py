@@ -62,6 +62,28 @@ def test_summary_of_a_per_session_folder(session_folder):
     assert "(first file)" in report and "48828.125 Hz" in report
 
 
+def test_a_file_without_is_good_counts_no_good_units(session_folder, tmp_path):
+    """A folder whose files disagree (one without ``is_good``, as another writer may leave it): that file's
+    units are missing values in ``rec.units.is_good``, counted as not good, and refused as a mask in one line."""
+    import shutil
+
+    from readedit import remove_unit_columns
+
+    folder = Path(shutil.copytree(session_folder, tmp_path / "mixed"))
+    files = sorted(folder.rglob("*.nwb"))
+    counts = []
+    for path in files:
+        with h5py.File(path, "r") as f:
+            counts.append(int(f["units/is_good"][:].sum()))
+    remove_unit_columns(files[0], "is_good")
+    assert summarize(folder, inspect=False).n_good_units == sum(counts[1:])
+    with ns1nwb.open(folder) as rec:
+        with pytest.raises(ValueError, match=r"holds 1 missing values .*fillna\(False\)"):
+            rec.response_grid(units=rec.units.is_good)
+        filled = rec.units.is_good.fillna(False)
+        assert rec.response_grid(units=filled, stimuli=[0]).shape[0] == sum(counts[1:])
+
+
 def test_cli_info_runs_the_inspector(sample_nwb):
     result = CliRunner().invoke(cli, ["info", str(sample_nwb)])
     assert result.exit_code == 0, result.output

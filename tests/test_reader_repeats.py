@@ -7,7 +7,6 @@ to the raw spike times (``reference.py``), never against the reader itself.
 
 from __future__ import annotations
 
-import inspect
 import re
 import warnings
 from datetime import datetime, timedelta
@@ -217,11 +216,6 @@ def test_info_has_no_cluster_line_without_the_columns(sample_nwb, tmp_path):
 # --------------------------------------------------------------------------- files of the --all-clusters writer
 
 
-def _all_clusters_supported() -> bool:
-    return "all_clusters" in inspect.signature(ns1nwb.convert).parameters
-
-
-@pytest.mark.skipif(not _all_clusters_supported(), reason="convert(all_clusters=True) is not there yet")
 def test_all_clusters_file_reads_like_the_default_for_metadata_units(sample_raw, sample_nwb, tmp_path):
     """A cluster the metadata does not name, recorded later with 16 repeats: its own block, R = 16."""
     raw = copy_tree_sharing_wavs(sample_raw, tmp_path / "raw")
@@ -253,9 +247,8 @@ def raw_repeat_times_of(spike_file: Path) -> list[list[np.ndarray]]:
 
 
 @pytest.mark.realdata
-@pytest.mark.skipif(not _all_clusters_supported(), reason="convert(all_clusters=True) is not there yet")
-def test_real_all_clusters_file(real_raw, real_nwb, tmp_path):
-    out = _convert(real_raw, tmp_path / "all.nwb", all_clusters=True)
+def test_real_all_clusters_file(real_all_nwb, real_nwb, tmp_path):
+    out = real_all_nwb
     with ns1nwb.open(out) as rec, ns1nwb.open(real_nwb) as default:
         units = rec.units
         assert int(units.in_metadata.sum()) == 119

@@ -177,7 +177,10 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLay
         "session_id": [session_of[i] for i in indices],
     }
     listed = [u for u in units if u.in_metadata]
-    if listed and all("singleT" in u.metadata and isinstance(u.metadata.get("depth"), (int, float)) for u in listed):
+    # Decided by the whole metadata, not by this file's units: a per-session file of clusters the metadata
+    # does not name has the column too (all False), as every file of a --dandi folder must agree.
+    if all("singleT" in u.metadata and isinstance(u.metadata.get("depth"), (int, float))
+           for u in ctx.release.units if u.in_metadata):
         derived["is_good"] = [u.in_metadata and u.metadata["singleT"] in GOOD_LABELS and u.metadata["depth"] >= 0
                               for u in units]
     columns += [vector(name, described(spec[name]), column_data(values, spec[name]["dtype"]))

@@ -54,7 +54,11 @@ def unit_positions(units: Any, n_units: int, names: Callable[[], Sequence[str]])
     if values.ndim != 1:
         raise ValueError(f"units must be one-dimensional, got shape {values.shape}")
     items = list(values)
-    if values.dtype == bool or (items and all(isinstance(v, (bool, np.bool_)) for v in items)):
+    flags = [isinstance(v, (bool, np.bool_)) for v in items]
+    if any(flags) and not all(flags) and all(flag or _missing(v) for flag, v in zip(flags, items)):
+        raise ValueError(f"the boolean unit mask holds {flags.count(False)} missing values (NaN: a column that some "
+                         "of the files lack); fill them first, e.g. mask.fillna(False)")
+    if values.dtype == bool or (items and all(flags)):
         if len(items) != n_units:
             raise ValueError(f"a boolean unit mask needs {n_units} values, got {len(items)}")
         return [int(i) for i in np.flatnonzero(np.asarray(items, dtype=bool))]
@@ -72,6 +76,11 @@ def unit_positions(units: Any, n_units: int, names: Callable[[], Sequence[str]])
             raise IndexError(f"unit index {position} out of range for {n_units} units")
         positions.append(position % n_units)
     return positions
+
+
+def _missing(value: Any) -> bool:
+    """None, NaN or pandas' NA: what pandas puts in a column that some of the joined tables lack."""
+    return value is None or type(value).__name__ == "NAType" or (isinstance(value, float) and math.isnan(value))
 
 
 def stimulus_indices(stimuli: Iterable[Any], n_stimuli: int) -> list[int]:
