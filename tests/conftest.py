@@ -18,6 +18,16 @@ pytest_plugins = ("pytester",)  # tests/test_open_handles.py runs the fixture be
 REAL_RAW = Path(os.environ.get("NS1_RAW", Path(__file__).resolve().parents[2] / "shared" / "ns1-raw"))
 
 
+def _converted_quietly(raw: Path, out: Path, **options: Any) -> Path:
+    """``convert(raw, out, **options)``, its warnings silenced (ns1nwb's own are asserted elsewhere)."""
+    from ns1nwb import convert
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        convert(raw, out, **options)
+    return out
+
+
 @pytest.fixture(scope="session")
 def real_raw() -> Path:
     """The real release folder, or a skip saying where it was looked for."""
@@ -37,52 +47,31 @@ def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def sample_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``sample_raw`` converted with the defaults. Treat as read-only."""
-    from ns1nwb import convert
-
-    out = tmp_path_factory.mktemp("nwb") / "sample.nwb"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # third-party deprecation noise only; ns1nwb warnings are asserted elsewhere
-        convert(sample_raw, out)
-    return out
+    return _converted_quietly(sample_raw, tmp_path_factory.mktemp("nwb") / "sample.nwb")
 
 
 @pytest.fixture(scope="session")
 def two_block_dandi(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A generated 2-unit tree (seed 5: 2 recording blocks) and its ``--dandi`` folder at the native audio rate
     (no resampling: faster): ``<base>/raw`` and ``<base>/dandiset``, one file per block. Read-only."""
-    from ns1nwb import convert
     from ns1nwb.sample_data import write_sample_tree
 
     base = tmp_path_factory.mktemp("two_block_dandi")
     raw = write_sample_tree(base / "raw", n_units=2, seed=5)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        convert(raw, base / "dandiset", dandi=True, audio_rate_hz=None)
+    _converted_quietly(raw, base / "dandiset", dandi=True, audio_rate_hz=None)
     return base
 
 
 @pytest.fixture(scope="session")
 def real_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real release converted with the defaults (about 10 s)."""
-    from ns1nwb import convert
-
-    out = tmp_path_factory.mktemp("real") / "ns1.nwb"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        convert(real_raw, out)
-    return out
+    """The real release converted with the defaults (about 10 s). Read-only."""
+    return _converted_quietly(real_raw, tmp_path_factory.mktemp("real") / "ns1.nwb")
 
 
 @pytest.fixture(scope="session")
 def real_all_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The real release converted with ``all_clusters=True`` (279 units). Read-only."""
-    from ns1nwb import convert
-
-    out = tmp_path_factory.mktemp("real_all") / "all.nwb"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        convert(real_raw, out, all_clusters=True)
-    return out
+    return _converted_quietly(real_raw, tmp_path_factory.mktemp("real_all") / "all.nwb", all_clusters=True)
 
 
 # --------------------------------------------------------------------------- the command line's fault rows
