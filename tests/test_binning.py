@@ -41,6 +41,7 @@ def test_every_value_of_the_units_rows_is_written():
     (dict(starts=np.array([0, 60]), ends=np.array([50, 55])), "spikes lie outside"),
     (dict(onset=np.zeros(2)), "not a row of the trials table"),
     (dict(slot=np.zeros(3, dtype=np.int64)), "not a row of the trials table"),
+    (dict(trials=np.zeros(100)), "not a row of the trials table"),  # float rows: never indices
 ])
 def test_indices_the_kernel_would_use_are_checked_first(change, message):
     args = _args()

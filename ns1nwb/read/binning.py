@@ -42,9 +42,12 @@ def bin_file_units(nwb: NwbFile, members: list[tuple[int, int]], trial_slot: np.
 
     def bin_spikes(units: np.ndarray, times: np.ndarray, trials: np.ndarray, starts: np.ndarray,
                    ends: np.ndarray) -> None:
-        nwb.check_trial_rows(trials[starts.min():ends.max()])  # a damaged file: an error naming it
-        fill_rows(grid_rows, times, trials, starts, ends, first_rows[units], nwb.trial_start_s, trial_slot,
-                  1000.0, n_rows, dt_ms, kernel)
+        try:
+            fill_rows(grid_rows, times, trials, starts, ends, first_rows[units], nwb.trial_start_s, trial_slot,
+                      1000.0, n_rows, dt_ms, kernel)
+        except IndexError:  # raised before anything is written; a bad trial row is a damaged file:
+            nwb.check_trial_rows(trials[starts.min():ends.max()])  # an error naming it
+            raise
 
     if len(pieces) == 1:
         times, trials, bounds = nwb.spikes(locals_)

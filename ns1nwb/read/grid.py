@@ -93,7 +93,8 @@ def fill_rows(out: np.ndarray, times: np.ndarray, trials: np.ndarray, starts: np
             starts.min() < 0 or ends.max() > min(times.size, trials.size) or np.any(ends < starts))):
         raise IndexError("a unit's spikes lie outside the spike arrays")
     used = trials[starts.min():ends.max()] if starts.size else trials[:0]  # what the units' spikes span
-    if used.size and (used.min() < 0 or used.max() >= min(onset.shape[0], slot.shape[0])):
+    if used.dtype.kind not in "iu" or used.size and (
+            used.min() < 0 or used.max() >= min(onset.shape[0], slot.shape[0])):
         raise IndexError("a spike's trial is not a row of the trials table")
     taps = [(0, 1.0)] if kernel is None or kernel.size == 0 else [
         (offset - kernel.size // 2, float(weight)) for offset, weight in enumerate(kernel) if weight != 0.0]

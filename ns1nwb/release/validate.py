@@ -15,7 +15,6 @@ spike times 0.6..5241 ms, never after the sweep's end; presentations 5.3-7.9 s a
 from __future__ import annotations
 
 import functools
-
 import math
 import re
 from pathlib import Path, PurePosixPath
