@@ -92,7 +92,8 @@ def bare_loadmat(raw: Path) -> tuple[Any, list[dict[str, Any]]]:
 def release_mat_files(raw: Path) -> tuple[list[Path], list[Path]]:
     """(every ``cluster.NN.data*.mat``, every ``clusterquality.mat``) under ``spikesandwav/``, in path order.
 
-    The tree walked as ns1nwb walks it (``os.walk``, links to folders not followed).
+    The tree walked and ordered as ns1nwb does (``os.walk``, links to folders not followed; paths relative
+    to ``spikesandwav/`` compared as text).
     """
     clusters, qualities = [], []
     for folder, _, names in os.walk(raw / SPIKES_DIR, followlinks=False):
@@ -101,7 +102,11 @@ def release_mat_files(raw: Path) -> tuple[list[Path], list[Path]]:
                 clusters.append(Path(folder) / name)
             elif name == CLUSTER_QUALITY_FILE:
                 qualities.append(Path(folder) / name)
-    return sorted(clusters), sorted(qualities)
+
+    def path_order(path: Path) -> str:
+        return path.relative_to(raw / SPIKES_DIR).as_posix()
+
+    return sorted(clusters, key=path_order), sorted(qualities, key=path_order)
 
 
 def bare_loadmat_all(raw: Path) -> tuple[Any, list[dict[str, Any]], list[dict[str, Any]]]:

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io as sio
 
-from _common import CLUSTER_FILE, CLUSTER_QUALITY_FILE, DEFAULT_RAW, SPIKES_DIR, resolve_raw
+from _common import CLUSTER_QUALITY_FILE, DEFAULT_RAW, SPIKES_DIR, release_mat_files, resolve_raw
 
 #: Cluster files in the OSF release (``spikesandwav.zip``).
 RELEASE_CLUSTERS = 596
@@ -43,19 +43,12 @@ def copy_name(path: Path, number: int) -> Path:
     return path.with_name(f"cluster.{number:02d}.{path.name.split('.', 2)[2]}")
 
 
-def cluster_files(raw: Path) -> list[Path]:
-    """The tree's ``cluster.NN.data*.mat`` files, in path order below ``spikesandwav/``."""
-    spikes = raw / SPIKES_DIR
-    return sorted((p for p in spikes.rglob("*") if CLUSTER_FILE.match(p.name)),
-                  key=lambda p: p.relative_to(spikes).as_posix())
-
-
 def make_tree(raw: Path, out: Path, n_clusters: int) -> int:
     """Copy ``raw`` to ``out`` and add copies of its cluster files up to ``n_clusters``; the copies made.
 
     ``n_clusters`` lies between the tree's cluster files and three times as many (checked by the caller).
     """
-    originals = cluster_files(raw)
+    originals = release_mat_files(raw)[0]
     step = 10 ** len(str(max(cluster_number(p) for p in originals)))
     needed = n_clusters - len(originals)
     copies = [(p, cluster_number(p) + step) for p in originals][:needed]
@@ -86,7 +79,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.out.exists():
         print(f"error: {args.out} exists; give a new folder", file=sys.stderr)
         return 2
-    n_originals = len(cluster_files(raw))
+    n_originals = len(release_mat_files(raw)[0])
     if not n_originals or not n_originals <= args.clusters <= 3 * n_originals:
         print(f"error: {raw / SPIKES_DIR} holds {n_originals} cluster files; --clusters must lie in "
               f"{n_originals}-{3 * n_originals}", file=sys.stderr)
