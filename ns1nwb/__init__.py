@@ -21,7 +21,7 @@ from .exceptions import (
     StrictModeError,
     UnsafeArchiveError,
 )
-from .stimuli import cochleagram, cochleagram_bands
+from .cochleagram import cochleagram, cochleagram_bands
 from .conversion import ConversionResult, convert
 from .metrics import noise_ratio, unit_noise_ratio
 from .nwb import build_nwbfile

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from .stimuli import cochleagram_bands
+from .cochleagram import cochleagram_bands
 from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_STIMULI, RESPONSE_WINDOW_MS
 from .exceptions import MissingDependencyError, NwbContentError, OutputError
 

@@ -22,7 +22,7 @@ import numpy as np
 import scipy.io as sio
 from scipy.ndimage import gaussian_filter1d
 
-from .stimuli import cochleagram
+from .cochleagram import cochleagram
 from .constants import (
     METADATA_FILE,
     N_NATURAL,

@@ -1,4 +1,4 @@
-"""The 'spec-log' cochleagram (ns1nwb.stimuli.cochleagram) against the recipe, a naive reference and the real wavs."""
+"""The 'spec-log' cochleagram (ns1nwb.cochleagram.cochleagram) against the recipe, a naive reference and the real wavs."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ns1nwb.stimuli import COCHLEAGRAM_RECIPE, cochleagram, cochleagram_bands, cochleagram_filterbank
+from ns1nwb.cochleagram import COCHLEAGRAM_RECIPE, cochleagram, cochleagram_bands, cochleagram_filterbank
 
 #: What MATLAB's audioread reports for the NS1 wavs (their header rate).
 HEADER_RATE_HZ = 48828

@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import ast
 import importlib
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "ns1nwb"
-#: Modules kept only so that old imports work (each warns).
-DEPRECATED = {"ns1nwb.raw", "ns1nwb.reader", "ns1nwb.nwb_writer", "ns1nwb.sessions"}
 MAX_LINES = 500
 
 
@@ -55,7 +51,7 @@ def _without_packages(graph: dict[str, set[str]]) -> dict[str, set[str]]:
 
 
 def test_no_import_cycle():
-    graph = _without_packages({k: v for k, v in _imports().items() if k not in DEPRECATED})
+    graph = _without_packages(_imports())
     state: dict[str, int] = {}
 
     def visit(node: str, path: list[str]) -> None:
@@ -91,24 +87,6 @@ def test_data_flows_one_way(lower, upper):
 def test_no_module_over_the_size_budget():
     sizes = {_module_name(p): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     assert {name: n for name, n in sizes.items() if n > MAX_LINES} == {}
-
-
-@pytest.mark.parametrize("module, names", [
-    ("ns1nwb.raw", ["read_raw_tree", "RawRelease", "RawUnit"]),
-    ("ns1nwb.reader", ["open", "Recording", "bin_spike_times", "hanning_kernel"]),
-    ("ns1nwb.nwb_writer", ["convert", "build_nwbfile", "write_nwbfile", "ConversionResult", "parse_audio_rate"]),
-    ("ns1nwb.sessions", ["plan_sessions", "block_offsets_s", "RecordingBlock"]),
-])
-def test_old_import_paths_warn_and_work(module, names):
-    """Run in a fresh interpreter: the warning comes once, on the first import."""
-    code = (f"import warnings; warnings.simplefilter('error', FutureWarning)\n"
-            f"try:\n    import {module}\nexcept FutureWarning as w:\n    print('WARNED', w)\n"
-            f"warnings.simplefilter('ignore')\nimport {module} as m\n"
-            f"print('NAMES', all(hasattr(m, n) for n in {names!r}))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert done.returncode == 0, done.stderr
-    assert "WARNED" in done.stdout and "NAMES True" in done.stdout, done.stdout
-    assert "ns1nwb 0.3" in done.stdout
 
 
 def test_public_names_importable_from_the_package():

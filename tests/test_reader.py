@@ -194,7 +194,7 @@ def test_resampling_equals_scipys_default(rate_hz):
     """The filter designed once per ratio is resample_poly's own default: the same samples, bit for bit."""
     from fractions import Fraction
 
-    from ns1nwb.stimuli import resample_waveform
+    from ns1nwb.cochleagram import resample_waveform
 
     samples = np.random.default_rng(3).standard_normal(50_000).astype(np.float32)
     ratio = Fraction(str(rate_hz)) / Fraction("48828.125")

@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..stimuli import COCHLEAGRAM_RECIPE, DEFAULT_FLOOR_DB, cochleagram, cochleagram_bands
+from ..cochleagram import COCHLEAGRAM_RECIPE, DEFAULT_FLOOR_DB, cochleagram, cochleagram_bands
 from ..constants import (N_NATURAL, SPECTROGRAM_RATE_HZ, STIMULI, TEST_STIMULI, WAV_HEADER_RATE_HZ,
                          WAV_TRUE_RATE_HZ)
 from ..metadata import column_specs
@@ -39,7 +39,7 @@ def stimulus_array_jobs(release: RawRelease, audio_rate_hz: float | None,
                          cache: dict[tuple[str, int], np.ndarray]) -> dict[tuple[str, int], Any]:
     """(kind, stimulus index) -> a function deriving that array (resampled waveform, computed spectrogram),
     for the arrays not in ``cache``."""
-    from ..stimuli import resample_waveform
+    from ..cochleagram import resample_waveform
 
     jobs: dict[tuple[str, int], Any] = {}
     for index, wav in release.wavs.items():

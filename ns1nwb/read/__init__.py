@@ -9,7 +9,7 @@
 - :mod:`.stimuli`: the authors' cochleagram of a stored waveform, on the response grid.
 
 Depends only on :mod:`ns1nwb.constants`, :mod:`ns1nwb.exceptions`, :mod:`ns1nwb.workers` and
-:mod:`ns1nwb.stimuli` (numpy only): a file is its own contract, so nothing of the writer is imported here.
+:mod:`ns1nwb.cochleagram` (numpy only): a file is its own contract, so nothing of the writer is imported here.
 """
 
 from .files import NwbFileHandle

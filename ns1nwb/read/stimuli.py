@@ -1,6 +1,6 @@
 """Stimulus arrays computed from a file's stored waveforms: the authors' cochleagram on the response grid.
 
-Only the reading side: the recipe itself is :func:`ns1nwb.stimuli.cochleagram` (numpy only, no writer code).
+Only the reading side: the recipe itself is :func:`ns1nwb.cochleagram.cochleagram` (numpy only, no writer code).
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from numbers import Real
 
 import numpy as np
 
-from ..stimuli import DEFAULT_FLOOR_DB, cochleagram
+from ..cochleagram import DEFAULT_FLOOR_DB, cochleagram
 from ..constants import WAV_HEADER_RATE_HZ, WAV_TRUE_RATE_HZ
 from .grid import bin_layout
 
