@@ -1,8 +1,8 @@
 """ns1nwb: the NS1 ferret auditory-cortex release as NWB, and back to response grids.
 
 Data flow, one package per concern: :mod:`ns1nwb.release` (raw files -> in-memory model) ->
-:mod:`ns1nwb.nwb` (model -> pynwb containers) -> :mod:`ns1nwb.write` (one file to disk, safely) ->
-:mod:`ns1nwb.conversion` and :mod:`ns1nwb.dandi` (whole conversions) -> :mod:`ns1nwb.cli`;
+:mod:`ns1nwb.nwb` (model -> pynwb containers) -> :mod:`ns1nwb.write` (files to disk, safely) ->
+:mod:`ns1nwb.conversion` (the one conversion; :mod:`ns1nwb.dandi` names DANDI's files) -> :mod:`ns1nwb.cli`;
 :mod:`ns1nwb.read` reads the files back.
 """
 
@@ -14,6 +14,7 @@ from .exceptions import (
     Ns1Error,
     Ns1Warning,
     NwbContentError,
+    OutputComplete,
     OutputError,
     RawFileNotFoundError,
     RawFormatError,
@@ -49,6 +50,7 @@ __all__ = [
     "RawFileNotFoundError",
     "MetadataError",
     "OutputError",
+    "OutputComplete",
     "NwbContentError",
     "StrictModeError",
     "DownloadError",

@@ -32,24 +32,23 @@ _DEBUG = False
 
 
 def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
-    """Turn ns1nwb errors, OS errors and Ctrl-C into a one-line message and an exit code."""
+    """The one boundary: ns1nwb errors, OS errors, Ctrl-C and termination signals become one line on stderr
+    and an exit code (2 bad input, 1 internal error or interrupted); ``--debug`` shows the traceback."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from .exceptions import Ns1Error
-        from .workers import output_placed, stop_deferral_scope
+        from .exceptions import Ns1Error, OutputComplete
 
         warnings.showwarning = _print_warning
         try:
-            with stop_deferral_scope():  # once the output is in place, a stop waits for the command's end
-                return command(*args, **kwargs)
+            return command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             if _DEBUG:
                 raise
             where = kwargs.get("output")
-            if output_placed():  # too late to stop anything: say what is there
+            if isinstance(err, OutputComplete):  # too late to stop anything: say what is there
                 click.echo(f"error: interrupted after the output was written; {where or 'it'} is complete",
                            err=True)
             else:
@@ -135,10 +134,15 @@ def convert_command(raw: Path, output: Path, metadata_path: Path | None, audio_r
     """Convert the raw NS1 release in RAW into the NWB file OUTPUT (or a DANDI folder with --dandi)."""
     from .conversion import convert
 
+    from .exceptions import OutputComplete
+
     result = convert(raw, output, metadata_path=metadata_path, audio_rate_hz=audio_rate, overwrite=overwrite,
                      strict=strict, progress=sys.stderr.isatty(), dandi=dandi, dandiset_id=dandiset_id,
                      all_clusters=all_clusters)
-    click.echo(result.summary())
+    try:
+        click.echo(result.summary())
+    except KeyboardInterrupt:
+        raise OutputComplete(result.output_paths) from None
 
 
 @cli.command("inspect")
@@ -233,38 +237,29 @@ def info_command(path: str, no_inspect: bool) -> None:
     click.echo(summarize(path, inspect=not no_inspect).report())
 
 
-def _stop_on_termination() -> None:
-    """SIGTERM (``timeout``, a batch scheduler's time limit) and SIGHUP (a closed terminal) stop the command
-    as Ctrl-C does: its temporary files are removed and it says so in one line."""
-    import signal
+#: Signals that stop a command as Ctrl-C does: ``timeout`` and batch schedulers (SIGTERM), a closed terminal
+#: (SIGHUP). Its temporary files are removed and it says so in one line.
+_STOP_SIGNALS = ("SIGTERM", "SIGHUP")
 
-    from .workers import stop_signals
 
-    def interrupt(signum: int, frame: Any) -> None:
-        raise KeyboardInterrupt
-
-    for signum in stop_signals(interrupt=False):
-        signal.signal(signum, interrupt)
+def _interrupt(signum: int, frame: Any) -> None:
+    raise KeyboardInterrupt
 
 
 def main() -> None:
     """Console-script entry point."""
-    _stop_on_termination()
+    import signal
+
+    stops = [getattr(signal, name) for name in _STOP_SIGNALS if hasattr(signal, name)]
+    for signum in stops:
+        signal.signal(signum, _interrupt)
     try:
         cli(prog_name="ns1nwb")
     finally:
-        _end_on_stop()
-
-
-def _end_on_stop() -> None:
-    """The command has ended: a stop that comes while the interpreter shuts down ends the process with its
-    signal at once, instead of raising KeyboardInterrupt in a finaliser (a traceback, then exit 0)."""
-    import signal
-
-    from .workers import stop_signals
-
-    for signum in stop_signals():
-        signal.signal(signum, signal.SIG_DFL)
+        # The command has ended: a stop from now on (the interpreter shutting down) ends the process at once,
+        # not as a KeyboardInterrupt in a finaliser.
+        for signum in [signal.SIGINT, *stops]:
+            signal.signal(signum, signal.SIG_DFL)
 
 
 if __name__ == "__main__":

@@ -1,13 +1,15 @@
-"""The conversions: the raw release -> one pooled NWB file, or a folder of per-session (DANDI) files.
+"""The one conversion: a raw NS1 release -> one pooled NWB file, or a folder of per-session (DANDI) files.
 
-Data flow: :func:`ns1nwb.release.read_raw_tree` (raw files -> model) ->
-:func:`ns1nwb.nwb.build_nwbfile` (model -> NWB, in memory) -> :func:`ns1nwb.write.write_nwbfile` (disk).
+Data flow: :func:`ns1nwb.release.read_raw_tree` (raw files -> model) -> :func:`ns1nwb.release.plan_sessions`
+(recording blocks, once) -> :func:`ns1nwb.nwb.build_nwbfile` per output file (model -> NWB, in memory) ->
+:mod:`ns1nwb.write` (temporaries, then every file placed at once). Pooled and ``--dandi`` differ only in
+which blocks go to which file (:mod:`ns1nwb.dandi` names them).
 """
 
 from __future__ import annotations
 
-import json
 import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,18 +17,12 @@ from typing import Any
 import numpy as np
 
 from .constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR
-from .dandi import check_output_folder, write_dandi_folder
-from .metadata import load_metadata, synthetic_clock_start
-from .nwb.file import assemble_nwbfile
-from .release import plan_sessions, read_raw_tree
-from .release.matfile import gc_paused
-from .trial_references import finisher
-from .output_guard import output_lock, refuse_inputs
-from .workers import stop_deferral_scope
-from .write import check_output_path, write_nwbfile
+from .metadata import load_metadata, subject_metadata, synthetic_clock_start
+from .nwb import build_nwbfile
+from .release import RawRelease, RecordingBlock, SessionPlan, plan_sessions, read_raw_tree
+from .write import check_replaceable, output_lock, refuse_inputs, staged_files, temporary_name, write_to
 
-__all__ = ["ConversionResult", "convert", "parse_audio_rate"]
-
+__all__ = ["ConversionResult", "convert", "parse_audio_rate", "AUDIO_RATE_RANGE_HZ"]
 
 #: Audio rates ``convert`` takes, in Hz: below, a waveform is a few samples; above, it needs tens of GiB.
 AUDIO_RATE_RANGE_HZ = (1_000.0, 192_000.0)
@@ -106,7 +102,7 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
     audio_rate_hz : float or None, default 48000
         Rate of the stored waveforms; None keeps the original samples.
     overwrite, strict, progress : bool
-        Replace an existing output; turn warnings into errors; show progress bars.
+        Replace existing output files; turn warnings into errors; show progress bars.
     dandi : bool, default False
         One file per recording block in DANDI's layout (:mod:`ns1nwb.dandi`).
     dandiset_id : str, optional
@@ -114,63 +110,91 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
     all_clusters : bool, default False
         Every sorted cluster of the release (every ``cluster.NN.data*.mat`` under ``spikesandwav/``), not
         only the units of the metadata: they follow them, in path order, with ``in_metadata`` False.
+
+    Raises
+    ------
+    RawFormatError, MetadataError, OutputError
+        One line naming the file and the problem; nothing is left at or beside the output.
+    OutputComplete
+        A stop came while the finished files were being put in place: they are all there.
     """
+    from . import dandi as dandi_layout
+
     output = Path(output_path)
     if audio_rate_hz is not None:
         audio_rate_hz = parse_audio_rate(audio_rate_hz)
-    # Fail on the output before the slow part: never an input, nothing but a regular file (or a folder of
-    # ours) replaced, and one conversion per output at a time (ns1nwb.output_guard).
-    _refuse_inputs_as_output(raw_folder, output, metadata_path)
-    check = check_output_folder if dandi else check_output_path
-    check(output, overwrite=overwrite)
-    metadata = load_metadata(metadata_path)
-    with stop_deferral_scope(), output_lock(output):  # once the output is in place, a stop waits for the end
-        check(output, overwrite=overwrite)  # again, now that no other conversion can be making it
-        # hdmf builds ~10^5 long-lived objects too: collect once at the end.
-        with gc_paused():
-            return _convert(raw_folder, output, metadata, audio_rate_hz=audio_rate_hz, overwrite=overwrite,
-                            strict=strict, progress=progress, dandi=dandi, dandiset_id=dandiset_id,
-                            all_clusters=all_clusters)
-
-
-def _refuse_inputs_as_output(raw_folder: str | os.PathLike, output: Path,
-                             metadata_path: str | os.PathLike | None) -> None:
-    """Refuse an output that is a file the conversion reads or lies inside the release's ``spikesandwav/``
-    (spike files and wavs), links followed."""
+    if dandi and dandiset_id is not None:
+        dandiset_id = dandi_layout.check_dandiset_id(dandiset_id)
     raw = Path(raw_folder)
-    inputs = [raw / METADATA_FILE, raw / SPECTROGRAM_FILE, *([Path(metadata_path)] if metadata_path else [])]
-    refuse_inputs(output, files=inputs, folders=[raw / SPIKES_DIR])
-
-
-def _convert(raw_folder: str | os.PathLike, output: Path, metadata: dict[str, Any], *,
-             audio_rate_hz: float | None, overwrite: bool, strict: bool, progress: bool, dandi: bool,
-             dandiset_id: str | None, all_clusters: bool) -> ConversionResult:
-    release = read_raw_tree(raw_folder, strict=strict, progress=progress, all_clusters=all_clusters)
-    defaulted: dict[str, list[str]] = {}
-    if dandi:
+    refuse_inputs(output, files=[raw / METADATA_FILE, raw / SPECTROGRAM_FILE,
+                                 *([Path(metadata_path)] if metadata_path else [])],
+                  folders=[raw / SPIKES_DIR])
+    metadata = load_metadata(metadata_path)
+    with output_lock(output):  # from here to the end no other conversion writes this output
+        if dandi:
+            dandi_layout.check_output_folder(output)
+        else:
+            check_replaceable(output, overwrite=overwrite)
+        release = read_raw_tree(raw, strict=strict, progress=progress, all_clusters=all_clusters)
         plan = plan_sessions(release, synthetic_clock_start(metadata))
-        paths, defaulted = write_dandi_folder(release, output, metadata=metadata, audio_rate_hz=audio_rate_hz,
-                                              overwrite=overwrite, dandiset_id=dandiset_id, progress=progress,
-                                              plan=plan)
-        clock, n_sessions = plan.clock, len(plan.blocks)
-        n_trials = sum(len(b.presentations) for b in plan.blocks)
-    else:
-        nwbfile, references = assemble_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
-                                               defer_trial_references=True)
-        write_nwbfile(nwbfile, output, overwrite=overwrite, finish=finisher(references))
-        paths = [output]
-        clock = json.loads(nwbfile.source_script)["clock"]
-        n_sessions = len({*nwbfile.units["session_id"].data})
-        n_trials = len(nwbfile.trials)
+        if dandi:
+            files = [([block], output / dandi_layout.dandi_file_path(block.subject_id, block.session_id))
+                     for block in plan.blocks]
+            dandi_layout.check_session_files([target for _, target in files], overwrite=overwrite)
+        else:
+            files = [(plan.blocks, output)]
+        _write_files(release, plan, files, metadata=metadata, audio_rate_hz=audio_rate_hz, overwrite=overwrite,
+                     progress=progress, folder=output if dandi else None,
+                     dandiset_yaml=dandi_layout.dandiset_yaml(output, dandiset_id) if dandi else None)
     return ConversionResult(
-        output_paths=paths,
+        output_paths=[target for _, target in files],
         n_units=len(release.units),
         n_spikes=release.n_spikes,
-        n_trials=n_trials,
-        n_sessions=n_sessions,
-        clock=clock,
+        n_trials=sum(len(b.presentations) for b in plan.blocks),
+        n_sessions=len(plan.blocks),
+        clock=plan.clock,
         warnings=release.warnings,
         skipped_units=[s.path for s in release.skipped_units],
         unread_clusters=release.unread_clusters,
-        defaulted_subject_fields=defaulted,
+        defaulted_subject_fields=({b.subject_id: subject_metadata(metadata, b.subject_id)[1] for b in plan.blocks}
+                                  if dandi else {}),
     )
+
+
+def _write_files(release: RawRelease, plan: SessionPlan, files: list[tuple[list[RecordingBlock], Path]], *,
+                 metadata: dict[str, Any], audio_rate_hz: float | None, overwrite: bool, progress: bool, folder: Path | None,
+                 dandiset_yaml: tuple[Path, str] | None) -> None:
+    """Build and write every file to a temporary, then put them all in place (all or none).
+
+    ``folder``: the ``--dandi`` folder, made if missing (and removed again on failure); the temporaries wait
+    in a hidden staging folder beside it until they move to their ``sub-*/`` folders.
+    """
+    from tqdm import tqdm
+
+    targets = [target for _, target in files] + ([dandiset_yaml[0]] if dandiset_yaml else [])
+    made_folder = folder is not None and not folder.exists()
+    staging = None
+    try:
+        if folder is not None:
+            folder.mkdir(exist_ok=True)
+            staging = temporary_name(folder)
+            staging.mkdir()
+        with staged_files(targets, overwrite=overwrite, staging=staging) as temporaries:
+            if dandiset_yaml:
+                temporaries[-1].write_text(dandiset_yaml[1], encoding="utf-8")
+            stimulus_cache: dict[tuple[str, int], np.ndarray] = {}  # shared by the files of one run
+            with tqdm(total=len(files), desc="building and writing NWB", unit="file", disable=not progress) as bar:
+                for (blocks, target), temporary in zip(files, temporaries):
+                    bar.set_postfix_str(target.name)
+                    nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
+                                            session_ids=[b.session_id for b in blocks], plan=plan,
+                                            stimulus_cache=stimulus_cache)
+                    write_to(nwbfile, temporary, target)
+                    bar.update()
+    except BaseException:
+        if made_folder:
+            shutil.rmtree(folder, ignore_errors=True)  # type: ignore[arg-type]
+        raise
+    finally:
+        if staging is not None:
+            shutil.rmtree(staging, ignore_errors=True)

@@ -1,29 +1,26 @@
-"""DANDI-ready output: one NWB file per recording block, in DANDI's folder layout, and inspection.
+"""What is DANDI's alone: the per-session file names, the rules for a ``--dandi`` output folder,
+``dandiset.yaml``, and inspection with the NWB Inspector's DANDI configuration.
 
-``sub-<subject>/sub-<subject>_ses-<session>_ecephys.nwb`` per block: subject = the
-experiment folder's ferret (``dataAC``, ``exp42``, ...), session = the block's
-``session_id`` (subject, penetration and start time; letters, digits and ``-`` only).
-The folder is written under a temporary name beside the output and renamed into
-place at the end, so an error leaves nothing half-written. As for one file
-(:mod:`ns1nwb.output_guard`), the folder is locked for the whole conversion
-(``.<folder>.ns1nwb.lock`` beside it), and only regular session files are replaced.
+``sub-<subject>/sub-<subject>_ses-<session>_ecephys.nwb`` per recording block: subject = the experiment
+folder's ferret (``dataAC``, ``exp42``, ...), session = the block's ``session_id`` (subject, penetration and
+start time; letters, digits and ``-`` only). Writing the folder is :func:`ns1nwb.convert`'s (all files or none).
 """
 
 from __future__ import annotations
 
-import functools
-import inspect
 import os
-import shutil
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
 
 from .exceptions import Ns1Error, OutputError
-from .output_guard import check_replaceable, output_lock, place, temporary_name
-from .workers import defer_stops, stop_deferral_scope
+from .write import check_replaceable
 
-__all__ = ["dandi_file_path", "check_output_folder", "write_dandi_folder", "inspect_path", "InspectionSummary"]
+__all__ = ["dandi_file_path", "check_output_folder", "check_session_files", "check_dandiset_id", "dandiset_yaml",
+           "inspect_path", "InspectionSummary"]
+
+#: A DANDI identifier: six digits, optionally prefixed ``DANDI:``.
+_DANDISET_ID = re.compile(r"(?:DANDI:)?(\d{6})", re.ASCII)
 
 
 def dandi_file_path(subject_id: str, session_id: str) -> Path:
@@ -31,13 +28,10 @@ def dandi_file_path(subject_id: str, session_id: str) -> Path:
     return Path(f"sub-{subject_id}") / f"sub-{subject_id}_ses-{session_id}_ecephys.nwb"
 
 
-def check_output_folder(folder: Path, *, overwrite: bool) -> None:
-    """Refuse a --dandi output whose parent is missing, that is a symbolic link or not a folder, or that is
-    a folder of other things: neither empty (hidden entries aside), nor a dandiset (``dandiset.yaml``), nor
-    an earlier ``--dandi`` output (``sub-*/``). ns1nwb does not scatter session folders among unrelated
-    files."""
-    if not folder.parent.is_dir():
-        raise OutputError(f"{folder}: parent folder {folder.parent} does not exist; create it first")
+def check_output_folder(folder: Path) -> None:
+    """Refuse a ``--dandi`` output that is a symbolic link or not a folder, or a folder of other things:
+    neither empty (hidden entries aside), nor a dandiset (``dandiset.yaml``), nor an earlier ``--dandi`` output
+    (``sub-*/``). ns1nwb does not scatter session folders among unrelated files."""
     if folder.is_symlink():
         raise OutputError(f"{folder}: is a symbolic link; ns1nwb does not write through links, give the real "
                           "folder")
@@ -53,107 +47,43 @@ def check_output_folder(folder: Path, *, overwrite: bool) -> None:
                           "from `dandi download`")
 
 
-def _existing_session_file(folder: Path, relative: Path) -> bool:
-    """Whether ``folder / relative`` exists; refuse a session file or a ``sub-*`` folder that is not ours to
-    replace or write into (a symbolic link, a device, a folder where a file goes...)."""
-    subject_folder = folder / relative.parent
-    if subject_folder.is_symlink() or (subject_folder.exists() and not subject_folder.is_dir()):
-        raise OutputError(f"{subject_folder}: is not a plain folder (a symbolic link or a file); ns1nwb writes "
-                          "session files only into folders of its own")
-    return check_replaceable(folder / relative, overwrite=True, what="session file")
-
-
-def _guarded(write: Callable[..., Any]) -> Callable[..., Any]:
-    """Around ``write``: the output folder's lock and a stop-deferral scope (as in ``write_nwbfile``)."""
-
-    signature = inspect.signature(write)
-
-    @functools.wraps(write)
-    def guarded(*args: Any, **kwargs: Any) -> Any:
-        bound = signature.bind(*args, **kwargs)
-        folder = Path(bound.arguments["folder_path"])
-        check_output_folder(folder, overwrite=bound.arguments.get("overwrite", False))  # before locking
-        with stop_deferral_scope(), output_lock(folder):
-            return write(*args, **kwargs)
-
-    return guarded
-
-
-@_guarded
-def write_dandi_folder(release: Any, folder_path: str | os.PathLike, *, metadata: dict[str, Any],
-                       audio_rate_hz: float | None = 48000.0, overwrite: bool = False,
-                       dandiset_id: str | None = None,
-                       progress: bool = False, plan: Any = None) -> tuple[list[Path], dict[str, list[str]]]:
-    """Write one NWB file per recording block of ``release`` into ``folder_path``.
-
-    The folder may be a dandiset downloaded with ``dandi download`` (its
-    ``dandiset.yaml`` and other files are left alone). All files are written to a
-    hidden staging folder first and moved into place only when every one is done.
-
-    Parameters
-    ----------
-    dandiset_id : str, optional
-        Write a minimal ``dandiset.yaml`` with this identifier when the folder has none.
-    plan : SessionPlan, optional
-        The recording blocks, when the caller has them already.
-
-    Returns
-    -------
-    paths : list of Path
-        The files written, in block order.
-    defaulted : dict
-        subject id -> subject fields that kept their default value (fill them in the metadata file).
-    """
-    from .metadata import subject_metadata, synthetic_clock_start
-    from .nwb.file import assemble_nwbfile
-    from .release import plan_sessions
-    from .trial_references import finisher
-    from .write import write_nwbfile
-
-    folder = Path(folder_path)
-    check_output_folder(folder, overwrite=overwrite)
-    plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
-    targets = [dandi_file_path(b.subject_id, b.session_id) for b in plan.blocks]
-    existing = [t for t in targets if _existing_session_file(folder, t)]
+def check_session_files(targets: list[Path], *, overwrite: bool) -> None:
+    """Refuse session files that exist (without ``overwrite``), or that are not ours to replace or write into
+    (a symbolic link, a device, a ``sub-*`` that is a link or a file)."""
+    existing = []
+    for target in targets:
+        subject_folder = target.parent
+        if subject_folder.is_symlink() or (subject_folder.exists() and not subject_folder.is_dir()):
+            raise OutputError(f"{subject_folder}: is not a plain folder (a symbolic link or a file); ns1nwb writes "
+                              "session files only into folders of its own")
+        if check_replaceable(target, overwrite=True):
+            existing.append(target)
     if existing and not overwrite:
-        raise OutputError(f"{folder / existing[0]}: already exists ({len(existing)} of {len(targets)} session files "
-                          "do); pass --overwrite to replace them")
-    created = not folder.exists()
-    folder.mkdir(exist_ok=True)
-    staging = temporary_name(folder / "staging")
-    staging.mkdir()
-    defaulted: dict[str, list[str]] = {}
-    stimulus_cache: dict[tuple[str, int], Any] = {}
-    blocks = plan.blocks
-    if progress:
-        from .workers import progress_bar
+        raise OutputError(f"{existing[0]}: already exists ({len(existing)} of {len(targets)} session files do); "
+                          "pass --overwrite to replace them")
 
-        blocks = progress_bar(blocks, desc="writing sessions", unit="file")
-    try:
-        for block, relative in zip(blocks, targets):
-            (staging / relative.parent).mkdir(parents=True, exist_ok=True)
-            nwbfile, references = assemble_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
-                                                   session_ids=[block.session_id], plan=plan,
-                                                   stimulus_cache=stimulus_cache, defer_trial_references=True)
-            try:
-                write_nwbfile(nwbfile, staging / relative, finish=finisher(references), final=False)
-            except OutputError as err:  # name the file the user asked for, not the staging copy
-                raise OutputError(str(err).replace(str(staging / relative), str(folder / relative))) from err
-            defaulted[block.subject_id] = subject_metadata(metadata, block.subject_id)[1]
-        defer_stops()  # every file is complete: a stop from now on waits for the end
-        for relative in targets:  # move them in (a rename each; never over a file that appeared meanwhile)
-            (folder / relative.parent).mkdir(exist_ok=True)
-            place(staging / relative, folder / relative, overwrite=overwrite)
-        if dandiset_id and not (folder / "dandiset.yaml").exists():
-            (folder / "dandiset.yaml").write_text(
-                f"identifier: DANDI:{dandiset_id.removeprefix('DANDI:')}\nname: NS1 ferret auditory cortex\n")
-    except BaseException:
-        if created:  # leave no trace of a folder this run made
-            shutil.rmtree(folder, ignore_errors=True)
-        raise
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-    return [folder / t for t in targets], defaulted
+
+def check_dandiset_id(dandiset_id: str) -> str:
+    """The six digits of a DANDI identifier (``123456`` or ``DANDI:123456``).
+
+    Raises
+    ------
+    OutputError
+        Anything else (a newline, letters, another length).
+    """
+    match = _DANDISET_ID.fullmatch(str(dandiset_id).strip())
+    if not match:
+        raise OutputError(f"--dandiset-id {dandiset_id!r}: a DANDI identifier is six digits, e.g. 000123 or "
+                          "DANDI:000123")
+    return match.group(1)
+
+
+def dandiset_yaml(folder: Path, dandiset_id: str | None) -> tuple[Path, str] | None:
+    """(path, text) of a minimal ``dandiset.yaml`` to write, when an identifier is given and the folder has none."""
+    path = folder / "dandiset.yaml"
+    if dandiset_id is None or path.exists():
+        return None
+    return path, f"identifier: DANDI:{dandiset_id}\nname: NS1 ferret auditory cortex\n"
 
 
 @dataclass

@@ -245,7 +245,7 @@ def _copy(response: BinaryIO, part: Path, mode: str, start: int, total: int | No
           progress: bool) -> int:
     bar = None
     if progress:
-        from .workers import progress_bar  # a bar without tqdm's monitor thread (it would stop forked writes)
+        from tqdm import tqdm as progress_bar
 
         bar = progress_bar(total=total, initial=start, unit="B", unit_scale=True, unit_divisor=1024,
                            desc=remote.name, leave=True)

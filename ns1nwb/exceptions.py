@@ -55,3 +55,12 @@ class MissingDependencyError(Ns1Error, ImportError):
 
 class SettingError(Ns1Error, ValueError):
     """An ns1nwb environment setting (such as ``NS1NWB_WORKERS``) has an invalid value."""
+
+
+class OutputComplete(KeyboardInterrupt):
+    """Ctrl-C or a termination signal that came while the output was being put in place: it is complete."""
+
+    def __init__(self, paths: list | None = None):
+        super().__init__()
+        #: The files in place.
+        self.paths = list(paths or [])

@@ -265,34 +265,25 @@ def plot_response(file_path: str | os.PathLike, unit: int | str, stimulus: int |
 def _check_image_path(out: Path) -> None:
     """Refuse, before any drawing, an image name without a known suffix (matplotlib would add ``.png`` to
     it) or a path that is not a regular file (a symbolic link, a folder, a device)."""
-    from .output_guard import check_replaceable
+    from .write import check_replaceable
 
     if out.suffix.lower() not in (".png", ".pdf", ".svg"):
         raise OutputError(f"{out}: unknown image format {out.suffix or '(no suffix)'!r}; use a .png, .pdf or "
                           ".svg name")
-    check_replaceable(out, overwrite=True, what="image file", suffix=".png, .pdf or .svg")
+    check_replaceable(out, overwrite=True, suffix=".png, .pdf or .svg")
 
 
 def _save_figure(fig: Any, out: Path, dpi: int) -> None:
-    """Save ``fig`` under a hidden temporary name beside ``out``, then rename it: a full disk or a Ctrl-C
-    leaves no truncated image, and the error names ``out``."""
-    import contextlib
+    """Save ``fig`` to a temporary beside ``out``, then rename it (:func:`ns1nwb.write.staged_files`): a full
+    disk or a Ctrl-C leaves no truncated image, and the error names ``out``."""
+    from .write import staged_files
 
-    from .output_guard import check_replaceable, temporary_name
-    from .workers import defer_stops
-
-    tmp = temporary_name(out, out.suffix)
     try:
-        fig.savefig(tmp, dpi=dpi, format=out.suffix.lower().lstrip("."))
-        check_replaceable(out, overwrite=True, what="image file", suffix=".png, .pdf or .svg")  # again
-        defer_stops()  # from the rename on, a stop waits for the end of the command
-        os.replace(tmp, out)
+        with staged_files([out], overwrite=True) as (temporary,):
+            fig.savefig(temporary, dpi=dpi, format=out.suffix.lower().lstrip("."))
     except ValueError as err:  # a format matplotlib cannot write
         raise OutputError(f"{out}: cannot save the figure ({err}); use a .png, .pdf or .svg name") from None
     except OSError as err:
         if isinstance(err, OutputError):
             raise
         raise OutputError(f"{out}: cannot save the figure ({err.strerror or err}); nothing was written") from None
-    finally:
-        with contextlib.suppress(OSError):
-            tmp.unlink(missing_ok=True)

@@ -1,264 +1,346 @@
-"""Writing one NWB file safely: a temporary name beside the output, an isolated writer process, a rename.
+"""Writing NWB files to disk safely: the one place where ns1nwb touches its outputs.
 
-:func:`write_nwbfile` is the only function of ns1nwb that writes an NWB file to disk. On POSIX, in a
-single-threaded process, the HDF5 write runs in a forked child: when HDF5 fails half-way (a full disk)
-its state cannot be trusted, and in-process it can crash the interpreter at exit. An error, a crash or
-Ctrl-C while writing removes the temporary file, so nothing half-written is ever left at the output path.
-The output is exclusive (a lock file beside it: a second process writing it is refused), only a regular
-file is ever replaced, and without ``overwrite`` the rename is a hard link that fails if anything appeared
-at the output meanwhile (:mod:`ns1nwb.output_guard`). Once the file is in place, a Ctrl-C or SIGTERM waits
-for the end of the call (:func:`ns1nwb.workers.defer_stops`).
-The file is written by pynwb as it is, with no tricks.
+- **One writer per output.** :func:`output_lock` holds ``.<name>.ns1nwb.lock`` beside the output (a file, or
+  the folder of ``convert --dandi``) with :mod:`filelock` (``flock``: the kernel frees it when its holder
+  ends, however it ends); a second conversion of the same output is refused at once.
+- **Nothing half-written.** Each file is built by pynwb in memory, written to a hidden temporary name beside its
+  target (:func:`write_to`) and renamed into place only when every file of the call is complete (:func:`staged_files`); a set of files is
+  placed all or none, an existing file is only replaced with ``overwrite``, and the temporaries are removed on
+  every way out. Temporaries of killed conversions of the same output are removed by the next one.
+- **Only regular files replaced; never an input.** Symbolic links (even dangling), folders, devices and FIFOs
+  are refused (:func:`check_replaceable`), and so is an output that is a file the conversion reads or lies in
+  a folder it reads (:func:`refuse_inputs`).
+
+A stop (Ctrl-C; SIGTERM and SIGHUP through the command line) while the files are being placed waits for the
+placing to end; one that came then raises :class:`~ns1nwb.exceptions.OutputComplete`, since the output is
+complete.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
+import hashlib
 import os
-import re
-import sys
-from dataclasses import dataclass
+import signal
+import stat
+import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Iterable, Iterator
 
-from .exceptions import OutputError
-from .output_guard import check_replaceable, output_lock, place, temporary_name
-from .workers import can_fork, defer_stops, hold_stop_signals, stop_deferral_scope, stop_signals
+from .exceptions import OutputComplete, OutputError
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["write_nwbfile", "check_output_path", "WriterProcessError", "ISOLATED_WRITE"]
+__all__ = ["write_nwbfile", "output_lock", "staged_files", "check_output_path", "check_replaceable",
+           "refuse_inputs", "lock_path"]
 
-#: Write HDF5 in a forked child (POSIX): a failed HDF5 write cannot take the process down.
-ISOLATED_WRITE = hasattr(os, "fork")
+#: Longest lock-file name built from the output's name (most file systems take 255 bytes).
+_MAX_LOCK_NAME = 200
+#: What names a temporary file or folder of ns1nwb (tests and users recognise it by this).
+PARTIAL = ".ns1nwb-partial"
+#: Errors of os.link that mean "this file system has no hard links", not "the target exists".
+_NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV)
 
 
-def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite: bool = False,
-                  finish: Callable[[Path], None] | None = None, final: bool = True) -> Path:
-    """Write ``nwbfile`` to a temporary name beside ``file_path``, then rename it into place.
-
-    On POSIX, in a single-threaded process, the HDF5 write runs in a forked child (see the module's
-    docstring); elsewhere, or with other threads running (a fork would copy their locks), here.
-    ``finish``, if given, is called with the temporary file's path once pynwb has written and closed it,
-    by the same process (e.g. :func:`ns1nwb.trial_references.write_trial_references`).
-    The output's lock is held throughout (:mod:`ns1nwb.output_guard`). With ``final`` (the file is what
-    the caller set out to write, not a staging copy), a Ctrl-C or SIGTERM from the rename on is acted on
-    when the call (or the command around it) ends, as :class:`ns1nwb.workers.StoppedAfterOutput`.
+def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Write an in-memory NWB file to ``file_path`` safely (see the module).
 
     Raises
     ------
     OutputError
         The folder does not exist, the output exists without ``overwrite`` or is not a regular file,
-        another process writes it, or writing failed.
+        another process writes it, or writing failed (nothing is left at or beside the output).
     """
     path = Path(file_path)
-    check_output_path(path, overwrite=overwrite)
-    with stop_deferral_scope(), output_lock(path):
-        check_output_path(path, overwrite=overwrite)  # again, now that no other ns1nwb process can make it
-        tmp = temporary_name(path, ".nwb")
-        try:
-            failure = (_write_in_child(nwbfile, tmp, finish) if ISOLATED_WRITE and can_fork()
-                       else _write_here(nwbfile, tmp, finish))
-            if failure is not None:
-                raise OutputError(f"{path}: writing failed ({failure}); nothing was written")
-            if final:
-                defer_stops()  # from the rename on, a stop cannot stop anything: it waits for the end
-            place(tmp, path, overwrite=overwrite)
-        except OSError as err:
-            if isinstance(err, OutputError):
-                raise
-            raise OutputError(f"{path}: writing failed ({err.strerror or err}); nothing was written") from err
-        finally:
-            with contextlib.suppress(OSError):
-                tmp.unlink(missing_ok=True)
+    with output_lock(path):
+        check_output_path(path, overwrite=overwrite)
+        with staged_files([path], overwrite=overwrite) as (temporary,):
+            write_to(nwbfile, temporary, path)
     return path
 
 
-def _failure_text(err: BaseException) -> str | None:
-    """A short reason for a failed write, or None when the error is not about the output."""
-    chain: list[BaseException] = []
-    current: BaseException | None = err
-    while current is not None and current not in chain:
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    for item in chain:
-        if isinstance(item, OSError) and (item.errno or item.strerror):
-            return item.strerror or os.strerror(item.errno)
-        match = re.search(r"errno = (\d+)", str(item))
-        if match:
-            return os.strerror(int(match.group(1)))
-    return None
+def write_to(nwbfile: "NWBFile", temporary: Path, target: Path) -> None:
+    """Write ``nwbfile`` to ``temporary`` with pynwb; a failure of the disk names ``target``.
 
-
-def _write_here(nwbfile: "NWBFile", tmp: Path, finish: Callable[[Path], None] | None = None) -> str | None:
-    """Write ``nwbfile`` to ``tmp`` with pynwb, then ``finish(tmp)``; None on success, else why writing failed
-    (an error about the output)."""
+    The HDF5 file is built in memory (HDF5's core driver) and written with one plain write: a full disk or an
+    I/O error is then an ``OSError`` of that write. Inside HDF5 it would leave h5py in a state that floods
+    stderr with tracebacks and crashes the interpreter at exit.
+    """
+    import h5py
     from pynwb import NWBHDF5IO
 
+    memory = h5py.File(temporary.name, "w", driver="core", backing_store=False)
     try:
-        with NWBHDF5IO(tmp, mode="w") as io:
+        with NWBHDF5IO(file=memory, mode="w") as io:
             io.write(nwbfile)
-        if finish is not None:
-            finish(tmp)
-    except Exception as err:
-        reason = _failure_text(err)
-        if reason is None:
-            raise
-        return reason
-    return None
+            memory.flush()
+            image = memory.id.get_file_image()
+    finally:
+        memory.close()
+    try:
+        with open(temporary, "wb") as file:
+            file.write(image)
+    except OSError as err:
+        raise OutputError(f"{target}: writing failed ({err.strerror or err}); nothing was written") from err
 
 
-class WriterProcessError(RuntimeError):
-    """A forked writer failed with an error that is not about the output (a bug): its report."""
+# ----------------------------------------------------------------------------------------- the lock
 
-    def __init__(self, report: str):
-        super().__init__(f"writing the NWB file failed in the writer process: {report}")
-        self.report = report
-
-
-@dataclass
-class _WriterProcess:
-    """A forked writer (:func:`_start_writer`): its pid and the read end of its report pipe."""
-
-    pid: int
-    pipe: int
-    reaped: bool = False
-
-    def result(self) -> str | None:
-        """Wait for the writer; None on success, else why writing failed (an error about the output).
-
-        Raises
-        ------
-        KeyboardInterrupt
-            Ctrl-C here (the writer is stopped) or in the writer.
-        WriterProcessError
-            The writer failed otherwise.
-        """
-        import signal
-
-        pipe_fd, self.pipe = self.pipe, -1  # the file object below owns (and closes) it
-        try:
-            with os.fdopen(pipe_fd, "rb") as pipe:
-                report = pipe.read().decode(errors="replace")
-            _, status = os.waitpid(self.pid, 0)
-            self.reaped = True
-        except KeyboardInterrupt:
-            self.kill()
-            raise
-        if os.WIFSIGNALED(status):
-            if os.WTERMSIG(status) == signal.SIGINT:
-                raise KeyboardInterrupt
-            return f"the HDF5 writer died with signal {os.WTERMSIG(status)}"
-        code = os.WEXITSTATUS(status)
-        if code == 0:
-            return None
-        if code == 3:
-            return report
-        if code == 4:
-            raise KeyboardInterrupt
-        raise WriterProcessError(report)
-
-    def kill(self) -> None:
-        """Stop the writer at once."""
-        import signal
-
-        if self.pipe >= 0:
-            with contextlib.suppress(OSError):
-                os.close(self.pipe)
-            self.pipe = -1
-        if self.reaped:  # its pid may belong to another process by now
-            return
-        with contextlib.suppress(OSError):
-            os.kill(self.pid, signal.SIGKILL)
-        with contextlib.suppress(ChildProcessError, OSError):
-            os.waitpid(self.pid, 0)
-        self.reaped = True
+def lock_path(output: Path) -> Path:
+    """``.<name>.ns1nwb.lock`` beside ``output`` (a hashed name when the output's name is very long)."""
+    name = f".{output.name}.ns1nwb.lock"
+    if len(os.fsencode(name)) > _MAX_LOCK_NAME:
+        name = f".{hashlib.sha256(os.fsencode(output.name)).hexdigest()[:16]}.ns1nwb.lock"
+    return output.parent / name
 
 
-def _die_with_parent(parent_pid: int) -> None:
-    """In a forked writer (Linux): be killed when the process that forked it dies (say, killed itself),
-    instead of writing on as an orphan."""
-    import ctypes
-    import signal
-
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_pdeathsig, int(signal.SIGKILL), 0, 0, 0)
-    if os.getppid() != parent_pid:  # it died before the request took effect
-        os._exit(4)
-
-
-def _start_writer(nwbfile: "NWBFile", tmp: Path, finish: Callable[[Path], None] | None) -> _WriterProcess:
-    """Fork a process that writes ``nwbfile`` to ``tmp`` (:func:`_write_here`) and reports through a pipe.
-
-    Call it inside :func:`ns1nwb.workers.hold_stop_signals`. The writer stays in its caller's process group, so a
-    terminal's Ctrl-C or a signal to the whole group reaches it too; on Linux it also dies with the
-    process that forked it.
+@contextlib.contextmanager
+def output_lock(output: Path) -> Iterator[None]:
+    """Hold ``output``'s lock for the block (nested holds in one process are free); on entering, remove what
+    killed conversions of the same output left.
 
     Raises
     ------
-    OSError
-        The fork failed (no pipe is left open).
+    OutputError
+        Another process writes ``output``, or the lock file cannot be made (the folder is missing or read-only).
     """
-    read_end, write_end = os.pipe()
-    parent_pid = os.getpid()
-    try:
-        pid = os.fork()
-    except OSError:
-        os.close(read_end)
-        os.close(write_end)
-        raise
-    if pid == 0:  # the child: write, report, and leave without running the parent's cleanup
-        code, report = 4, b""
-        try:
-            import signal
+    from filelock import FileLock, Timeout
 
-            os.close(read_end)
-            _die_with_parent(parent_pid)
-            # After an HDF5 failure h5py prints a traceback for every object it cannot free; the
-            # child's failures travel through the pipe and the parent reports them once.
+    lock = FileLock(lock_path(output), blocking=False, is_singleton=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise OutputError(f"{output}: another ns1nwb process is writing it; wait for it to end or choose "
+                          "another output") from None
+    except OSError as err:
+        raise OutputError(f"{output}: cannot create the lock file {lock_path(output).name} beside it "
+                          f"({err.strerror or err})") from None
+    try:
+        if lock.lock_counter == 1:
+            _remove_leftovers(output)
+        yield
+    finally:
+        if lock.lock_counter == 1:  # removed while held: a waiting process then takes a fresh file
             with contextlib.suppress(OSError):
-                devnull = os.open(os.devnull, os.O_WRONLY)
-                os.dup2(devnull, 2)
-            if hasattr(signal, "pthread_sigmask"):  # the parent held them while forking
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, set(stop_signals()))
-            reason = _write_here(nwbfile, tmp, finish)
-            code = 0
-            if reason is not None:
-                code, report = 3, reason.encode()
-        except KeyboardInterrupt:
-            code = 4
-        except BaseException as err:  # noqa: BLE001  (reported to the parent, which raises it)
-            code, report = 5, f"{type(err).__name__}: {err}".encode()
-        finally:
-            with contextlib.suppress(BaseException):
-                os.write(write_end, report[:4000])
-            os._exit(code)
-    os.close(write_end)
-    return _WriterProcess(pid, read_end)
+                os.unlink(lock_path(output))
+        lock.release()
 
 
-def _write_in_child(nwbfile: "NWBFile", tmp: Path, finish: Callable[[Path], None] | None) -> str | None:
-    """Write in a forked child; None on success or the reason it failed."""
-    writer: _WriterProcess | None = None
+def _temporary_prefix(target: Path) -> str:
+    return f".{target.name}."
+
+
+def _remove_leftovers(output: Path) -> None:
+    """Remove the temporaries a killed conversion of ``output`` left beside it (the caller holds its lock)."""
+    import shutil
+
+    prefix = _temporary_prefix(output)
+    with contextlib.suppress(OSError):
+        for entry in output.parent.iterdir():
+            if entry.name.startswith(prefix) and entry.name.endswith(PARTIAL) and not entry.is_symlink():
+                if entry.is_dir():
+                    shutil.rmtree(entry, ignore_errors=True)
+                else:
+                    entry.unlink(missing_ok=True)
+
+
+def temporary_name(target: Path) -> Path:
+    """A hidden, unique name beside ``target`` that says whose temporary it is."""
+    return target.with_name(f"{_temporary_prefix(target)}{uuid.uuid4().hex[:12]}{PARTIAL}")
+
+
+# -------------------------------------------------------------------------------- placing files
+
+@contextlib.contextmanager
+def staged_files(targets: list[Path], *, overwrite: bool, staging: Path | None = None) -> Iterator[list[Path]]:
+    """Temporary paths for ``targets``; when the block ends without an error, every target is put in place at
+    once (all or none), else nothing is. The temporaries are gone on every way out.
+
+    Parameters
+    ----------
+    staging : Path, optional
+        A folder, on the targets' file system, to hold the temporaries (e.g. for targets in folders that do not
+        exist yet); by default each sits beside its target.
+
+    Raises
+    ------
+    OutputError
+        A target exists without ``overwrite`` (or appeared meanwhile), or is not a regular file, or placing
+        failed (what was placed is undone).
+    OutputComplete
+        A stop came while the files were being placed: they are all in place.
+    """
+    temporaries = [temporary_name(staging / f"{i}" if staging else target) for i, target in enumerate(targets)]
     try:
-        with hold_stop_signals():
-            writer = _start_writer(nwbfile, tmp, finish)
-        return writer.result()
-    except KeyboardInterrupt:
-        if writer is not None:
-            writer.kill()
-        raise
+        yield temporaries
+        placed = False
+        try:
+            with _stops_held():  # a stop that comes meanwhile is delivered as the block ends
+                _place_all(temporaries, targets, overwrite=overwrite)
+                placed = True
+        except KeyboardInterrupt:
+            if placed:
+                raise OutputComplete(targets) from None
+            raise
+    finally:
+        for temporary in temporaries:
+            with contextlib.suppress(OSError):
+                temporary.unlink(missing_ok=True)
 
+
+@contextlib.contextmanager
+def _stops_held() -> Iterator[None]:
+    """Block Ctrl-C and the termination signals for a few renames; one that came meanwhile is delivered at
+    the end (POSIX, main thread; elsewhere nothing is held)."""
+    stops = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+
+
+def _place_all(temporaries: list[Path], targets: list[Path], *, overwrite: bool) -> None:
+    """Rename each temporary to its target; on any failure, undo what was done (old files come back)."""
+    done: list[tuple[Path, Path | None]] = []  # (target, the old file's backup or None)
+    made_folders: list[Path] = []
+    try:
+        for temporary, target in zip(temporaries, targets):
+            if not target.parent.is_dir():
+                target.parent.mkdir()
+                made_folders.append(target.parent)
+            backup = None
+            if check_replaceable(target, overwrite=overwrite):
+                backup = temporary.with_name(temporary.name + ".old")
+                os.rename(target, backup)
+            done.append((target, backup))
+            _link_or_rename(temporary, target)
+    except BaseException as err:
+        for target, backup in reversed(done):
+            with contextlib.suppress(OSError):
+                if backup is not None:
+                    os.replace(backup, target)
+                elif target.exists():
+                    target.unlink()
+        for folder in reversed(made_folders):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        if isinstance(err, OSError) and not isinstance(err, OutputError):
+            where = getattr(err, "filename", None) or targets[len(done) - 1 if done else 0]
+            raise OutputError(f"{where}: cannot put the new file in place ({err.strerror or err}); nothing was "
+                              "changed") from err
+        raise
+    for _, backup in done:
+        if backup is not None:
+            with contextlib.suppress(OSError):
+                backup.unlink()
+
+
+def _link_or_rename(temporary: Path, target: Path) -> None:
+    """Make ``temporary`` the ``target``: a hard link, which never replaces anything (a file that appeared at
+    the target meanwhile is left as it is), or a rename where the file system has no hard links."""
+    try:
+        os.link(temporary, target)
+    except FileExistsError:
+        raise OutputError(f"{target}: appeared while converting (another program made it) and is left as it "
+                          "is; pass --overwrite to replace it") from None
+    except OSError as err:
+        if err.errno not in _NO_HARD_LINKS:
+            raise
+        os.rename(temporary, target)
+    else:
+        os.unlink(temporary)
+
+
+# ----------------------------------------------------------------------------------- what may be replaced
 
 def check_output_path(path: Path, *, overwrite: bool) -> None:
-    """Refuse an output whose folder is missing, that exists (without ``overwrite``), or that is not a
-    regular file: a symbolic link (even dangling), a folder, a device, a FIFO
-    (:func:`ns1nwb.output_guard.check_replaceable`)."""
+    """Refuse an output whose folder is missing, that exists (without ``overwrite``), or that is not a regular
+    file (:func:`check_replaceable`)."""
     if not path.parent.is_dir():
         raise OutputError(f"{path}: output folder {path.parent} does not exist; create it first")
     check_replaceable(path, overwrite=overwrite)
 
+
+def check_replaceable(path: Path, *, overwrite: bool, suffix: str = ".nwb") -> bool:
+    """Whether ``path`` exists; raise unless it is nothing, or a regular file and ``overwrite``.
+
+    Raises
+    ------
+    OutputError
+        ``path`` is a symbolic link, a folder, a device, a FIFO or a socket; or a file and not ``overwrite``.
+    """
+    try:
+        info = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    except OSError as err:
+        raise OutputError(f"{path}: cannot look at the output ({err.strerror or err})") from None
+    if stat.S_ISLNK(info.st_mode):
+        raise OutputError(f"{path}: is a symbolic link; ns1nwb neither replaces nor writes through links, "
+                          "give the real path")
+    if stat.S_ISDIR(info.st_mode):
+        raise OutputError(f"{path}: is a folder; give a file name ending in {suffix}")
+    if not stat.S_ISREG(info.st_mode):
+        raise OutputError(f"{path}: is not a regular file (a device, FIFO or socket); refusing to replace it")
+    if not overwrite:
+        raise OutputError(f"{path}: already exists; pass --overwrite to replace it")
+    return True
+
+
+def refuse_inputs(output: Path, *, files: Iterable[Path] = (), folders: Iterable[Path] = ()) -> None:
+    """Refuse an output that is one of ``files`` or lies in one of ``folders`` (links followed, hard links of an
+    input too): a conversion never replaces what it reads.
+
+    Raises
+    ------
+    OutputError
+        Naming the output and the input.
+    """
+    target = Path(os.path.realpath(output))
+    for file in files:
+        if target == Path(os.path.realpath(file)) or _same_file(output, file):
+            alias = f" ({file})" if str(file) != str(output) else ""
+            raise OutputError(f"{output}: is an input of this conversion{alias}; choose another output")
+    for folder in folders:
+        for real in _folders_under(Path(folder)):
+            if target == real or real in target.parents:
+                raise OutputError(f"{output}: lies inside {folder}, which this conversion reads; "
+                                  "choose an output outside it")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samestat(os.stat(a), os.stat(b))
+    except (OSError, ValueError):
+        return False
+
+
+def _folders_under(folder: Path, limit: int = 10_000) -> list[Path]:
+    """``folder`` and every folder under it, links followed (each real folder once, so a link loop ends), as
+    real paths; at most ``limit``."""
+    found: list[Path] = []
+    seen: set[tuple[int, int]] = set()
+    pending = [folder]
+    while pending and len(found) < limit:
+        current = pending.pop()
+        try:
+            info = os.stat(current)
+        except (OSError, ValueError):
+            continue
+        if not stat.S_ISDIR(info.st_mode) or (info.st_dev, info.st_ino) in seen:
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        found.append(Path(os.path.realpath(current)))
+        with contextlib.suppress(OSError):
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    with contextlib.suppress(OSError):
+                        if entry.is_dir(follow_symlinks=True):
+                            pending.append(Path(entry.path))
+    return found

@@ -16,13 +16,13 @@ from .blocks import add_recording_blocks_to_nwbfile
 from .electrodes import add_electrodes_to_nwbfile
 from .provenance import add_provenance_to_nwbfile
 from .stimuli import add_stimuli_to_nwbfile
-from .trials import TrialReferences, add_trials_to_nwbfile
+from .trials import add_trials_to_nwbfile
 from .units import add_units_to_nwbfile
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["build_nwbfile", "assemble_nwbfile"]
+__all__ = ["build_nwbfile"]
 
 
 def new_nwbfile(ctx: BuildContext) -> "NWBFile":
@@ -107,8 +107,7 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
                   stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None) -> "NWBFile":
     """An in-memory NWB file of a release (all recording blocks, or those in ``session_ids``).
 
-    To disk with :func:`ns1nwb.write_nwbfile` (or pynwb's ``NWBHDF5IO``); see :func:`assemble_nwbfile`
-    for the form :func:`ns1nwb.convert` uses.
+    To disk with :func:`ns1nwb.write_nwbfile` (or pynwb's ``NWBHDF5IO``).
 
     Parameters
     ----------
@@ -123,24 +122,6 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
     plan, stimulus_cache : optional
         Computed once and passed in when one run builds several files.
     """
-    nwbfile, _ = assemble_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz, session_ids=session_ids,
-                                  plan=plan, stimulus_cache=stimulus_cache)
-    return nwbfile
-
-
-def assemble_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
-                     audio_rate_hz: float | None = 48000.0, session_ids: Iterable[str] | None = None,
-                     plan: SessionPlan | None = None, stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None,
-                     defer_trial_references: bool = False) -> tuple["NWBFile", TrialReferences | None]:
-    """:func:`build_nwbfile`, optionally leaving out the trials' ``timeseries`` column.
-
-    Returns
-    -------
-    nwbfile : NWBFile
-    references : TrialReferences or None
-        With ``defer_trial_references``, the column left out, for
-        :func:`ns1nwb.trial_references.write_trial_references` once the file is written.
-    """
     import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
 
     metadata = metadata if metadata is not None else load_metadata(None)
@@ -154,9 +135,8 @@ def assemble_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = N
     nwbfile = new_nwbfile(ctx)
     electrode_rows = add_electrodes_to_nwbfile(nwbfile, ctx)
     templates = add_stimuli_to_nwbfile(nwbfile, ctx)
-    layout = add_trials_to_nwbfile(nwbfile, ctx, templates, defer_references=defer_trial_references)
+    layout = add_trials_to_nwbfile(nwbfile, ctx, templates)
     add_units_to_nwbfile(nwbfile, ctx, layout, electrode_rows)
     add_recording_blocks_to_nwbfile(nwbfile, ctx, layout)
     add_provenance_to_nwbfile(nwbfile, ctx)
-    return nwbfile, layout.references
-
+    return nwbfile

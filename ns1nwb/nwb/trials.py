@@ -16,7 +16,7 @@ from .context import BuildContext
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["TrialLayout", "TrialReferences", "add_trials_to_nwbfile", "clock_statement"]
+__all__ = ["TrialLayout", "add_trials_to_nwbfile", "clock_statement"]
 
 
 #: Description of the trials' ``timeseries`` column.
@@ -24,21 +24,6 @@ REFERENCES_DESCRIPTION = (
     "The presented sound's template in /stimulus/templates (idx_start 0 and count = all its samples or frames): "
     "the template's timestamps start at its own zero, the sound onset, not on the file clock; add the row's "
     "start_time to place them. Rows of sounds without a template hold no reference.")
-
-
-@dataclass
-class TrialReferences:
-    """The trials' ``timeseries`` column, to be written with h5py once pynwb has written the file.
-
-    hdmf resolves object references one by one (about a second for the release's 6,000); written in
-    one step instead, the datasets are the same (:func:`ns1nwb.trial_references.write_trial_references`).
-    """
-
-    description: str
-    #: End offset of each trial row into ``rows`` (the column's index).
-    ends: np.ndarray
-    #: (idx_start, count, path of the referenced series) of each reference.
-    rows: list[tuple[int, int, str]]
 
 
 @dataclass
@@ -52,8 +37,6 @@ class TrialLayout:
     row_of: dict[tuple[str, tuple[int, Hashable]], int]
     #: Start of each block on the file clock, s, by session.
     block_offset_s: dict[str, float]
-    #: The ``timeseries`` column, when left out of the table (``defer_references``).
-    references: TrialReferences | None = None
 
 
 def _param(p: Presentation, name: str) -> float:
@@ -81,12 +64,8 @@ def clock_statement(ctx: BuildContext) -> str:
             "trials.onset_wall_clock has each presentation's true onset")
 
 
-def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict[int, Any], *,
-                          defer_references: bool = False) -> TrialLayout:
+def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict[int, Any]) -> TrialLayout:
     """One trial per presentation per recording block, in time order.
-
-    ``defer_references``: leave the ``timeseries`` column out and return it in the layout, for
-    :func:`ns1nwb.trial_references.write_trial_references` to add after pynwb has written the file.
 
     A single-block file keeps the block's own clock; a file of several blocks lays
     them end to end (:func:`ns1nwb.release.block_offsets_s`).
@@ -130,7 +109,6 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
                       compressed(stop_s))]
     columns += [vector(name, described(specs[name]), column_data(column, specs[name]["dtype"]))
                 for name, column in values.items()]
-    references = None
     if templates:
         # Only trials whose sound has a template get a reference: the column is ragged, so a dynamic random
         # chord's row holds none (not a (-1, -1) reference that raw HDF5 readers would follow).
@@ -138,13 +116,9 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
         ends = np.cumsum(has_template)
         targets = {index: (0, int(series.data.shape[0]), series) for index, series in templates.items()}
         reference_rows = [targets[p.stimulus_index] for _, _, p in rows if p.stimulus_index in templates]
-        if defer_references:
-            references = TrialReferences(REFERENCES_DESCRIPTION, ends, [
-                (start, count, f"/stimulus/templates/{series.name}") for start, count, series in reference_rows])
-        else:
-            columns += ragged("timeseries", REFERENCES_DESCRIPTION,
-                              [TimeSeriesReference(start, count, series) for start, count, series in reference_rows],
-                              ends, cls=TimeSeriesReferenceVectorData)
+        columns += ragged("timeseries", REFERENCES_DESCRIPTION,
+                          [TimeSeriesReference(start, count, series) for start, count, series in reference_rows],
+                          ends, cls=TimeSeriesReferenceVectorData)
     nwbfile.trials = TimeIntervals(
         name="trials",
         description=(
@@ -159,5 +133,4 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
     row_of_presentation = {id(p): row for row, (_, _, p) in enumerate(rows)}
     row_of = {(b.session_id, key): row_of_presentation[id(p)] for b in ctx.blocks for key, p in b.by_key.items()}
     return TrialLayout(start_s=start_s, stop_s=stop_s, row_of=row_of,
-                       block_offset_s={b.session_id: offset for b, offset in zip(ctx.blocks, offsets)},
-                       references=references)
+                       block_offset_s={b.session_id: offset for b, offset in zip(ctx.blocks, offsets)})

@@ -8,16 +8,21 @@ ones would pickle far slower). fork is used only where it is safe (no other thre
 
 from __future__ import annotations
 
+import os
+import threading
 import warnings
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..workers import can_fork, stop_signals, worker_count
+from ..exceptions import SettingError
 from .model import SourceFile
 from .spike_files import SpikeFileContent, read_spike_file
 
-__all__ = ["spike_file_results"]
+__all__ = ["spike_file_results", "worker_count", "WORKERS_ENV"]
+
+#: Environment variable that sets how many processes read spike files (e.g. 1 on a shared node).
+WORKERS_ENV = "NS1NWB_WORKERS"
 
 
 #: Fewer spike files than this are read in this process (starting workers would cost more).
@@ -67,8 +72,9 @@ def _ignore_sigint() -> None:
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    for signum in stop_signals(interrupt=False):
-        signal.signal(signum, signal.SIG_DFL)
+    for name in ("SIGTERM", "SIGHUP"):
+        if hasattr(signal, name):
+            signal.signal(getattr(signal, name), signal.SIG_DFL)
 
 
 def _worker_processes() -> int:
@@ -76,9 +82,28 @@ def _worker_processes() -> int:
     ``multiprocessing.Pool`` worker may not have children)."""
     import multiprocessing
 
-    if not can_fork() or multiprocessing.current_process().daemon:
+    # A fork copies the locks other threads hold; a daemon multiprocessing worker may have no children.
+    if not hasattr(os, "fork") or threading.active_count() > 1 or multiprocessing.current_process().daemon:
         return 1
     return worker_count()
+
+
+def worker_count() -> int:
+    """``$NS1NWB_WORKERS`` if set, else the usable cores (at most 4: more gives nothing measurable here).
+
+    Raises
+    ------
+    SettingError
+        ``$NS1NWB_WORKERS`` is set but not a whole number from 1 to 1024.
+    """
+    setting = os.environ.get(WORKERS_ENV, "").strip()
+    if setting:
+        if not setting.isdigit() or not 1 <= int(setting) <= 1024:
+            raise SettingError(f"{WORKERS_ENV}={setting!r}: expected a whole number from 1 to 1024 (or leave it "
+                               "unset)")
+        return int(setting)
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(4, cores))
 
 
 def _read_in_worker(spike_file: Path) -> tuple[SpikeFileContent, SourceFile, list[tuple[str, type[Warning]]]]:

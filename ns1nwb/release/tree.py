@@ -28,7 +28,6 @@ from ..constants import (
     WAV_TRUE_RATE_HZ,
 )
 from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
-from ..workers import progress_bar
 from .matfile import gc_paused, load_mat, plain_value, read_source
 from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile, snake_name
 from .parallel import spike_file_results
@@ -324,7 +323,9 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool, progress: bo
     sources = [meta_source]
     with spike_file_results([found for *_, found in found_files]) as all_contents:
         if progress:
-            all_contents = progress_bar(all_contents, total=len(found_files), desc="reading spike files", unit="file")
+            from tqdm import tqdm
+
+            all_contents = tqdm(all_contents, total=len(found_files), desc="reading spike files", unit="file")
         for (index, rel_path, row, found), (content, source) in zip(found_files, all_contents):
             check_spike_values(found, content.times, warn)
             units.append(RawUnit(index, rel_path, row, found, content.raw_sets()))
