@@ -174,8 +174,8 @@ def download_command(folder: Path, with_spectrogram: bool, osf_base_url: str | N
                      github_base_url: str | None) -> None:
     """Download the NS1 release from OSF into FOLDER and unpack spikesandwav.zip (safe to re-run).
 
-    Finished files are checked (size and SHA-256 in FOLDER/ns1nwb-download.json) and not
-    fetched again; an interrupted download resumes where it stopped.
+    Files already there are checked (SHA-256 in FOLDER/ns1nwb-sha256.txt) and not fetched
+    again; a failed transfer is tried again, and a failed run leaves nothing it created.
     """
     from .download import download_release
 
