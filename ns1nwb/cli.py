@@ -40,14 +40,14 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
         from .exceptions import Ns1Error, OutputComplete
 
         warnings.showwarning = _print_warning
+        where = kwargs.get("output")
         try:
-            return command(*args, **kwargs)
+            result = command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except KeyboardInterrupt as err:
             if _DEBUG:
                 raise
-            where = kwargs.get("output")
             if isinstance(err, OutputComplete):  # too late to stop anything: say what is there
                 click.echo(f"error: interrupted after the output was written; {where or 'it'} is complete",
                            err=True)
@@ -73,6 +73,11 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
                 err=True,
             )
             sys.exit(1)
+        if _STOPS_RECEIVED:  # a stop whose KeyboardInterrupt a finaliser swallowed: the command ran to its end
+            click.echo(f"error: interrupted after the output was written; {where} is complete" if where
+                       else "error: interrupted", err=True)
+            sys.exit(1)
+        return result
 
     return wrapper
 
@@ -237,12 +242,16 @@ def info_command(path: str, no_inspect: bool) -> None:
     click.echo(summarize(path, inspect=not no_inspect).report())
 
 
-#: Signals that stop a command as Ctrl-C does: ``timeout`` and batch schedulers (SIGTERM), a closed terminal
-#: (SIGHUP). Its temporary files are removed and it says so in one line.
-_STOP_SIGNALS = ("SIGTERM", "SIGHUP")
+#: Ctrl-C, and the signals that stop a command as Ctrl-C does: ``timeout`` and batch schedulers (SIGTERM), a
+#: closed terminal (SIGHUP). Its temporary files are removed and it says so in one line.
+_STOP_SIGNALS = ("SIGINT", "SIGTERM", "SIGHUP")
+#: The stops received: a KeyboardInterrupt raised in a finaliser is swallowed by Python, so the command may
+#: run to its end; the boundary then still says it was interrupted (and that its output is complete).
+_STOPS_RECEIVED: list[int] = []
 
 
 def _interrupt(signum: int, frame: Any) -> None:
+    _STOPS_RECEIVED.append(signum)
     raise KeyboardInterrupt
 
 
@@ -258,7 +267,7 @@ def main() -> None:
     finally:
         # The command has ended: a stop from now on (the interpreter shutting down) ends the process at once,
         # not as a KeyboardInterrupt in a finaliser.
-        for signum in [signal.SIGINT, *stops]:
+        for signum in stops:
             signal.signal(signum, signal.SIG_DFL)
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR
+from .exceptions import OutputComplete
 from .metadata import load_metadata, subject_metadata, synthetic_clock_start
 from .nwb import build_nwbfile
 from .release import RawRelease, RecordingBlock, SessionPlan, plan_sessions, read_raw_tree
@@ -191,8 +192,8 @@ def _write_files(release: RawRelease, plan: SessionPlan, files: list[tuple[list[
                                             stimulus_cache=stimulus_cache)
                     write_to(nwbfile, temporary, target)
                     bar.update()
-    except BaseException:
-        if made_folder:
+    except BaseException as err:
+        if made_folder and not isinstance(err, OutputComplete):  # complete: the files are in place
             shutil.rmtree(folder, ignore_errors=True)  # type: ignore[arg-type]
         raise
     finally:

@@ -26,18 +26,18 @@ import signal
 import stat
 import uuid
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterable, Iterator
+from typing import TYPE_CHECKING, Any, Iterable, Iterator
 
 from .exceptions import OutputComplete, OutputError
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["write_nwbfile", "output_lock", "staged_files", "check_output_path", "check_replaceable",
-           "refuse_inputs", "lock_path"]
+__all__ = ["write_nwbfile", "write_to", "output_lock", "staged_files", "check_replaceable", "refuse_inputs",
+           "lock_path", "temporary_name"]
 
-#: Longest lock-file name built from the output's name (most file systems take 255 bytes).
-_MAX_LOCK_NAME = 200
+#: Longest output name used as it is in the names of its lock and temporaries (file systems take 255 bytes).
+_MAX_NAME = 200
 #: What names a temporary file or folder of ns1nwb (tests and users recognise it by this).
 PARTIAL = ".ns1nwb-partial"
 #: Errors of os.link that mean "this file system has no hard links", not "the target exists".
@@ -50,12 +50,12 @@ def write_nwbfile(nwbfile: "NWBFile", file_path: str | os.PathLike, *, overwrite
     Raises
     ------
     OutputError
-        The folder does not exist, the output exists without ``overwrite`` or is not a regular file,
-        another process writes it, or writing failed (nothing is left at or beside the output).
+        The folder does not exist, the output exists without ``overwrite`` or is not a regular file, another
+        process writes it, or writing failed (nothing is left at or beside the output).
     """
     path = Path(file_path)
     with output_lock(path):
-        check_output_path(path, overwrite=overwrite)
+        check_replaceable(path, overwrite=overwrite)
         with staged_files([path], overwrite=overwrite) as (temporary,):
             write_to(nwbfile, temporary, path)
     return path
@@ -88,12 +88,16 @@ def write_to(nwbfile: "NWBFile", temporary: Path, target: Path) -> None:
 
 # ----------------------------------------------------------------------------------------- the lock
 
+def _short_name(output: Path) -> str:
+    """``output``'s name, or a hash of it when a name built from it could pass the file system's 255 bytes."""
+    if len(os.fsencode(output.name)) > _MAX_NAME:
+        return hashlib.sha256(os.fsencode(output.name)).hexdigest()[:16]
+    return output.name
+
+
 def lock_path(output: Path) -> Path:
     """``.<name>.ns1nwb.lock`` beside ``output`` (a hashed name when the output's name is very long)."""
-    name = f".{output.name}.ns1nwb.lock"
-    if len(os.fsencode(name)) > _MAX_LOCK_NAME:
-        name = f".{hashlib.sha256(os.fsencode(output.name)).hexdigest()[:16]}.ns1nwb.lock"
-    return output.parent / name
+    return output.parent / f".{_short_name(output)}.ns1nwb.lock"
 
 
 @contextlib.contextmanager
@@ -104,10 +108,13 @@ def output_lock(output: Path) -> Iterator[None]:
     Raises
     ------
     OutputError
-        Another process writes ``output``, or the lock file cannot be made (the folder is missing or read-only).
+        ``output``'s folder does not exist, another process writes ``output``, or the lock file cannot be made
+        (a read-only folder).
     """
     from filelock import FileLock, Timeout
 
+    if not output.parent.is_dir():  # (filelock would make it)
+        raise OutputError(f"{output}: output folder {output.parent} does not exist; create it first")
     lock = FileLock(lock_path(output), blocking=False, is_singleton=True)
     try:
         lock.acquire()
@@ -129,7 +136,7 @@ def output_lock(output: Path) -> Iterator[None]:
 
 
 def _temporary_prefix(target: Path) -> str:
-    return f".{target.name}."
+    return f".{_short_name(target)}."
 
 
 def _remove_leftovers(output: Path) -> None:
@@ -192,17 +199,24 @@ def staged_files(targets: list[Path], *, overwrite: bool, staging: Path | None =
 
 @contextlib.contextmanager
 def _stops_held() -> Iterator[None]:
-    """Block Ctrl-C and the termination signals for a few renames; one that came meanwhile is delivered at
-    the end (POSIX, main thread; elsewhere nothing is held)."""
-    stops = {getattr(signal, n) for n in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, n)}
-    if not hasattr(signal, "pthread_sigmask"):
-        yield
-        return
-    previous = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    """Hold Ctrl-C and the termination signals for a few renames: one that comes meanwhile is acted on at the
+    end. Python handlers only, in the main thread (where Python runs them); SIG_DFL and SIG_IGN stay."""
+    import threading
+
+    received: list[int] = []
+    previous: dict[int, Any] = {}
+    if threading.current_thread() is threading.main_thread():
+        for name in ("SIGINT", "SIGTERM", "SIGHUP"):
+            signum = getattr(signal, name, None)
+            if signum is not None and callable(signal.getsignal(signum)):
+                previous[signum] = signal.signal(signum, lambda number, frame: received.append(number))
     try:
         yield
     finally:
-        signal.pthread_sigmask(signal.SIG_SETMASK, previous)
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
+        if received:
+            previous[received[0]](received[0], None)
 
 
 def _place_all(temporaries: list[Path], targets: list[Path], *, overwrite: bool) -> None:
@@ -258,14 +272,6 @@ def _link_or_rename(temporary: Path, target: Path) -> None:
 
 
 # ----------------------------------------------------------------------------------- what may be replaced
-
-def check_output_path(path: Path, *, overwrite: bool) -> None:
-    """Refuse an output whose folder is missing, that exists (without ``overwrite``), or that is not a regular
-    file (:func:`check_replaceable`)."""
-    if not path.parent.is_dir():
-        raise OutputError(f"{path}: output folder {path.parent} does not exist; create it first")
-    check_replaceable(path, overwrite=overwrite)
-
 
 def check_replaceable(path: Path, *, overwrite: bool, suffix: str = ".nwb") -> bool:
     """Whether ``path`` exists; raise unless it is nothing, or a regular file and ``overwrite``.

@@ -83,58 +83,73 @@ class Spy:
         self.calls = 0
 
     def snapshot(self) -> None:
-        # The output's lock file (ns1nwb.output_guard) is there throughout: not part of what is being written.
+        # The output's lock file (ns1nwb.write.output_lock) is there throughout: not part of what is being written.
         self.seen = [str(p.relative_to(self.folder)) for p in self.folder.rglob("*")
                      if p.is_file() and not p.name.endswith(".ns1nwb.lock")]
 
 
 def fault_in_nwb_write(monkeypatch, spy: Spy, exc: BaseException, on_call: int = 1) -> None:
-    """``NWBHDF5IO.write`` call ``on_call`` writes a dataset into the temporary file, then raises ``exc``.
-
-    The write runs in this process (not the forked writer) so the spy sees it.
-    """
-    from pynwb import NWBHDF5IO
-
+    """The ``on_call``-th file ns1nwb writes to disk (:func:`ns1nwb.write.write_to`) gets half its bytes, then
+    its write raises ``exc`` (an ``OSError`` is a disk failure)."""
     from ns1nwb import write
 
-    monkeypatch.setattr(write, "ISOLATED_WRITE", False)
-
-    original = NWBHDF5IO.write
-
-    def write(self, *args, **kwargs):
+    def failing_open(path, mode="r", *args, **kwargs):
+        file = open(path, mode, *args, **kwargs)
+        if "w" not in mode:
+            return file
         spy.calls += 1
         if spy.calls != on_call:
-            return original(self, *args, **kwargs)
-        self._file.create_dataset("half_written", data=np.arange(100_000.0))
-        self._file.flush()
-        spy.snapshot()
-        raise exc
+            return file
 
-    monkeypatch.setattr(NWBHDF5IO, "write", write)
+        class HalfWritten:
+            def __enter__(self):
+                return self
+
+            def __exit__(self, *exc_info):
+                file.close()
+
+            def write(self, data):
+                file.write(data[:len(data) // 2])
+                file.flush()
+                spy.snapshot()
+                raise exc
+
+        return HalfWritten()
+
+    monkeypatch.setattr(write, "open", failing_open, raising=False)
 
 
 def stop_real_conversion_mid_write(tree: Path, out: Path, stop: Callable[[subprocess.Popen], None],
                                     **popen: Any) -> subprocess.Popen:
-    """Run the console script's convert and ``stop`` it once its temporary file is seen; then check what a
-    stopped conversion must show: exit 1, one ``error: ... interrupted`` line, no traceback, nothing left."""
+    """Run the console script's convert and ``stop`` it mid-way (its lock taken, its files being read and built);
+    then check what a stopped conversion must show: exit 1, one ``error: ... interrupted`` line, no traceback,
+    and either nothing left (the usual case) or, when the stop came once the file was in place, the complete
+    file and a line saying so."""
+    from ns1nwb.write import lock_path
+
     proc = subprocess.Popen([*console_script(), "convert", str(tree), str(out), *NATIVE],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
-    seen, deadline = [], time.monotonic() + 120
+    started, deadline = False, time.monotonic() + 120
     try:
-        while proc.poll() is None and time.monotonic() < deadline and not seen:
-            seen = leftovers(out.parent)
+        while proc.poll() is None and time.monotonic() < deadline and not started:
+            started = lock_path(out).exists()
             time.sleep(0.005)
-        if seen:
+        if started:
+            time.sleep(0.3)  # into the reading and building
             stop(proc)
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
-    if not seen:
-        pytest.skip("the conversion ended before its temporary file was seen; nothing to interrupt")
+    if not started or stdout.startswith("wrote "):
+        pytest.skip("the conversion ended before the stop; nothing to interrupt")
     assert proc.returncode == 1, stderr
     lines = [line for line in stderr.splitlines() if not line.startswith("warning: ")]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "interrupted" in lines[0], stderr
-    assert "Traceback" not in stderr and stdout == ""
-    assert not out.exists() and leftovers(out.parent) == []
+    assert "Traceback" not in stderr and "Exception ignored" not in stderr and stdout == "", stderr
+    assert leftovers(out.parent) == [] and not lock_path(out).exists()
+    if "is complete" in lines[0]:
+        assert out.is_file()
+    else:
+        assert "nothing was written" in lines[0] and not out.exists()
     return proc
