@@ -46,17 +46,19 @@ def spike_file_results(spike_files: list[Path]) -> Iterator[Iterator[tuple[Spike
     pool = ProcessPoolExecutor(max_workers=_worker_processes(), mp_context=multiprocessing.get_context("fork"),
                                initializer=_ignore_sigint)
     try:
-        yield _pool_results(pool, spike_files)
+        # Every file submitted now: the workers are forked here, before the caller starts a progress bar's thread.
+        results = pool.map(_read_in_worker, spike_files, chunksize=4)
+        yield _pool_results(results, spike_files)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _pool_results(pool: Any, spike_files: list[Path]) -> Iterator[tuple[SpikeFileContent, SourceFile]]:
+def _pool_results(results: Iterator[Any], spike_files: list[Path]) -> Iterator[tuple[SpikeFileContent, SourceFile]]:
     from concurrent.futures.process import BrokenProcessPool
 
     done = 0
     try:
-        for content, source, caught in pool.map(_read_in_worker, spike_files, chunksize=4):
+        for content, source, caught in results:
             for message, category in caught:  # what loadmat warned about, as if read here
                 warnings.warn(message, category, stacklevel=2)
             done += 1
