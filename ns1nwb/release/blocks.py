@@ -33,7 +33,7 @@ import numpy as np
 from ..constants import DEFAULT_SWEEP_MS
 from ..exceptions import RawFormatError
 from .model import RawRelease, RawSet, RawUnit
-from .validate import MAX_BLOCK_HOURS
+from .validate import MAX_BLOCK_HOURS, timestamp_time
 
 __all__ = ["Presentation", "RecordingBlock", "SessionPlan", "plan_sessions", "block_offsets_s", "presentation_key",
            "LOCAL_TZ"]
@@ -42,8 +42,6 @@ LOCAL_TZ = ZoneInfo("Europe/London")
 SYNTHETIC_START = datetime(2000, 1, 1, tzinfo=LOCAL_TZ)
 SYNTHETIC_TRIAL_PERIOD_S = 10.0
 SYNTHETIC_BLOCK_PERIOD_S = 6 * 3600.0
-
-_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$")
 
 
 @dataclass
@@ -119,15 +117,6 @@ def presentation_key(raw_set: RawSet, position: int) -> tuple[int, Hashable]:
     timestamp (its position when the file has no timestamps)."""
     stamp = raw_set.repeats[position].timestamp
     return (raw_set.stimulus_index, stamp if stamp is not None else position)
-
-
-def _parse_timestamp(stamp: str, unit: RawUnit) -> datetime:
-    """An aware datetime (Europe/London) of a raw timestamp (its form was checked when reading)."""
-    match = _TIMESTAMP.match(stamp)
-    if not match:
-        raise RawFormatError(f"{unit.spike_file}: timestamp {stamp!r} is not 'YYYYMMDD-HHMMSSmmm'")
-    y, mo, d, h, mi, s, ms = (int(g) for g in match.groups())
-    return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=LOCAL_TZ)
 
 
 def _label(text: str) -> str:
@@ -259,9 +248,8 @@ def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) 
 
     if all(stamped):
         for block in blocks:
-            unit = release.units[block.unit_indices[0]]
-            for p in block.presentations:
-                p.onset = _parse_timestamp(p.timestamp, unit)
+            for p in block.presentations:  # every timestamp was checked when reading
+                p.onset = timestamp_time(p.timestamp).replace(tzinfo=LOCAL_TZ)
             # Offsets in UTC: a subtraction of two local times would ignore a daylight-saving change.
             utc = {id(p): p.onset.astimezone(timezone.utc) for p in block.presentations}  # type: ignore[union-attr]
             first_utc = min(utc.values())
