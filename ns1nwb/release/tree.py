@@ -20,11 +20,10 @@ from ..constants import METADATA_FILE, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, 
 from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
 from ..workers import progress_bar
 from .matfile import gc_paused, load_mat, plain_value, read_source
-from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile, snake_name
+from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile
 from .parallel import spike_file_results
 from .spike_files import check_spike_values
-from .validate import (check_cluster_quality, check_metadata_fields, check_metadata_row, check_object_names,
-                       check_spectrogram, check_unit_path, check_wav)
+from .validate import check_cluster_quality, check_metadata_row, check_spectrogram, check_unit_path, check_wav
 
 __all__ = ["read_raw_tree"]
 
@@ -130,18 +129,7 @@ def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], SourceF
         check_metadata_row(meta_path, i, row)
         row["__path__"] = row[path_field]
         rows.append(row)
-    check_metadata_fields(meta_path, fields, _column_name_of(fields))
     return fields, rows, source
-
-
-def _column_name_of(fields: list[str]) -> Any:
-    """Raw metadata field -> the unit column it becomes (the spec's name, or its snake_case name)."""
-    from ..metadata import column_specs
-
-    known = {c["source"].split(":", 1)[1]: c["name"] for c in column_specs()["units"]
-             if c["source"].startswith("metadata:")}
-    path_field = "path" if "path" in fields else fields[0]
-    return lambda name: known["path"] if name == path_field else known.get(name, snake_name(name))
 
 
 def _reject_duplicates(spike_paths: list[Path], rows: list[dict[str, Any]], meta_path: Path) -> None:
@@ -299,7 +287,6 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool, progress: bo
         codes, number = qualities[folder], unit.cluster_number
         if codes is not None and number is not None and 1 <= number <= codes.size:
             unit.cluster_quality = int(codes[number - 1])
-    check_object_names(units)
     wavs = _read_wavs(root, warn, sources)
     x_nfht, spectrogram_file = _read_spectrogram(root, sources)
     return RawRelease(

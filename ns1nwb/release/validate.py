@@ -31,11 +31,8 @@ __all__ = [
     "MAX_BLOCK_HOURS",
     "SPIKE_AFTER_SWEEP_MS",
     "CLUSTER_QUALITY_CODES",
-    "RESERVED_UNIT_COLUMNS",
     "check_metadata_row",
-    "check_metadata_fields",
     "check_unit_path",
-    "check_object_names",
     "check_cluster_quality",
     "check_stim_params",
     "check_sweep_ms",
@@ -58,14 +55,6 @@ MAX_BLOCK_HOURS = 24.0
 CLUSTER_QUALITY_CODES = (1, 2, 3)
 #: Shortest wav accepted: it must cover the response window.
 _MIN_WAV_SAMPLES = int(np.ceil(RESPONSE_WINDOW_MS / 1000.0 * WAV_TRUE_RATE_HZ))
-
-#: Columns the writer derives itself: a raw metadata field may not take one of these names.
-RESERVED_UNIT_COLUMNS = frozenset({
-    "id", "spike_times", "spike_times_index", "spike_trial", "spike_trial_index", "obs_intervals",
-    "obs_intervals_index", "electrodes", "electrodes_index", "electrode_group", "waveform_mean", "waveform_sd",
-    "waveforms", "spike_file", "metadata_row", "metadata_index", "in_metadata", "cluster_quality",
-    "noise_ratio_computed", "is_good", "subject_id", "session_id",
-})
 
 # (lowest, highest, must be a whole number) of each metadata field the writer interprets.
 _METADATA_BOUNDS: dict[str, tuple[float, float, bool]] = {
@@ -123,23 +112,6 @@ def check_metadata_row(meta_path: Path, index: int, row: dict[str, Any]) -> None
         raise RawFormatError(f"{where}: field singleT is {row['singleT']!r}; expected one of {', '.join(_SINGLE_LABELS)}")
 
 
-def check_metadata_fields(meta_path: Path, fields: list[str], column_of: Any) -> None:
-    """Extra metadata fields become unit columns: their names may not clash with a derived column or each other.
-
-    ``column_of`` maps a raw field name to the unit column it becomes.
-    """
-    seen: dict[str, str] = {}
-    for name in fields:
-        column = column_of(name)
-        if column in RESERVED_UNIT_COLUMNS:
-            raise RawFormatError(f"{meta_path}: metadata field {name!r} would become unit column {column!r}, which "
-                                 "ns1nwb writes itself; rename the field")
-        if column in seen:
-            raise RawFormatError(f"{meta_path}: metadata fields {seen[column]!r} and {name!r} would both become unit "
-                                 f"column {column!r}; rename one")
-        seen[column] = name
-
-
 def check_unit_path(meta_path: Path, index: int, rel_path: str) -> None:
     """A metadata path is ``<experiment>/<penetration>/<file>`` with ``/`` separators, as in the release."""
     where = f"{meta_path}: unit {index} path {rel_path!r}"
@@ -149,19 +121,6 @@ def check_unit_path(meta_path: Path, index: int, rel_path: str) -> None:
     if len(parts) < 3:
         raise RawFormatError(f"{where} is not <experiment folder>/<penetration folder>/<spike file> under "
                              "spikesandwav/; the probe and the ferret come from those folders")
-
-
-def check_object_names(units: list[Any]) -> None:
-    """Distinct experiment folders must give distinct NWB device names, distinct probes distinct group names
-    (``exp45_1x32`` and ``exp45.1x32`` would both be device ``probe_exp45_1x32``)."""
-    for what, key, name in (("experiment folders", "experiment", "device_name"),
-                            ("probe folders", "probe_group", "group_name")):
-        owner: dict[str, str] = {}
-        for unit in units:
-            source, target = getattr(unit, key), getattr(unit, name)
-            if owner.setdefault(target, source) != source:
-                raise RawFormatError(f"{unit.spike_file}: {what} {owner[target]!r} and {source!r} would both be "
-                                     f"named {target!r} in the NWB file; rename one folder")
 
 
 def check_cluster_quality(path: Path, value: Any, highest_cluster: int) -> np.ndarray:
