@@ -33,7 +33,6 @@ SPECTROGRAM_FILE = "test_data_5ms.mat"
 
 #: Spectrogram recipe of Rahman et al. (2019): 34 bands at 1/6 octave from 500 Hz.
 N_BANDS = 34
-BAND_CENTRES_HZ = tuple(500.0 * 2.0 ** (k / 6.0) for k in range(N_BANDS))
 SPECTROGRAM_RATE_HZ = 200.0
 
 #: The published train/test split (Rahman et al. 2020).

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ns1nwb.exceptions import MetadataError
-from ns1nwb.metadata import load_metadata, validate_metadata
+from ns1nwb.user_metadata import load_metadata, validate_metadata
 from cliharness import assert_error, convert_cli
 
 #: 342 bytes that expand to 9^9 strings (the "billion laughs").

@@ -83,7 +83,7 @@ def test_generated_tree_read_in_metadata_order(small_raw):
     release = read_raw_tree(small_raw)
     paths = unit_paths(small_raw)
     assert [u.path for u in release.units] == paths
-    assert [u.metadata_index for u in release.units] == list(range(len(paths)))
+    assert [u.metadata_row for u in release.units] == list(range(len(paths)))
     assert release.metadata_fields == META_FIELDS
     assert release.skipped_units == [] and release.warnings == []
     for unit in release.units:
@@ -160,7 +160,7 @@ def test_spike_file_1_fallback(tree):
     release = read_raw_tree(tree)  # silently: any Ns1Warning would fail the test
     assert release.skipped_units == []
     unit = release.units[1]
-    assert unit.path == path and unit.metadata["path"] == path and unit.metadata_index == 1
+    assert unit.path == path and unit.metadata["path"] == path and unit.metadata_row == 1
     assert unit.unit_name == path[: -len(".mat")]
     assert unit.spike_file.name == fallback.name and unit.spike_file.resolve() == fallback.resolve()
     assert [len(s.repeats) for s in unit.sets] == [len(reps) for reps in expected]
@@ -187,10 +187,10 @@ def test_missing_spike_file_skipped_with_warning(tree):
     with pytest.warns(Ns1Warning, match=re.escape(missing.name)):
         release = read_raw_tree(tree)
     assert [u.path for u in release.units] == [paths[0], paths[2]]
-    assert [u.metadata_index for u in release.units] == [0, 2]
+    assert [u.metadata_row for u in release.units] == [0, 2]
     assert len(release.skipped_units) == 1
     skipped = release.skipped_units[0]
-    assert skipped.path == paths[1] and skipped.metadata_index == 1 and skipped.reason
+    assert skipped.path == paths[1] and skipped.metadata_row == 1 and skipped.reason
     assert len(release.warnings) == 1 and missing.name in release.warnings[0]
     summary = release.summary()
     assert "2 units read" in summary and "1 skipped" in summary and paths[1] in summary

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import jsonschema
 
-from ns1nwb.metadata import _defaults, column_specs, metadata_schema, validate_metadata
+from ns1nwb.nwb.columns import column_specs
+from ns1nwb.user_metadata import _defaults, metadata_schema, validate_metadata
 
 
 def test_metadata_schema_is_valid_draft7():

@@ -14,6 +14,7 @@ The last rows check the other side: the sample tree, a tree with symlink loops, 
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from pathlib import Path
 from typing import Any
@@ -405,6 +406,26 @@ def test_folders_giving_one_group_name(tree: Path, out: Path) -> None:
     move_unit(tree, 0, "exp45_1x32/P04.a/cluster.07.data.mat")
     moved = move_unit(tree, 1, "exp45_1x32.P04/a/cluster.12.data.mat")
     assert_error(convert_cli(tree, out), 2, str(moved), "probe folders", "exp45_1x32.P04.a", output=out)
+
+
+def test_ferret_folders_giving_one_subject(tree: Path, out: Path) -> None:
+    """Ferret folders ``exp.45`` and ``exp-45`` would both be subject ``exp-45`` (DANDI's labels keep letters,
+    digits and '-'): two ferrets pooled as one."""
+    move_unit(tree, 0, "exp.45_1x32/P04-SH.En.C.U/cluster.07.data.mat")
+    moved = move_unit(tree, 1, "exp-45_4x8/P02-SH.En.C.U/cluster.12.data.mat")
+    assert_error(convert_cli(tree, out), 2, str(moved), "ferret folders", "'exp.45'", "'exp-45'", output=out)
+
+
+def test_blocks_giving_one_session_id(tree: Path, out: Path) -> None:
+    """Two blocks of one penetration starting in the same second would both be session
+    ``exp45-P04-<start>`` (and write one DANDI file)."""
+    second = unit_in_first_block(tree)
+    stamps = timestamps_of(second)
+    assert min(min(s) for s in stamps)[-3:] != "999"  # 1 ms later is still the same second
+    later = {(s, r): (dt.datetime.strptime(stamp, "%Y%m%d-%H%M%S%f") + dt.timedelta(milliseconds=1))
+             .strftime("%Y%m%d-%H%M%S%f")[:-3] for s, row in enumerate(stamps) for r, stamp in enumerate(row)}
+    set_timestamps(second, later)
+    assert_error(convert_cli(tree, out), 2, str(second), "would both be session", "same ferret", output=out)
 
 
 # Symlink loops (issue 16 item 10): never a hang (the suite's timeout), never an internal error.

@@ -7,7 +7,7 @@ Each example writes one value into one field of a copy of a 1- or 2-unit generat
 ``Mode``), a set's ``length_signal_ms``, a repeat's spike times or a repeat's timestamp. The value mixes valid
 and boundary values with NaN, +-inf, huge and negative numbers, text, empty and 2-element arrays.
 
-The property: ``read_raw_tree`` + ``plan_sessions`` either succeed with every value of the model finite and
+The property: ``read_raw_tree`` + ``plan_blocks`` either succeed with every value of the model finite and
 within :mod:`ns1nwb.release.validate`'s bounds (spike times inside their sweep, one subject per block, blocks of
 at most a day whose presentations do not overlap), or raise :class:`~ns1nwb.exceptions.RawFormatError`. Never
 another exception (an internal error), never a silent NaN.
@@ -32,7 +32,7 @@ from hypothesis import strategies as st
 
 from ns1nwb import read_raw_tree
 from ns1nwb.exceptions import Ns1Warning, RawFormatError
-from ns1nwb.release import RawRelease, SessionPlan, plan_sessions
+from ns1nwb.release import BlockPlan, RawRelease, plan_blocks
 from ns1nwb.release.blocks import presentation_key
 from ns1nwb.release.validate import (_METADATA_BOUNDS, _SINGLE_LABELS, _STIM_BOUNDS, MAX_BLOCK_HOURS, MAX_SWEEP_MS,
                                      SPIKE_AFTER_SWEEP_MS, timestamp_problem)
@@ -182,7 +182,7 @@ def _within(value: Any, bounds: tuple[float, float, bool]) -> bool:
             and low <= value <= high and (not whole or float(value).is_integer()))
 
 
-def assert_sound(release: RawRelease, plan: SessionPlan) -> None:
+def assert_sound(release: RawRelease, plan: BlockPlan) -> None:
     """Every value the reader let through is finite and within validate.py's bounds; the clock is sane."""
     stamped = set()
     for unit in release.units:
@@ -206,7 +206,7 @@ def assert_sound(release: RawRelease, plan: SessionPlan) -> None:
                 assert repeat.timestamp is None or timestamp_problem(repeat.timestamp) is None, repeat.timestamp
     assert len(stamped) == 1, "some presentations timestamped, others not"
     for block in plan.blocks:
-        assert len({release.units[i].subject_id for i in block.unit_indices}) == 1
+        assert len({release.units[i].ferret for i in block.unit_indices}) == 1
         for i in block.unit_indices:  # every spike inside its presentation's time on the clock
             for raw_set in release.units[i].sets:
                 for position, repeat in enumerate(raw_set.repeats):
@@ -254,7 +254,7 @@ def test_reader_accepts_only_sound_values(fuzz_bases: dict[int, Path], edit: Edi
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", Ns1Warning)  # "wavs missing" (and any other tolerated input)
                 release = read_raw_tree(root)
-                plan = plan_sessions(release)
+                plan = plan_blocks(release)
         except RawFormatError as err:
             assert "\n" not in str(err) and str(root) in str(err), err  # one line naming a file of the tree
             event(f"rejected: {edit.kind}")

@@ -1,9 +1,11 @@
 """The in-memory model -> pynwb containers, one module per NWB area; nothing here touches disk.
 
 - :mod:`.file`: the NWBFile (session, subject, notes) and :func:`build_nwbfile`, which assembles the rest;
-- :mod:`.electrodes`, :mod:`.stimuli`, :mod:`.trials`, :mod:`.units`, :mod:`.provenance`: one area each,
-  ``add_*_to_nwbfile`` functions that change an in-memory file;
+- :mod:`.electrodes`, :mod:`.stimuli`, :mod:`.trials`, :mod:`.units`, :mod:`.recording_blocks`,
+  :mod:`.provenance`: one area each, ``add_*_to_nwbfile`` functions that change an in-memory file;
 - :mod:`.columns`: compressed datasets, plain and ragged columns, the specs of ``schemas/nwb_columns.yaml``;
+- :mod:`.naming`: the names of devices, electrode groups, subjects, sessions and metadata columns, and the
+  check that they stay distinct;
 - :mod:`.context`: what every step needs (the release, its blocks, the options) and the file identifier.
 """
 

@@ -3,15 +3,16 @@ column specs of ``schemas/nwb_columns.yaml`` and the names the reader relies on.
 
 from __future__ import annotations
 
+from functools import lru_cache
+from importlib import resources
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
-from ..metadata import column_specs
-from ..release.model import snake_name
-
-__all__ = ["STIMULI_MODULE", "STIMULI_TABLE", "PROVENANCE_MODULE", "GZIP_LEVEL", "compressed", "vector", "ragged",
-           "snake", "column_data", "specs_of", "described"]
+__all__ = ["STIMULI_MODULE", "STIMULI_TABLE", "PROVENANCE_MODULE", "GZIP_LEVEL", "column_specs", "compressed",
+           "vector", "ragged", "column_data", "specs_of", "described"]
 
 #: Shown in the file's notes and descriptions; the reader relies on these names.
 STIMULI_MODULE = "stimuli"
@@ -21,6 +22,17 @@ PROVENANCE_MODULE = "provenance"
 #: gzip (readable everywhere) at level 1 with shuffle: within 1 % of level 4's size here, and
 #: a third faster to read back.
 GZIP_LEVEL = 1
+
+
+@lru_cache(maxsize=None)
+def column_specs() -> dict[str, list[dict[str, Any]]]:
+    """Column names, dtypes, units and descriptions of every table ns1nwb writes (``schemas/nwb_columns.yaml``:
+    package data when installed, the repository's folder in a source checkout)."""
+    try:
+        text = resources.files("ns1nwb.schemas").joinpath("nwb_columns.yaml").read_text(encoding="utf-8")
+    except ModuleNotFoundError:  # running from a checkout that shadows the installed package
+        text = (Path(__file__).resolve().parents[2] / "schemas" / "nwb_columns.yaml").read_text(encoding="utf-8")
+    return yaml.safe_load(text)
 
 
 def compressed(data: Any, chunks: Any = True) -> Any:
@@ -44,10 +56,6 @@ def ragged(name: str, description: str, data: Any, ends: Any, cls: Any = None, *
     target = (cls or VectorData)(name=name, description=description, data=data, **kwargs)
     index = VectorIndex(name=f"{name}_index", data=np.asarray(ends, dtype=np.uint32), target=target)
     return [target, index]
-
-
-#: A raw name as a column or object name (``NrOfElectrodes`` -> ``nr_of_electrodes``).
-snake = snake_name
 
 
 def column_data(values: list[Any], dtype: str) -> Any:

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from .._version import __version__
-from ..release import RawRelease, RecordingBlock, SessionPlan
+from ..release import BlockPlan, RawRelease, RecordingBlock
+from .naming import check_nwb_names, session_id_of
 
 __all__ = ["BuildContext", "source_checksums", "file_identifier"]
 
@@ -30,7 +31,7 @@ class BuildContext:
     """The release, its plan, the blocks of the file being built and the options."""
 
     release: RawRelease
-    plan: SessionPlan
+    plan: BlockPlan
     metadata: dict[str, Any]
     audio_rate_hz: float | None
     checksums: list[tuple[str, int, str]]
@@ -39,13 +40,18 @@ class BuildContext:
     #: files of one conversion run so per-session files do not recompute them.
     stimulus_cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
 
+    def __post_init__(self) -> None:
+        # Every build starts here: a release whose names clash fails before anything is made.
+        check_nwb_names(self.release, self.plan)
+
     @property
     def unit_indices(self) -> list[int]:
         return sorted(i for b in self.blocks for i in b.unit_indices)
 
     @property
     def options(self) -> dict[str, Any]:
-        return {"audio_rate_hz": self.audio_rate_hz or "native", "sessions": [b.session_id for b in self.blocks],
+        return {"audio_rate_hz": self.audio_rate_hz or "native",
+                "sessions": [session_id_of(b, self.plan.clock) for b in self.blocks],
                 "all_clusters": any(not u.in_metadata for u in self.release.units)}
 
 

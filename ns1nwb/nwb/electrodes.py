@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any
 from ..release import RawUnit
 from .columns import described, specs_of
 from .context import BuildContext
+from .naming import device_name, electrode_group_name
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
@@ -56,13 +57,13 @@ def add_electrodes_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[tup
                 nwbfile.create_device_model(name="probe_model", manufacturer="NeuroNexus",
                                             description="Multi-site silicon probe (16 or 32 sites, 1 or 4 shanks).")
             devices[unit.experiment] = nwbfile.create_device(
-                name=unit.device_name,
+                name=device_name(unit),
                 description=f"Multi-site silicon probe ({layout}) of experiment {unit.experiment}.",
                 model=nwbfile.device_models["probe_model"],
             )
         sites_text = f"{n_sites} sites" if n_sites else "number of sites unknown"
         groups[group_label] = nwbfile.create_electrode_group(
-            name=unit.group_name,
+            name=electrode_group_name(unit),
             description=(f"Probe or shank {group_label} ({sites_text}), from the spike files' folder names (the "
                          ".D/.U folders of one penetration are one probe)."),
             location="primary auditory cortex",

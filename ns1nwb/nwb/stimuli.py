@@ -6,18 +6,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from ..cochleagram import COCHLEAGRAM_RECIPE, DEFAULT_FLOOR_DB, cochleagram, cochleagram_bands
+from ..cochleagram import COCHLEAGRAM_RECIPE, DEFAULT_FLOOR_DB, cochleagram, cochleagram_bands, resample_waveform
 from ..constants import (N_NATURAL, SPECTROGRAM_RATE_HZ, STIMULI, TEST_STIMULI, WAV_HEADER_RATE_HZ,
                          WAV_TRUE_RATE_HZ)
-from ..metadata import column_specs
-from ..release import RawRelease
-from .columns import STIMULI_MODULE, STIMULI_TABLE, column_data, compressed, described, vector
+from .columns import STIMULI_MODULE, STIMULI_TABLE, column_data, compressed, described, specs_of, vector
 from .context import BuildContext
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["stimulus_array_jobs", "add_stimuli_to_nwbfile"]
+__all__ = ["add_stimuli_to_nwbfile"]
 
 #: Frame step of the stored spectrograms (the published 5-ms grid).
 SPECTROGRAM_DT_MS = 5.0
@@ -35,23 +33,6 @@ def _computed_source() -> str:
             f"bin n")
 
 
-def stimulus_array_jobs(release: RawRelease, audio_rate_hz: float | None,
-                         cache: dict[tuple[str, int], np.ndarray]) -> dict[tuple[str, int], Any]:
-    """(kind, stimulus index) -> a function deriving that array (resampled waveform, computed spectrogram),
-    for the arrays not in ``cache``."""
-    from ..cochleagram import resample_waveform
-
-    jobs: dict[tuple[str, int], Any] = {}
-    for index, wav in release.wavs.items():
-        if audio_rate_hz is not None:
-            jobs[("waveform", index)] = lambda w=wav: resample_waveform(w.samples, audio_rate_hz)
-        if release.spectrogram_x_nfht is None:
-            # Native samples at the header rate MATLAB's audioread reports: the published numbers.
-            jobs[("spectrogram", index)] = lambda w=wav: cochleagram(w.samples, WAV_HEADER_RATE_HZ,
-                                                                     SPECTROGRAM_DT_MS).T
-    return {key: job for key, job in jobs.items() if key not in cache}
-
-
 def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, Any]:
     """Waveform and spectrogram templates of the natural sounds, and the 32-row stimuli table.
 
@@ -64,12 +45,9 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
     from ndx_sound import AcousticWaveformSeries
     from pynwb.misc import DecompositionSeries, FrequencyBandsTable
 
-    release = ctx.release
+    release, cache = ctx.release, ctx.stimulus_cache  # derived arrays: once per run (shared by a --dandi run's files)
     # The published recipe's bands, also for a verbatim X_nfht (the authors made it with this filter bank).
     centres, edges = cochleagram_bands()
-    # Derived once per conversion run (the cache is shared by the files of a --dandi run).
-    for key, job in stimulus_array_jobs(release, ctx.audio_rate_hz, ctx.stimulus_cache).items():
-        ctx.stimulus_cache[key] = job()
     templates: dict[int, Any] = {}
     waveform_names: dict[int, str] = {}
     spectrogram_names: dict[int, str] = {}
@@ -80,7 +58,9 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
             if ctx.audio_rate_hz is None:
                 samples, rate, how = wav.samples, WAV_TRUE_RATE_HZ, "the original float32 samples, bit-exact"
             else:
-                samples = ctx.stimulus_cache[("waveform", info.index)]
+                if ("waveform", info.index) not in cache:
+                    cache[("waveform", info.index)] = resample_waveform(wav.samples, ctx.audio_rate_hz)
+                samples = cache[("waveform", info.index)]
                 rate = ctx.audio_rate_hz
                 how = (f"resampled from the true 48828.125 Hz to {rate:g} Hz with scipy.signal.resample_poly")
             waveform = AcousticWaveformSeries(
@@ -102,7 +82,10 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
                       "(Rahman et al., PLoS Comput Biol 2019; PNAS 2020), dB re 1, frame n aligned to response "
                       "bin n")
         elif wav is not None:
-            spectrogram = ctx.stimulus_cache[("spectrogram", info.index)]
+            if ("spectrogram", info.index) not in cache:
+                # Native samples at the header rate MATLAB's audioread reports: the published numbers.
+                cache[("spectrogram", info.index)] = cochleagram(wav.samples, WAV_HEADER_RATE_HZ, SPECTROGRAM_DT_MS).T
+            spectrogram = cache[("spectrogram", info.index)]
             source = _computed_source()
         else:
             continue
@@ -130,7 +113,7 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
         spectrogram_names[info.index] = series.name
         templates.setdefault(info.index, series)
 
-    specs = {c["name"]: c for c in column_specs()["stimuli"]}
+    specs = specs_of("stimuli")
     table = DynamicTable(name=STIMULI_TABLE, description=(
         "The 32 NS1 sounds in the set order of the raw spike files (row = stimulus index): 0-19 natural sounds "
         "(20 repeats per block), 20-31 dynamic random chords (5 repeats, no released wav)."))

@@ -16,13 +16,13 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..constants import DEFAULT_SWEEP_MS, N_NATURAL, SPIKE_CLOCK_HZ, SPIKES_DIR
-from ..metadata import column_specs
 from ..metrics import unit_noise_ratio
 from ..release import RawUnit
 from ..release.blocks import presentation_key
-from .columns import column_data, compressed, described, ragged, snake, specs_of, vector
+from .columns import column_data, column_specs, compressed, described, ragged, specs_of, vector
 from .context import BuildContext
 from .electrodes import site_of
+from .naming import electrode_group_name, session_id_of, subject_id_of, unit_column_names
 from .trials import TrialLayout, clock_statement
 
 if TYPE_CHECKING:
@@ -91,13 +91,13 @@ def metadata_columns(units: list[RawUnit], fields: list[str]) -> list[tuple[str,
     specs = column_specs()["units"]
     known = {c["source"].split(":", 1)[1]: c for c in specs if c["source"].startswith("metadata:")}
     path_field = "path" if "path" in fields else fields[0]
+    listed = [u for u in units if u.in_metadata]
     columns = []
-    for field_name in fields:
-        listed = [u for u in units if u.in_metadata]
+    for field_name, column in unit_column_names(fields).items():
         values = [u.metadata.get(field_name) for u in units]
-        spec = known.get(field_name) or (known["path"] if field_name == path_field else None)
+        spec = known.get(field_name)
         if field_name == path_field:
-            columns.append(("unit_name", "text", described(known["path"]), [u.unit_name for u in units]))
+            columns.append((column, "text", described(known["path"]), [u.unit_name for u in units]))
         elif spec is not None:
             missing = _missing(spec["dtype"])
             columns.append((spec["name"], spec["dtype"], described(spec),
@@ -115,7 +115,7 @@ def metadata_columns(units: list[RawUnit], fields: list[str]) -> list[tuple[str,
                 dtype = "text"
                 values = [v if isinstance(v, str) or v is None else json.dumps(v) for v in values]
             missing = _missing(dtype)
-            columns.append((snake(field_name), dtype,
+            columns.append((column, dtype,
                             f"Raw metadata field {field_name!r} of MetadataSHEnCneurons.mat, kept as is"
                             + (f" ({missing!r} for clusters the metadata does not name)." if len(listed) < len(units)
                                else "."),
@@ -129,8 +129,8 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLay
     from hdmf.common import DynamicTableRegion, ElementIdentifiers
     from pynwb.misc import Units
 
-    session_of = {i: b.session_id for b in ctx.blocks for i in b.unit_indices}
-    subject_of = {i: b.subject_id for b in ctx.blocks for i in b.unit_indices}
+    session_of = {i: session_id_of(b, ctx.plan.clock) for b in ctx.blocks for i in b.unit_indices}
+    subject_of = {i: subject_id_of(b) for b in ctx.blocks for i in b.unit_indices}
     indices = ctx.unit_indices
     units = [ctx.release.units[i] for i in indices]
     spec = specs_of("units")
@@ -164,12 +164,12 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLay
                           "name (its site is unknown).", np.asarray([i for e in electrode_index for i in e], dtype=int),
                           np.cumsum([len(e) for e in electrode_index]), cls=DynamicTableRegion, table=nwbfile.electrodes)
     columns.append(vector("electrode_group", "Probe or shank of the unit (from its spike file's folders).",
-                          [nwbfile.electrode_groups[u.group_name] for u in units]))
+                          [nwbfile.electrode_groups[electrode_group_name(u)] for u in units]))
     columns += [vector(name, description, column_data(values, dtype))
                 for name, dtype, description, values in metadata_columns(units, ctx.release.metadata_fields)]
     derived = {
         "spike_file": [Path(os.path.relpath(u.spike_file, ctx.release.root / SPIKES_DIR)).as_posix() for u in units],
-        "metadata_row": [u.metadata_index if u.in_metadata else -1 for u in units],
+        "metadata_row": [u.metadata_row if u.in_metadata else -1 for u in units],
         "in_metadata": [u.in_metadata for u in units],
         "cluster_quality": [u.cluster_quality if u.cluster_quality is not None else -1 for u in units],
         "noise_ratio_computed": [computed_noise_ratio(u) for u in units],

@@ -4,10 +4,12 @@
 - :mod:`.matfile`: MAT files read once, values as plain Python;
 - :mod:`.spike_files`: one cluster file -> its sets;
 - :mod:`.tree`: the whole folder (:func:`read_raw_tree`);
+- :mod:`.validate`: every raw value checked, in one place;
 - :mod:`.blocks`: recording blocks and their clock, from the timestamps.
 """
 
-from .blocks import Presentation, RecordingBlock, SessionPlan, block_offsets_s, plan_sessions
+from .blocks import BlockPlan, Presentation, RecordingBlock, block_offsets_s, plan_blocks
+from .blocks import SessionPlan, plan_sessions  # TEMPORARY (merge aid): the old names, see blocks.py
 from .model import RawRelease, RawRepeat, RawSet, RawUnit, RawWav, SkippedUnit, SourceFile
 from .tree import read_raw_tree
 
@@ -20,9 +22,9 @@ __all__ = [
     "RawWav",
     "SkippedUnit",
     "SourceFile",
-    "plan_sessions",
+    "plan_blocks",
     "block_offsets_s",
-    "SessionPlan",
+    "BlockPlan",
     "RecordingBlock",
     "Presentation",
 ]

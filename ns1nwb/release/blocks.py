@@ -22,7 +22,6 @@ and a 15-month clock is both flagged by the NWB Inspector and too coarse for flo
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any, Hashable
@@ -33,17 +32,15 @@ import numpy as np
 from ..constants import DEFAULT_SWEEP_MS
 from ..exceptions import RawFormatError
 from .model import RawRelease, RawSet, RawUnit
-from .validate import MAX_BLOCK_HOURS
+from .validate import MAX_BLOCK_HOURS, timestamp_time
 
-__all__ = ["Presentation", "RecordingBlock", "SessionPlan", "plan_sessions", "block_offsets_s", "presentation_key",
+__all__ = ["Presentation", "RecordingBlock", "BlockPlan", "plan_blocks", "block_offsets_s", "presentation_key",
            "LOCAL_TZ"]
 
 LOCAL_TZ = ZoneInfo("Europe/London")
 SYNTHETIC_START = datetime(2000, 1, 1, tzinfo=LOCAL_TZ)
 SYNTHETIC_TRIAL_PERIOD_S = 10.0
 SYNTHETIC_BLOCK_PERIOD_S = 6 * 3600.0
-
-_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$")
 
 
 @dataclass
@@ -72,12 +69,18 @@ class Presentation:
 
 @dataclass
 class RecordingBlock:
-    """Units recorded together and the presentations they heard."""
+    """Units recorded together and the presentations they heard.
 
-    session_id: str
-    subject_id: str
+    Only raw facts: the names an NWB file gives a block (``session_id``, ``subject_id``) are
+    :mod:`ns1nwb.nwb.naming`'s.
+    """
+
+    #: The ferret, as the experiment folders name it (``exp57``).
+    ferret: str
     #: Indices into ``RawRelease.units``.
     unit_indices: list[int]
+    #: Position of the block in its plan, from 1 (chronological on the wall clock).
+    number: int = 0
     #: Sorted by onset.
     presentations: list[Presentation] = field(default_factory=list)
     #: Wall-clock onset of the first presentation (synthetic clock: the block's start).
@@ -94,7 +97,9 @@ class RecordingBlock:
 
 
 @dataclass
-class SessionPlan:
+class BlockPlan:
+    """The recording blocks of a release and their clock."""
+
     clock: str  # "wall-clock" or "synthetic"
     #: The earliest block start.
     start: datetime
@@ -119,20 +124,6 @@ def presentation_key(raw_set: RawSet, position: int) -> tuple[int, Hashable]:
     timestamp (its position when the file has no timestamps)."""
     stamp = raw_set.repeats[position].timestamp
     return (raw_set.stimulus_index, stamp if stamp is not None else position)
-
-
-def _parse_timestamp(stamp: str, unit: RawUnit) -> datetime:
-    """An aware datetime (Europe/London) of a raw timestamp (its form was checked when reading)."""
-    match = _TIMESTAMP.match(stamp)
-    if not match:
-        raise RawFormatError(f"{unit.spike_file}: timestamp {stamp!r} is not 'YYYYMMDD-HHMMSSmmm'")
-    y, mo, d, h, mi, s, ms = (int(g) for g in match.groups())
-    return datetime(y, mo, d, h, mi, s, ms * 1000, tzinfo=LOCAL_TZ)
-
-
-def _label(text: str) -> str:
-    """Letters, digits and '-' only (DANDI's rule for subject and session labels)."""
-    return re.sub(r"[^A-Za-z0-9-]+", "-", text).strip("-") or "x"
 
 
 def _block_presentations(release: RawRelease, unit_indices: list[int]) -> dict[tuple[int, Hashable], Presentation]:
@@ -216,13 +207,13 @@ def _check_one_subject(release: RawRelease, unit_indices: list[int]) -> None:
     first = release.units[unit_indices[0]]
     for index in unit_indices[1:]:
         unit = release.units[index]
-        if unit.subject_id != first.subject_id:
+        if unit.ferret != first.ferret:
             raise RawFormatError(f"{unit.spike_file}: shares presentation timestamps with {first.spike_file}, but one "
-                                 f"is from ferret {first.subject_id!r} and the other from {unit.subject_id!r}; a "
+                                 f"is from ferret {first.ferret!r} and the other from {unit.ferret!r}; a "
                                  "recording block has one subject")
 
 
-def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) -> SessionPlan:
+def plan_blocks(release: RawRelease, synthetic_start: datetime | None = None) -> BlockPlan:
     """Group the release's units into recording blocks and time every presentation.
 
     Parameters
@@ -233,8 +224,8 @@ def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) 
 
     Returns
     -------
-    SessionPlan
-        Blocks in order of their first onset.
+    BlockPlan
+        Blocks numbered in order of their first onset (wall clock) or of their units (synthetic clock).
 
     Raises
     ------
@@ -250,8 +241,7 @@ def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) 
     blocks: list[RecordingBlock] = []
     for unit_indices in release.recording_blocks.values():
         _check_one_subject(release, unit_indices)
-        first = release.units[unit_indices[0]]
-        block = RecordingBlock(session_id="", subject_id=_label(first.subject_id), unit_indices=unit_indices)
+        block = RecordingBlock(ferret=release.units[unit_indices[0]].ferret, unit_indices=unit_indices)
         block.by_key = _block_presentations(release, unit_indices)
         block.presentations = list(block.by_key.values())
         block.penetrations = sorted({release.units[i].penetration_label for i in unit_indices})
@@ -259,9 +249,8 @@ def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) 
 
     if all(stamped):
         for block in blocks:
-            unit = release.units[block.unit_indices[0]]
-            for p in block.presentations:
-                p.onset = _parse_timestamp(p.timestamp, unit)
+            for p in block.presentations:  # every timestamp was checked when reading
+                p.onset = timestamp_time(p.timestamp).replace(tzinfo=LOCAL_TZ)
             # Offsets in UTC: a subtraction of two local times would ignore a daylight-saving change.
             utc = {id(p): p.onset.astimezone(timezone.utc) for p in block.presentations}  # type: ignore[union-attr]
             first_utc = min(utc.values())
@@ -284,15 +273,14 @@ def plan_sessions(release: RawRelease, synthetic_start: datetime | None = None) 
             block.start = start + timedelta(seconds=b * SYNTHETIC_BLOCK_PERIOD_S)
         clock = "synthetic"
 
-    used: set[str] = set()
-    for b, block in enumerate(blocks):
-        when = block.start.strftime("%Y%m%dT%H%M%S") if clock == "wall-clock" else f"block{b + 1:02d}"
-        label = _label(f"{block.subject_id}-{'+'.join(block.penetrations)}-{when}")
-        while label in used:
-            label += "b"
-        used.add(label)
-        block.session_id = label
-    return SessionPlan(clock=clock, start=blocks[0].start, blocks=blocks)
+    for number, block in enumerate(blocks, start=1):
+        block.number = number
+    return BlockPlan(clock=clock, start=blocks[0].start, blocks=blocks)
+
+
+# TEMPORARY (merge aid): the old names, for nwb/file.py, dandi.py and conversion.py until they use the new ones.
+plan_sessions = plan_blocks
+SessionPlan = BlockPlan
 
 
 def _rank_repeats(block: RecordingBlock) -> None:

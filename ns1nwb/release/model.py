@@ -20,12 +20,7 @@ import numpy as np
 
 from ..constants import SPECTROGRAM_FILE, WAV_TRUE_RATE_HZ
 
-__all__ = ["RawRepeat", "RawSet", "RawUnit", "RawWav", "SkippedUnit", "RawRelease", "SourceFile", "snake_name"]
-
-
-def snake_name(name: str) -> str:
-    """``NrOfElectrodes`` -> ``nr_of_electrodes``: a raw name as a column or object name."""
-    return re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", re.sub(r"[^A-Za-z0-9]+", "_", name)).strip("_").lower() or "field"
+__all__ = ["RawRepeat", "RawSet", "RawUnit", "RawWav", "SkippedUnit", "RawRelease", "SourceFile"]
 
 
 @dataclass(slots=True)
@@ -58,7 +53,7 @@ class RawUnit:
     """One unit (a sorted cluster): its metadata row, if the metadata names it, and its spike file."""
 
     #: Row of the unit in ``MetadataSHEnCneurons.mat`` (0-based); None for a cluster the metadata does not name.
-    metadata_index: int | None
+    metadata_row: int | None
     #: Spike file relative to ``spikesandwav/``: as written in the metadata, else as found on disk.
     path: str
     #: Every metadata field, in file order, as Python scalars / strings (empty when not in the metadata).
@@ -72,7 +67,7 @@ class RawUnit:
     @property
     def in_metadata(self) -> bool:
         """Whether ``MetadataSHEnCneurons.mat`` names this cluster (one of the 119 curated units)."""
-        return self.metadata_index is not None
+        return self.metadata_row is not None
 
     @property
     def unit_name(self) -> str:
@@ -85,7 +80,7 @@ class RawUnit:
         return PurePosixPath(self.path).parts[0] if "/" in self.path else ""
 
     @property
-    def subject_id(self) -> str:
+    def ferret(self) -> str:
         """The ferret: the experiment folder without its probe suffix (``exp57_B4x8`` -> ``exp57``)."""
         return self.experiment.split("_")[0] or "unknown"
 
@@ -104,16 +99,6 @@ class RawUnit:
         """
         penetration = re.sub(r"\.[DU]$", "", self.penetration)
         return f"{self.experiment}/{penetration}" if self.experiment else penetration
-
-    @property
-    def device_name(self) -> str:
-        """Name of the NWB device of the unit's experiment folder: ``probe_exp57_b4x8``."""
-        return f"probe_{snake_name(self.experiment)}"
-
-    @property
-    def group_name(self) -> str:
-        """Name of the NWB electrode group of the unit's probe or shank: ``exp57_B4x8.P03-SH_En_C.Lsh2``."""
-        return self.probe_group.replace("/", ".")
 
     @property
     def penetration_label(self) -> str:
@@ -152,7 +137,7 @@ class RawWav:
 
 @dataclass
 class SkippedUnit:
-    metadata_index: int
+    metadata_row: int
     path: str
     reason: str
 

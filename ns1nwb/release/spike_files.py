@@ -12,7 +12,7 @@ from ..constants import N_STIMULI, STIMULUS_BY_KEY
 from ..exceptions import RawFormatError
 from .matfile import load_mat, plain_value, read_source
 from .model import RawRepeat, RawSet, SourceFile
-from .validate import check_set_spikes, check_stim_params, check_sweep_ms, timestamp_problem
+from .validate import check_set_spikes, check_stim_params, check_sweep_ms, check_timestamps
 
 __all__ = ["SpikeFileContent", "read_spike_file", "check_spike_values"]
 
@@ -205,14 +205,7 @@ def _check_content(spike_file: Path, content: SpikeFileContent) -> None:
     for position, _, length_ms, _, n_repeats in content.sets:
         check_set_spikes(spike_file, position, content.times[offsets[repeat]:offsets[repeat + n_repeats]], length_ms)
         repeat += n_repeats
-    stamped = [stamp is not None for stamp in content.stamps]
-    if any(stamped) and not all(stamped):
-        raise RawFormatError(f"{spike_file}: {stamped.count(False)} of {len(stamped)} presentations have no timestamp; "
-                             "a file needs one for every presentation (or none, for the synthetic clock)")
-    for stamp in content.stamps:
-        problem = timestamp_problem(stamp) if stamp is not None else None
-        if problem:
-            raise RawFormatError(f"{spike_file}: timestamp {stamp!r} {problem}")
+    check_timestamps(spike_file, content.stamps)
 
 
 def check_spike_values(spike_file: Path, times: np.ndarray, warn: Any) -> None:

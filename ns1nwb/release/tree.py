@@ -16,29 +16,15 @@ from typing import Any
 
 import numpy as np
 
-from ..constants import (
-    METADATA_FILE,
-    N_BANDS,
-    N_NATURAL,
-    SPECTROGRAM_FILE,
-    SPIKES_DIR,
-    STIMULI,
-    WAV_DIR,
-    WAV_HEADER_RATE_HZ,
-    WAV_TRUE_RATE_HZ,
-)
+from ..constants import METADATA_FILE, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
 from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
 from .matfile import gc_paused, load_mat, plain_value, read_source
-from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile, snake_name
+from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile
 from .parallel import spike_file_results
 from .spike_files import check_spike_values
-from .validate import (check_metadata_fields, check_metadata_row, check_object_names, check_unit_path,
-                       check_wav_samples)
+from .validate import check_cluster_quality, check_metadata_row, check_spectrogram, check_unit_path, check_wav
 
 __all__ = ["read_raw_tree"]
-
-#: Shortest wav accepted: it must cover the 4995-ms response window.
-_MIN_WAV_SAMPLES = int(np.ceil(4.995 * WAV_TRUE_RATE_HZ))
 
 
 def _checked_spike_path(root: Path, rel_path: str, metadata_file: Path) -> Path:
@@ -64,8 +50,6 @@ def _checked_spike_path(root: Path, rel_path: str, metadata_file: Path) -> Path:
 #: A sorted cluster's spike file: ``cluster.NN.data.mat`` (or the ``_1`` variant).
 _CLUSTER_FILE = re.compile(r"^cluster\.(\d+)\.data.*\.mat$")
 CLUSTER_QUALITY_FILE = "clusterquality.mat"
-#: The codes clusterquality.mat holds (inferred: 1 single unit, 2 probable single unit, 3 multi-unit).
-CLUSTER_QUALITY_CODES = (1, 2, 3)
 
 
 def _cluster_files(root: Path) -> list[Path]:
@@ -99,22 +83,10 @@ def _cluster_quality(folder: Path, cluster_files: list[Path], sources: list[Sour
     if not path.is_file():
         return None
     data, source = read_source(path)
-    value = load_mat(path, data).get("clusterquality")
-    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf" or value.ndim > 2 or \
-            (value.ndim == 2 and min(value.shape) > 1):
-        raise RawFormatError(f"{path}: no 'clusterquality' vector of numbers (found "
-                             f"{getattr(value, 'dtype', type(value).__name__)} {getattr(value, 'shape', '')})")
-    codes = value.ravel().astype(np.float64)
-    bad = [c for c in codes.tolist() if c not in CLUSTER_QUALITY_CODES]
-    if bad:
-        raise RawFormatError(f"{path}: clusterquality holds {bad[0]:g}; expected codes "
-                             f"{', '.join(map(str, CLUSTER_QUALITY_CODES))}")
     numbers = [int(_CLUSTER_FILE.match(f.name).group(1)) for f in cluster_files]  # type: ignore[union-attr]
-    if numbers and max(numbers) > codes.size:
-        raise RawFormatError(f"{path}: {codes.size} codes, but the folder holds cluster.{max(numbers):02d}; "
-                             "one code per cluster file is needed")
+    codes = check_cluster_quality(path, load_mat(path, data).get("clusterquality"), max(numbers, default=0))
     sources.append(source)
-    return codes.astype(np.int64)
+    return codes
 
 
 class _Warner:
@@ -156,18 +128,7 @@ def _read_metadata(root: Path) -> tuple[list[str], list[dict[str, Any]], SourceF
         check_metadata_row(meta_path, i, row)
         row["__path__"] = row[path_field]
         rows.append(row)
-    check_metadata_fields(meta_path, fields, _column_name_of(fields))
     return fields, rows, source
-
-
-def _column_name_of(fields: list[str]) -> Any:
-    """Raw metadata field -> the unit column it becomes (the spec's name, or its snake_case name)."""
-    from ..metadata import column_specs
-
-    known = {c["source"].split(":", 1)[1]: c["name"] for c in column_specs()["units"]
-             if c["source"].startswith("metadata:")}
-    path_field = "path" if "path" in fields else fields[0]
-    return lambda name: known["path"] if name == path_field else known.get(name, snake_name(name))
 
 
 def _reject_duplicates(spike_paths: list[Path], rows: list[dict[str, Any]], meta_path: Path) -> None:
@@ -199,17 +160,7 @@ def _read_wavs(root: Path, warn: _Warner, sources: list[SourceFile]) -> dict[int
             samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
         except Exception as err:
             raise RawFormatError(f"{path}: not a readable wav ({err})") from err
-        if rate != WAV_HEADER_RATE_HZ:
-            raise RawFormatError(
-                f"{path}: sample rate {rate} Hz, expected {WAV_HEADER_RATE_HZ} (true rate {WAV_TRUE_RATE_HZ}); "
-                "this is not the released file"
-            )
-        if samples.shape[0] < _MIN_WAV_SAMPLES:
-            raise RawFormatError(
-                f"{path}: {samples.shape[0]} samples, shorter than the 4995-ms response window "
-                f"({_MIN_WAV_SAMPLES} samples); the file is truncated"
-            )
-        check_wav_samples(path, samples)
+        check_wav(path, samples, rate)
         # Mono in the release; average channels of a re-exported stereo file.
         mono = samples[:, 0] if samples.shape[1] == 1 else samples.mean(axis=1, dtype=np.float32)
         wavs[info.index] = RawWav(info.index, path, np.ascontiguousarray(mono), int(rate))
@@ -226,14 +177,7 @@ def _read_spectrogram(root: Path, sources: list[SourceFile]) -> tuple[np.ndarray
         return None, None
     data, source = read_source(path)
     mat = load_mat(path, data)
-    x_nfht = mat.get("X_nfht")
-    expected = (N_NATURAL, N_BANDS, 1, 999)
-    if not isinstance(x_nfht, np.ndarray) or x_nfht.shape != expected:
-        shape = getattr(x_nfht, "shape", None)
-        raise RawFormatError(f"{path}: X_nfht has shape {shape}, expected {expected}; remove or replace the file")
-    x_nfht = np.asarray(x_nfht, dtype=np.float64)
-    if not np.isfinite(x_nfht).all():
-        raise RawFormatError(f"{path}: X_nfht contains NaN or infinite values")
+    x_nfht = check_spectrogram(path, mat.get("X_nfht"))
     sources.append(source)
     return x_nfht, path
 
@@ -344,7 +288,6 @@ def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool, progress: bo
         codes, number = qualities[folder], unit.cluster_number
         if codes is not None and number is not None and 1 <= number <= codes.size:
             unit.cluster_quality = int(codes[number - 1])
-    check_object_names(units)
     wavs = _read_wavs(root, warn, sources)
     x_nfht, spectrogram_file = _read_spectrogram(root, sources)
     return RawRelease(

@@ -17,27 +17,31 @@ from __future__ import annotations
 import functools
 import math
 import re
+from datetime import datetime
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 
+from ..constants import N_BANDS, N_NATURAL, RESPONSE_WINDOW_MS, WAV_HEADER_RATE_HZ, WAV_TRUE_RATE_HZ
 from ..exceptions import RawFormatError
 
 __all__ = [
     "MAX_SWEEP_MS",
     "MAX_BLOCK_HOURS",
     "SPIKE_AFTER_SWEEP_MS",
-    "RESERVED_UNIT_COLUMNS",
+    "CLUSTER_QUALITY_CODES",
     "check_metadata_row",
-    "check_metadata_fields",
     "check_unit_path",
-    "check_object_names",
+    "check_cluster_quality",
     "check_stim_params",
     "check_sweep_ms",
     "check_set_spikes",
-    "check_wav_samples",
+    "check_timestamps",
+    "check_wav",
+    "check_spectrogram",
     "timestamp_problem",
+    "timestamp_time",
 ]
 
 #: Longest sweep accepted (ms): the release's are 5200-5242 ms.
@@ -47,13 +51,10 @@ MAX_SWEEP_MS = 60_000.0
 SPIKE_AFTER_SWEEP_MS = 1000.0
 #: Longest recording block accepted: the release's last 41-60 min.
 MAX_BLOCK_HOURS = 24.0
-#: Columns the writer derives itself: a raw metadata field may not take one of these names.
-RESERVED_UNIT_COLUMNS = frozenset({
-    "id", "spike_times", "spike_times_index", "spike_trial", "spike_trial_index", "obs_intervals",
-    "obs_intervals_index", "electrodes", "electrodes_index", "electrode_group", "waveform_mean", "waveform_sd",
-    "waveforms", "spike_file", "metadata_row", "metadata_index", "in_metadata", "cluster_quality",
-    "noise_ratio_computed", "is_good", "subject_id", "session_id",
-})
+#: The codes clusterquality.mat holds (inferred: 1 single unit, 2 probable single unit, 3 multi-unit).
+CLUSTER_QUALITY_CODES = (1, 2, 3)
+#: Shortest wav accepted: it must cover the response window.
+_MIN_WAV_SAMPLES = int(np.ceil(RESPONSE_WINDOW_MS / 1000.0 * WAV_TRUE_RATE_HZ))
 
 # (lowest, highest, must be a whole number) of each metadata field the writer interprets.
 _METADATA_BOUNDS: dict[str, tuple[float, float, bool]] = {
@@ -75,7 +76,8 @@ _STIM_BOUNDS: dict[str, tuple[float, float, bool]] = {
     "NominalLevel": (0, 200, False),
     "Level": (-200, 200, False),
 }
-_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$", re.ASCII)  # not '２０１２...'
+#: A presentation's wall-clock onset as the spike files store it: ``YYYYMMDD-HHMMSSmmm`` (ASCII digits only).
+_TIMESTAMP = re.compile(r"^(\d{4})(\d{2})(\d{2})-(\d{2})(\d{2})(\d{2})(\d{3})$", re.ASCII)
 
 
 def _number(value: Any) -> float | None:
@@ -110,23 +112,6 @@ def check_metadata_row(meta_path: Path, index: int, row: dict[str, Any]) -> None
         raise RawFormatError(f"{where}: field singleT is {row['singleT']!r}; expected one of {', '.join(_SINGLE_LABELS)}")
 
 
-def check_metadata_fields(meta_path: Path, fields: list[str], column_of: Any) -> None:
-    """Extra metadata fields become unit columns: their names may not clash with a derived column or each other.
-
-    ``column_of`` maps a raw field name to the unit column it becomes.
-    """
-    seen: dict[str, str] = {}
-    for name in fields:
-        column = column_of(name)
-        if column in RESERVED_UNIT_COLUMNS:
-            raise RawFormatError(f"{meta_path}: metadata field {name!r} would become unit column {column!r}, which "
-                                 "ns1nwb writes itself; rename the field")
-        if column in seen:
-            raise RawFormatError(f"{meta_path}: metadata fields {seen[column]!r} and {name!r} would both become unit "
-                                 f"column {column!r}; rename one")
-        seen[column] = name
-
-
 def check_unit_path(meta_path: Path, index: int, rel_path: str) -> None:
     """A metadata path is ``<experiment>/<penetration>/<file>`` with ``/`` separators, as in the release."""
     where = f"{meta_path}: unit {index} path {rel_path!r}"
@@ -138,17 +123,22 @@ def check_unit_path(meta_path: Path, index: int, rel_path: str) -> None:
                              "spikesandwav/; the probe and the ferret come from those folders")
 
 
-def check_object_names(units: list[Any]) -> None:
-    """Distinct experiment folders must give distinct NWB device names, distinct probes distinct group names
-    (``exp45_1x32`` and ``exp45.1x32`` would both be device ``probe_exp45_1x32``)."""
-    for what, key, name in (("experiment folders", "experiment", "device_name"),
-                            ("probe folders", "probe_group", "group_name")):
-        owner: dict[str, str] = {}
-        for unit in units:
-            source, target = getattr(unit, key), getattr(unit, name)
-            if owner.setdefault(target, source) != source:
-                raise RawFormatError(f"{unit.spike_file}: {what} {owner[target]!r} and {source!r} would both be "
-                                     f"named {target!r} in the NWB file; rename one folder")
+def check_cluster_quality(path: Path, value: Any, highest_cluster: int) -> np.ndarray:
+    """The ``clusterquality`` variable of ``path``: a vector of codes 1-3, one per cluster file of its folder
+    (``highest_cluster`` the highest NN of its ``cluster.NN`` files). Returns the codes as int64."""
+    if not isinstance(value, np.ndarray) or value.dtype.kind not in "iuf" or value.ndim > 2 or \
+            (value.ndim == 2 and min(value.shape) > 1):
+        raise RawFormatError(f"{path}: no 'clusterquality' vector of numbers (found "
+                             f"{getattr(value, 'dtype', type(value).__name__)} {getattr(value, 'shape', '')})")
+    codes = value.ravel().astype(np.float64)
+    bad = [c for c in codes.tolist() if c not in CLUSTER_QUALITY_CODES]
+    if bad:
+        raise RawFormatError(f"{path}: clusterquality holds {bad[0]:g}; expected codes "
+                             f"{', '.join(map(str, CLUSTER_QUALITY_CODES))}")
+    if highest_cluster > codes.size:
+        raise RawFormatError(f"{path}: {codes.size} codes, but the folder holds cluster.{highest_cluster:02d}; "
+                             "one code per cluster file is needed")
+    return codes.astype(np.int64)
 
 
 def check_stim_params(spike_file: Path, position: int, params: dict[str, Any]) -> None:
@@ -185,8 +175,28 @@ def check_set_spikes(spike_file: Path, position: int, times_ms: np.ndarray, swee
                              f"plausible sweep ({MAX_SWEEP_MS:g} ms)")
 
 
-def check_wav_samples(path: Path, samples: np.ndarray) -> None:
-    """A wav's samples: finite (a NaN would make its spectrogram NaN everywhere)."""
+def check_timestamps(spike_file: Path, stamps: list[str | None]) -> None:
+    """The timestamps of a file's presentations: each a valid ``YYYYMMDD-HHMMSSmmm`` time, for every
+    presentation or for none (the synthetic clock)."""
+    missing = sum(stamp is None for stamp in stamps)
+    if 0 < missing < len(stamps):
+        raise RawFormatError(f"{spike_file}: {missing} of {len(stamps)} presentations have no timestamp; "
+                             "a file needs one for every presentation (or none, for the synthetic clock)")
+    for stamp in stamps:
+        problem = timestamp_problem(stamp) if stamp is not None else None
+        if problem:
+            raise RawFormatError(f"{spike_file}: timestamp {stamp!r} {problem}")
+
+
+def check_wav(path: Path, samples: np.ndarray, rate: int) -> None:
+    """A natural sound's wav: the release's header rate, long enough for the response window, finite samples
+    (a NaN would make its spectrogram NaN everywhere)."""
+    if rate != WAV_HEADER_RATE_HZ:
+        raise RawFormatError(f"{path}: sample rate {rate} Hz, expected {WAV_HEADER_RATE_HZ} (true rate "
+                             f"{WAV_TRUE_RATE_HZ}); this is not the released file")
+    if samples.shape[0] < _MIN_WAV_SAMPLES:
+        raise RawFormatError(f"{path}: {samples.shape[0]} samples, shorter than the {RESPONSE_WINDOW_MS}-ms response "
+                             f"window ({_MIN_WAV_SAMPLES} samples); the file is truncated")
     finite = np.isfinite(samples)
     if not finite.all():
         first = int(np.flatnonzero(~finite)[0])
@@ -194,17 +204,34 @@ def check_wav_samples(path: Path, samples: np.ndarray) -> None:
                              "samples); the file is corrupt")
 
 
+def check_spectrogram(path: Path, x_nfht: Any) -> np.ndarray:
+    """``X_nfht`` of ``test_data_5ms.mat``: (20 sounds, 34 bands, 1, 999 bins), finite. Returns it as float64."""
+    expected = (N_NATURAL, N_BANDS, 1, 999)
+    if not isinstance(x_nfht, np.ndarray) or x_nfht.shape != expected:
+        raise RawFormatError(f"{path}: X_nfht has shape {getattr(x_nfht, 'shape', None)}, expected {expected}; "
+                             "remove or replace the file")
+    values = np.asarray(x_nfht, dtype=np.float64)
+    if not np.isfinite(values).all():
+        raise RawFormatError(f"{path}: X_nfht contains NaN or infinite values")
+    return values
+
+
 @functools.lru_cache(maxsize=1 << 16)  # every unit of a block repeats the block's timestamps
 def timestamp_problem(stamp: str) -> str | None:
     """Why ``stamp`` is not a valid ``YYYYMMDD-HHMMSSmmm`` time, or None."""
-    match = _TIMESTAMP.match(stamp)
-    if not match:
+    if not _TIMESTAMP.match(stamp):
         return "is not 'YYYYMMDD-HHMMSSmmm'"
-    year, month, day, hour, minute, second, _ = (int(g) for g in match.groups())
-    import datetime
-
     try:
-        datetime.datetime(year, month, day, hour, minute, second)
+        timestamp_time(stamp)
     except ValueError as err:
         return f"is not a valid date and time ({err})"
     return None
+
+
+def timestamp_time(stamp: str) -> datetime:
+    """The naive local date and time a ``YYYYMMDD-HHMMSSmmm`` timestamp says (ValueError if it says none)."""
+    match = _TIMESTAMP.match(stamp)
+    if not match:
+        raise ValueError(f"{stamp!r} is not 'YYYYMMDD-HHMMSSmmm'")
+    year, month, day, hour, minute, second, ms = (int(g) for g in match.groups())
+    return datetime(year, month, day, hour, minute, second, ms * 1000)
