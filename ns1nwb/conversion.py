@@ -1,7 +1,7 @@
 """The one conversion: a raw NS1 release -> one pooled NWB file, or a folder of per-session (DANDI) files.
 
-Data flow: :func:`ns1nwb.release.read_raw_tree` (raw files -> model) -> :func:`ns1nwb.release.plan_sessions`
-(recording blocks, once) -> :func:`ns1nwb.nwb.build_nwbfile` per output file (model -> NWB, in memory) ->
+Data flow: :func:`ns1nwb.release.read_raw_tree` (raw files -> model) -> :func:`ns1nwb.release.plan_blocks`
+(recording blocks, planned and their NWB names checked once) -> :func:`ns1nwb.nwb.build_nwbfile` per output file (model -> NWB, in memory) ->
 :mod:`ns1nwb.write` (temporaries, then every file placed at once). Pooled and ``--dandi`` differ only in
 which blocks go to which file (:mod:`ns1nwb.dandi` names them).
 """
@@ -18,9 +18,10 @@ import numpy as np
 
 from .constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR
 from .exceptions import OutputComplete
-from .metadata import load_metadata, subject_metadata, synthetic_clock_start
 from .nwb import build_nwbfile
-from .release import RawRelease, RecordingBlock, SessionPlan, plan_sessions, read_raw_tree
+from .nwb.naming import check_nwb_names, session_id_of, subject_id_of
+from .release import BlockPlan, RawRelease, RecordingBlock, plan_blocks, read_raw_tree
+from .user_metadata import load_metadata, subject_metadata, synthetic_clock_start
 from .write import check_replaceable, output_lock, refuse_inputs, staged_files, temporary_name, write_to
 
 __all__ = ["ConversionResult", "convert", "parse_audio_rate", "AUDIO_RATE_RANGE_HZ"]
@@ -137,9 +138,10 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
         else:
             check_replaceable(output, overwrite=overwrite)
         release = read_raw_tree(raw, strict=strict, progress=progress, all_clusters=all_clusters)
-        plan = plan_sessions(release, synthetic_clock_start(metadata))
+        plan = plan_blocks(release, synthetic_clock_start(metadata))
+        check_nwb_names(release, plan)
         if dandi:
-            files = [([block], output / dandi_layout.dandi_file_path(block.subject_id, block.session_id))
+            files = [([block], output / dandi_layout.dandi_file_path(subject_id_of(block), session_id_of(block, plan.clock)))
                      for block in plan.blocks]
             dandi_layout.check_session_files([target for _, target in files], overwrite=overwrite)
         else:
@@ -157,12 +159,12 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
         warnings=release.warnings,
         skipped_units=[s.path for s in release.skipped_units],
         unread_clusters=release.unread_clusters,
-        defaulted_subject_fields=({b.subject_id: subject_metadata(metadata, b.subject_id)[1] for b in plan.blocks}
+        defaulted_subject_fields=({subject_id_of(b): subject_metadata(metadata, subject_id_of(b))[1] for b in plan.blocks}
                                   if dandi else {}),
     )
 
 
-def _write_files(release: RawRelease, plan: SessionPlan, files: list[tuple[list[RecordingBlock], Path]], *,
+def _write_files(release: RawRelease, plan: BlockPlan, files: list[tuple[list[RecordingBlock], Path]], *,
                  metadata: dict[str, Any], audio_rate_hz: float | None, overwrite: bool, progress: bool, folder: Path | None,
                  dandiset_yaml: tuple[Path, str] | None) -> None:
     """Build and write every file to a temporary, then put them all in place (all or none).
@@ -188,8 +190,7 @@ def _write_files(release: RawRelease, plan: SessionPlan, files: list[tuple[list[
                 for (blocks, target), temporary in zip(files, temporaries):
                     bar.set_postfix_str(target.name)
                     nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
-                                            session_ids=[b.session_id for b in blocks], plan=plan,
-                                            stimulus_cache=stimulus_cache)
+                                            plan=plan, blocks=blocks, stimulus_cache=stimulus_cache)
                     write_to(nwbfile, temporary, target)
                     bar.update()
     except BaseException as err:

@@ -14,7 +14,7 @@ import numpy as np
 
 from .._version import __version__
 from ..release import BlockPlan, RawRelease, RecordingBlock
-from .naming import check_nwb_names, session_id_of
+from .naming import session_id_of
 
 __all__ = ["BuildContext", "source_checksums", "file_identifier"]
 
@@ -39,10 +39,6 @@ class BuildContext:
     #: Derived stimulus arrays (resampled waveforms, computed spectrograms), shared by the
     #: files of one conversion run so per-session files do not recompute them.
     stimulus_cache: dict[tuple[str, int], np.ndarray] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        # Every build starts here: a release whose names clash fails before anything is made.
-        check_nwb_names(self.release, self.plan)
 
     @property
     def unit_indices(self) -> list[int]:

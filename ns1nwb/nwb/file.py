@@ -9,10 +9,11 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 
 from .._version import __version__
-from ..metadata import load_metadata, parse_datetime, subject_metadata, synthetic_clock_start
-from ..release import RawRelease, SessionPlan, plan_sessions
+from ..release import BlockPlan, RawRelease, RecordingBlock, plan_blocks
+from ..user_metadata import load_metadata, parse_datetime, subject_metadata, synthetic_clock_start
 from .context import BuildContext, file_identifier, source_checksums
-from .blocks import add_recording_blocks_to_nwbfile
+from .recording_blocks import add_recording_blocks_to_nwbfile
+from .naming import check_nwb_names, session_id_of, subject_id_of
 from .electrodes import add_electrodes_to_nwbfile
 from .provenance import add_provenance_to_nwbfile
 from .stimuli import add_stimuli_to_nwbfile
@@ -30,7 +31,7 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
     from pynwb.file import Subject
 
     md = ctx.metadata
-    subjects = sorted({b.subject_id for b in ctx.blocks})
+    subjects = sorted({subject_id_of(b) for b in ctx.blocks})
     n_units, n_blocks = len(ctx.unit_indices), len(ctx.blocks)
     n_other = sum(not ctx.release.units[i].in_metadata for i in ctx.unit_indices)
     units_text = f"{n_units} units" + (f" ({n_units - n_other} of the metadata, {n_other} other clusters)"
@@ -68,11 +69,11 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
         subject_fields["date_of_birth"] = parse_datetime(subject_fields["date_of_birth"], "subject.date_of_birth")
     subject = Subject(subject_id=subject_id, **subject_fields)
 
-    session_id = ctx.blocks[0].session_id if len(ctx.blocks) == 1 else "NS1-pooled"
+    session_id = session_id_of(ctx.blocks[0], ctx.plan.clock) if len(ctx.blocks) == 1 else "NS1-pooled"
     start = ctx.blocks[0].start
     if n_blocks == 1:
         block = ctx.blocks[0]
-        this_file = (f"This file: recording block {block.session_id} of ferret {block.subject_id} (penetration "
+        this_file = (f"This file: recording block {session_id} of ferret {subject_id} (penetration "
                      f"{'+'.join(block.penetrations)}), {units_text}, {len(block.presentations)} presentations.")
     else:
         this_file = (f"This pooled convenience file: {units_text} of {len(subjects)} ferrets from {blocks_text} "
@@ -102,10 +103,10 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
 
 
 def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
-                  audio_rate_hz: float | None = 48000.0, session_ids: Iterable[str] | None = None,
-                  plan: SessionPlan | None = None,
+                  audio_rate_hz: float | None = 48000.0, plan: BlockPlan | None = None,
+                  blocks: Iterable[RecordingBlock] | None = None,
                   stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None) -> "NWBFile":
-    """An in-memory NWB file of a release (all recording blocks, or those in ``session_ids``).
+    """An in-memory NWB file of a release: all its recording blocks, or ``blocks`` (a per-session file).
 
     To disk with :func:`ns1nwb.write_nwbfile` (or pynwb's ``NWBHDF5IO``).
 
@@ -114,22 +115,26 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
     release : RawRelease
         From :func:`ns1nwb.read_raw_tree`.
     metadata : dict, optional
-        From :func:`ns1nwb.metadata.load_metadata`; defaults when None.
+        From :func:`ns1nwb.user_metadata.load_metadata`; defaults when None.
     audio_rate_hz : float or None, default 48000
         Rate of the stored waveforms; None keeps the original samples (48828.125 Hz).
-    session_ids : iterable of str, optional
-        Recording blocks to include (per-session files); all when None.
-    plan, stimulus_cache : optional
-        Computed once and passed in when one run builds several files.
+    plan : BlockPlan, optional
+        The release's recording blocks (:func:`ns1nwb.release.plan_blocks`), planned and name-checked
+        (:func:`ns1nwb.nwb.naming.check_nwb_names`) once by a caller that builds several files.
+    blocks : iterable of RecordingBlock, optional
+        Blocks of ``plan`` to include; all when None.
+    stimulus_cache : dict, optional
+        Derived stimulus arrays, shared by the files of one run.
     """
     import ndx_sound  # noqa: F401  (registers AcousticWaveformSeries)
 
     metadata = metadata if metadata is not None else load_metadata(None)
-    plan = plan or plan_sessions(release, synthetic_clock_start(metadata))
-    wanted = set(session_ids) if session_ids is not None else None
-    blocks = [b for b in plan.blocks if wanted is None or b.session_id in wanted]
+    if plan is None:
+        plan = plan_blocks(release, synthetic_clock_start(metadata))
+        check_nwb_names(release, plan)
+    blocks = list(plan.blocks if blocks is None else blocks)
     if not blocks:
-        raise ValueError(f"no recording block among {sorted(wanted or [])}")
+        raise ValueError("no recording block to build a file of")
     cache = stimulus_cache if stimulus_cache is not None else {}
     ctx = BuildContext(release, plan, metadata, audio_rate_hz, source_checksums(release), blocks, cache)
     nwbfile = new_nwbfile(ctx)

@@ -12,6 +12,7 @@ from ..constants import STIMULI
 from ..release import Presentation, block_offsets_s
 from .columns import column_data, compressed, described, ragged, specs_of, vector
 from .context import BuildContext
+from .naming import session_id_of
 
 if TYPE_CHECKING:
     from pynwb import NWBFile
@@ -75,7 +76,8 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
     from pynwb.epoch import TimeIntervals
 
     offsets = block_offsets_s(ctx.blocks)
-    rows = sorted(((offset + p.onset_ms / 1000.0, b.session_id, p) for b, offset in zip(ctx.blocks, offsets)
+    session_of = {id(b): session_id_of(b, ctx.plan.clock) for b in ctx.blocks}
+    rows = sorted(((offset + p.onset_ms / 1000.0, session_of[id(b)], p) for b, offset in zip(ctx.blocks, offsets)
                    for p in b.presentations), key=lambda item: (item[0], item[1], item[2].stimulus_index))
     n = len(rows)
     start_s = np.array([t for t, _, _ in rows])
@@ -131,6 +133,6 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
         columns=columns,
     )
     row_of_presentation = {id(p): row for row, (_, _, p) in enumerate(rows)}
-    row_of = {(b.session_id, key): row_of_presentation[id(p)] for b in ctx.blocks for key, p in b.by_key.items()}
+    row_of = {(session_of[id(b)], key): row_of_presentation[id(p)] for b in ctx.blocks for key, p in b.by_key.items()}
     return TrialLayout(start_s=start_s, stop_s=stop_s, row_of=row_of,
-                       block_offset_s={b.session_id: offset for b, offset in zip(ctx.blocks, offsets)})
+                       block_offset_s={session_of[id(b)]: offset for b, offset in zip(ctx.blocks, offsets)})

@@ -9,7 +9,6 @@
 """
 
 from .blocks import BlockPlan, Presentation, RecordingBlock, block_offsets_s, plan_blocks
-from .blocks import SessionPlan, plan_sessions  # TEMPORARY (merge aid): the old names, see blocks.py
 from .model import RawRelease, RawRepeat, RawSet, RawUnit, RawWav, SkippedUnit, SourceFile
 from .tree import read_raw_tree
 

@@ -278,11 +278,6 @@ def plan_blocks(release: RawRelease, synthetic_start: datetime | None = None) ->
     return BlockPlan(clock=clock, start=blocks[0].start, blocks=blocks)
 
 
-# TEMPORARY (merge aid): the old names, for nwb/file.py, dandi.py and conversion.py until they use the new ones.
-plan_sessions = plan_blocks
-SessionPlan = BlockPlan
-
-
 def _rank_repeats(block: RecordingBlock) -> None:
     """repeat_index = rank of each presentation among the block's presentations of its sound, in time order."""
     count: dict[int, int] = {}
