@@ -18,7 +18,7 @@ import numpy as np
 
 from ..constants import METADATA_FILE, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
 from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
-from .matfile import gc_paused, load_mat, plain_value, read_source
+from .matfile import load_mat, plain_value, read_source
 from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile
 from .parallel import spike_file_results
 from .spike_files import check_spike_values
@@ -215,11 +215,6 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
         A file is unreadable or not in the NS1 layout, a unit path leaves ``spikesandwav/``, two units share
         a path, or a raw value is out of what the release can hold (:mod:`ns1nwb.release.validate`).
     """
-    with gc_paused():
-        return _read_raw_tree(folder_path, strict=strict, progress=progress, all_clusters=all_clusters)
-
-
-def _read_raw_tree(folder_path: str | os.PathLike, *, strict: bool, progress: bool, all_clusters: bool) -> RawRelease:
     root = Path(folder_path)
     if not root.is_dir():
         raise RawFileNotFoundError(f"{root}: raw folder not found (expected MetadataSHEnCneurons.mat and spikesandwav/)")
