@@ -109,9 +109,9 @@ def test_out_is_written_whole_and_returned():
     (lambda: bin_spike_times(np.zeros(3), np.zeros(3), 1), TypeError, "spike rows must be integers"),
     (lambda: bin_spike_times(np.zeros(1), np.zeros(1, int), 1, dt_ms=2.5), ValueError, "dt_ms=2.5"),
     (lambda: bin_spike_times(np.zeros(1), np.zeros(1, int), 1, out=np.zeros((1, 999))), ValueError,
-     "out must be float32 \\(1, 999\\)"),
+     "out must be C-contiguous float32 \\(1, 999\\)"),
     (lambda: bin_spike_times(np.zeros(1), np.zeros(1, int), 2, out=np.zeros((1, 999), np.float32)), ValueError,
-     "out must be float32 \\(2, 999\\)"),
+     "out must be C-contiguous float32 \\(2, 999\\)"),
 ])
 def test_bad_arguments_are_refused(call, error, message):
     with pytest.raises(error, match=message):

@@ -7,10 +7,9 @@ summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
 ``np.hanning(K)`` kernel, ``K = int(window_ms // dt_ms)`` made odd, zero padded.
 
 One numpy path, whatever the order of the spikes: each spike's (row, rounded ms) becomes one integer;
-sorted, two spikes of a row in one rounded ms are neighbours and count once; the counts per bin are
-then spread over the kernel's taps into rows padded by the kernel's reach on each side, which is the
-zero padding, and the middle of each row is the grid's. The work grows with the spikes and the taps,
-not with the grid's size.
+sorted, two spikes of a row in one rounded ms are neighbours and count once; the count of each bin
+holding spikes is then added to its neighbours, tap by tap of the kernel, within its row. The work
+grows with the spikes and the kernel's taps, not with the grid's size.
 """
 
 from __future__ import annotations
@@ -88,30 +87,38 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
         raise TypeError(f"spike rows must be integers, got {row.dtype}")
     if out is None:
         out = np.empty((n_rows, n_bins), dtype=np.float32)
-    elif out.dtype != np.float32 or out.shape != (n_rows, n_bins):
-        raise ValueError(f"out must be float32 ({n_rows}, {n_bins}), got {out.dtype} {out.shape}")
+    elif out.dtype != np.float32 or out.shape != (n_rows, n_bins) or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous float32 ({n_rows}, {n_bins}), got {out.dtype} {out.shape}")
     kernel = np.ones(1) if kernel is None or np.size(kernel) == 0 else np.asarray(kernel, dtype=np.float64)
     taps = [(offset - kernel.size // 2, float(weight)) for offset, weight in enumerate(kernel) if weight != 0.0]
-    reach = max((abs(shift) for shift, _ in taps), default=0)
-    padded = n_bins + 2 * reach  # a row of the buffer: the T bins and the kernel's reach on each side
 
     ms = np.rint(relative_ms)
     kept = (ms >= 0) & (ms < n_bins * width)  # False for NaN too
-    kept &= (row >= 0) & (row < n_rows)
-    # (row, ms) as one integer whose quotient by the bin width is the spike's place in the padded buffer.
-    keys = row[kept].astype(np.int64) * (padded * width) + ms[kept].astype(np.int64) + reach * width
+    kept &= row.astype(np.int64, copy=False).view(np.uint64) < n_rows  # a negative row is huge unsigned
+    # (row, rounded ms) as one integer (exact in float64), whose quotient by the bin width is row * T + bin.
+    keys = np.multiply(row, float(n_bins * width))
+    keys += ms
+    keys = keys[kept].astype(np.int64)
     keys.sort(kind="stable")  # timsort: a file's spikes come in runs already in order
     places = keys[_firsts(keys)] // width  # one spike per (row, rounded ms)
     starts = np.flatnonzero(_firsts(places))
     counts = np.diff(starts, append=places.size)
     places = places[starts]
+    columns = places % n_bins
 
-    dtype = np.float32 if _exact_in_float32(taps, width) else np.float64
-    buffer = np.zeros(n_rows * padded, dtype=dtype)
-    counts = counts.astype(dtype)
+    if _exact_in_float32(taps, width):
+        out[...] = 0.0
+        sums = out
+    else:
+        sums = np.zeros(out.shape, dtype=np.float64)
+    flat = sums.reshape(-1)
+    counts = counts.astype(sums.dtype)
     for shift, weight in taps:  # in kernel order: each value's terms are summed in the seed's order
-        buffer[places + shift] += counts * dtype(weight)
-    out[...] = buffer.reshape(n_rows, padded)[:, reach:reach + n_bins]
+        # Zero padding: what a tap would carry past either end of a row is dropped.
+        inside = slice(None) if shift == 0 else columns >= -shift if shift < 0 else columns < n_bins - shift
+        flat[places[inside] + shift] += counts[inside] * sums.dtype.type(weight)
+    if sums is not out:
+        out[...] = sums
     return out
 
 
