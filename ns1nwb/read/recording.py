@@ -23,8 +23,10 @@ from .selection import as_index, check_window_ms, stimulus_indices, unit_positio
 
 __all__ = ["Recording", "open"]
 
-#: Spikes binned in one go, at most (a few MB of temporary arrays); a unit with more is binned alone.
+#: Spikes and grid values binned in one go, at most (a few MB of temporary arrays; the float64 sums of a
+#: kernel not in 1/256ths take 8 bytes a value); a unit with more is binned alone.
 SPIKES_PER_STEP = 1 << 16
+VALUES_PER_STEP = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ class Recording:
             trial_slot = np.where(asked, stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat, 0)
             onset_s = np.where(asked, nwb.trial_start_s, np.nan)
             row_or_past = np.where(asked, trial_slot, n_rows)  # n_rows: not one of the unit's rows
-            for step in _steps(members, nwb.spike_ends - nwb.spike_starts):
+            for step in _steps(members, nwb.spike_ends - nwb.spike_starts, n_rows * n_bins):
                 (out, first), last = step[0], step[-1][1]
                 times, trials = nwb.spikes(first, last + 1)
                 counts = nwb.spike_ends[first:last + 1] - nwb.spike_starts[first:last + 1]
@@ -409,15 +411,15 @@ class Recording:
         return block
 
 
-def _steps(members: list[tuple[int, int]], n_spikes: np.ndarray) -> list[list[tuple[int, int]]]:
+def _steps(members: list[tuple[int, int]], n_spikes: np.ndarray, n_values: int) -> list[list[tuple[int, int]]]:
     """``members`` ((grid position, unit in file) pairs, in grid order) in steps binned together: units next to
     each other both in the grid and in the file (their spikes are one slice, their rows one block), up to
-    :data:`SPIKES_PER_STEP` spikes."""
+    :data:`SPIKES_PER_STEP` spikes and :data:`VALUES_PER_STEP` grid values (``n_values`` a unit)."""
     steps: list[list[tuple[int, int]]] = []
     total = 0
     for out, local in members:
         if steps and (out, local) == (steps[-1][-1][0] + 1, steps[-1][-1][1] + 1) \
-                and total + n_spikes[local] <= SPIKES_PER_STEP:
+                and total + n_spikes[local] <= SPIKES_PER_STEP and (len(steps[-1]) + 1) * n_values <= VALUES_PER_STEP:
             steps[-1].append((out, local))
             total += int(n_spikes[local])
         else:
