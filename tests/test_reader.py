@@ -246,3 +246,18 @@ def test_real_grid_equals_seed_exactly(real_raw, real_nwb):
     assert grid.shape == (119, 20, 20, 999)
     np.testing.assert_array_equal(grid, expected)
     assert good.shape[0] == 73
+
+
+def test_a_grid_imports_only_the_reader(sample_nwb):
+    """import ns1nwb, open, grid: none of the writer's heavy packages (issue 21: one grid per session)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ns1nwb\n"
+            f"with ns1nwb.open({str(sample_nwb)!r}) as rec:\n"
+            "    rec.response_grid()\n"
+            "print(sorted(m for m in ('pynwb', 'hdmf', 'pandas', 'scipy', 'numba', 'yaml', 'matplotlib')"
+            " if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -94,8 +94,8 @@ class Recording:
         """pandas DataFrame, one row per unit, every per-unit column (plus ``n_spikes``).
 
         Order: the units of the metadata by their metadata row (``metadata_row``), then any other
-        clusters in file order. Per-spike and ragged columns
-        (``spike_times``, ``spike_trial``, ``obs_intervals``, ``electrodes``) are not shown.
+        clusters in file order. Per-spike and ragged columns (``spike_times``, ``spike_trial``,
+        ``obs_intervals``, ``electrodes``) are not shown.
         """
         self._check_open()
         if self._units_df is None:
@@ -264,12 +264,8 @@ class Recording:
                 (out, first), last = step[0], step[-1][1]
                 times, trials = nwb.spikes(first, last + 1)
                 counts = nwb.spike_ends[first:last + 1] - nwb.spike_starts[first:last + 1]
-                row = np.repeat(np.arange(len(step)) * n_rows, counts)
-                row += trial_slot[trials]
-                relative_ms = onset_s[trials]
-                np.subtract(times, relative_ms, out=relative_ms)
-                relative_ms *= 1000.0
-                bin_spike_times(relative_ms, row, len(step) * n_rows, dt_ms, kernel,
+                row = np.repeat(np.arange(len(step)) * n_rows, counts) + trial_slot[trials]
+                bin_spike_times((times - onset_s[trials]) * 1000.0, row, len(step) * n_rows, dt_ms, kernel,
                                 out=grid_rows[out * n_rows:(out + len(step)) * n_rows])
             missing: dict[int, np.ndarray] = {}  # per unit: the grid rows its recorded trials do not fill
             for out, local in members:
