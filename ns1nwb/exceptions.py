@@ -45,10 +45,6 @@ class DownloadError(Ns1Error, OSError):
     """A release file could not be fetched (offline, HTTP error, checksum mismatch)."""
 
 
-class UnsafeArchiveError(Ns1Error, ValueError):
-    """An archive entry would be written outside the target folder (absolute, ``..``, symlink)."""
-
-
 class MissingDependencyError(Ns1Error, ImportError):
     """An optional dependency (an extra such as ``ns1nwb[plot]``) is not installed."""
 

@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from .read.files import is_url
+
 __all__ = ["RecordingInfo", "summarize"]
 
 _NOTES_LINES = 4
@@ -34,10 +36,6 @@ def _start_key(text: str) -> Any:
 
 def _clip(line: str) -> str:
     return line if len(line) <= _WIDTH else line[: _WIDTH - 4].rstrip() + " ..."
-
-
-def _is_url(text: str) -> bool:
-    return text.startswith(("http://", "https://"))
 
 
 @dataclass
@@ -95,7 +93,7 @@ class RecordingInfo:
 
     def report(self) -> str:
         """The summary as text, about 20 lines."""
-        if _is_url(self.source):
+        if is_url(self.source):
             kind = "remote file"
         elif Path(self.source).is_dir():
             kind = f"folder of {self.n_files} per-session file(s)"
@@ -183,7 +181,7 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
         info = RecordingInfo(
             source=text,
             n_files=len(files),
-            file_size_bytes=None if _is_url(text) else sum(Path(s).stat().st_size for s in sources),
+            file_size_bytes=None if is_url(text) else sum(Path(s).stat().st_size for s in sources),
             n_units=len(units),
             n_good_units=int(units["is_good"].eq(True).sum()) if "is_good" in units else 0,  # NaN is not good
             n_blocks=int(units["session_id"].nunique()) if "session_id" in units else len(files),
@@ -205,7 +203,7 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
         )
     if not inspect:
         info.inspection_note = "not run (--no-inspect)"
-    elif _is_url(text):
+    elif is_url(text):
         info.inspection_note = "not run on a URL (download the file and run `ns1nwb inspect FILE`)"
     else:
         from .dandi import inspect_path

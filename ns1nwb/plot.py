@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .cochleagram import cochleagram_bands
-from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_STIMULI, RESPONSE_WINDOW_MS
+from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, RESPONSE_WINDOW_MS
 from .exceptions import MissingDependencyError, NwbContentError, OutputError
 
 __all__ = ["plot_response", "response_figure", "psth"]
@@ -33,45 +33,25 @@ def _matplotlib() -> tuple[Any, Any]:
 # --------------------------------------------------------------------------- what is drawn
 
 
-def _refuse_non_index(value: Any, what: str) -> None:
-    """A float (even 3.0) or a bool is neither an index nor a name: refuse it rather than truncate it."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (str, int, np.integer)):
-        raise NwbContentError(f"{what} must be an index (a whole number) or a name, got {value!r} "
-                              f"({type(value).__name__})")
+def _selection(rec: Any, unit: int | str, stimulus: int | str) -> tuple[int, int]:
+    """(row of ``rec.units``, stimulus index) from indices, names or digits (the command line gives text).
 
+    Raises
+    ------
+    NwbContentError
+        One line: no such unit or stimulus, or a value that is neither an index nor a name.
+    """
+    from .read.selection import digits_as_int, stimulus_indices, unit_positions
 
-def _unit_position(rec: Any, unit: int | str) -> int:
-    _refuse_non_index(unit, "unit")
-    units = rec.units
-    if isinstance(unit, str) and unit.strip().lstrip("-").isdigit():
-        unit = int(unit)
-    if isinstance(unit, (int, np.integer)):
-        if not -len(units) <= int(unit) < len(units):
-            raise NwbContentError(f"unit {unit} out of range: the file has {len(units)} units (0-{len(units) - 1}); "
-                                  "`ns1nwb info FILE` lists them")
-        return int(unit) % len(units)
-    names = list(units["unit_name"])
-    if unit not in names:
-        raise NwbContentError(f"no unit named {unit!r} (give an index 0-{len(units) - 1} or a unit_name such as "
-                              f"{names[0]!r})")
-    return names.index(unit)
-
-
-def _stimulus_index(rec: Any, stimulus: int | str) -> int:
-    _refuse_non_index(stimulus, "stimulus")
-    stimuli = rec.stimuli
-    if isinstance(stimulus, str) and stimulus.strip().isdigit():
-        stimulus = int(stimulus)
-    if isinstance(stimulus, (int, np.integer)):
-        if int(stimulus) not in stimuli.index:
-            raise NwbContentError(f"stimulus {stimulus} out of range 0-{N_STIMULI - 1} "
-                                  "(0-19 natural sounds, 20-31 dynamic random chords)")
-        return int(stimulus)
-    names = list(stimuli["stimulus_name"])
-    if stimulus not in names:
-        raise NwbContentError(f"no stimulus named {stimulus!r} (give an index 0-31 or a name nat01..nat20, "
-                              "drc01..drc12)")
-    return int(stimuli.index[names.index(stimulus)])
+    try:
+        if isinstance(unit, (list, tuple, np.ndarray)):
+            raise TypeError(f"one unit is asked for (an index or a unit_name), got {type(unit).__name__}")
+        units, stimuli = rec.units, rec.stimuli
+        position = unit_positions([digits_as_int(unit)], len(units), lambda: units["unit_name"])[0]
+        index = stimulus_indices([digits_as_int(stimulus)], len(stimuli), lambda: stimuli["stimulus_name"])[0]
+    except (TypeError, ValueError, KeyError, IndexError) as err:
+        raise NwbContentError(f"{err.args[0] if err.args else err}; `ns1nwb info FILE` lists them") from None
+    return position, index
 
 
 def psth(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAULT_DT_MS, smooth: bool = True,
@@ -98,8 +78,7 @@ def psth(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAU
     rate_hz : np.ndarray, float64, shape (T,)
         Spikes/s averaged over the repeats the unit's block has (NaN presentations skipped).
     """
-    position = _unit_position(rec, unit)
-    index = _stimulus_index(rec, stimulus)
+    position, index = _selection(rec, unit, stimulus)
     grid = rec.response_grid(units=[position], stimuli=[index], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
     return _rate(grid[0, 0], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
 
@@ -154,8 +133,7 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
     Figure, FigureCanvasAgg = _matplotlib()
     from matplotlib.ticker import FixedLocator, NullLocator
 
-    position = _unit_position(rec, unit)
-    index = _stimulus_index(rec, stimulus)
+    position, index = _selection(rec, unit, stimulus)
     units, stimuli = rec.units, rec.stimuli
     info = stimuli.loc[index]
     unit_name = str(units["unit_name"].iloc[position])

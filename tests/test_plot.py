@@ -90,7 +90,9 @@ def test_a_drc_has_no_spectrogram_but_still_plots(sample_nwb, tmp_path):
 
 @pytest.mark.parametrize("unit, stimulus, message", [
     ("no/such/unit", 3, "no unit named 'no/such/unit'"),
-    (99, 3, "unit 99 out of range"),
+    (99, 3, "unit index 99 out of range"),
+    ("-9", 3, "unit index -9 out of range"),
+    (0.0, 3, "unit index must be an integer"),
     (0, 40, "stimulus 40 out of range"),
     (0, "nat99", "no stimulus named 'nat99'"),
 ])

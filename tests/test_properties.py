@@ -88,7 +88,7 @@ def _bin(data, dt, presorted, seed, window):
     times, rows, n_rows = data
     shuffled_times, shuffled_rows = _arrange(times, rows, n_rows, presorted, seed)
     kernel = None if window is None else hanning_kernel(window, dt)
-    got = bin_spike_times(shuffled_times, shuffled_rows, n_rows, dt, kernel=kernel, presorted=presorted)
+    got = bin_spike_times(shuffled_times, shuffled_rows, n_rows, dt, kernel=kernel)
     expected = reference_grid(times, rows, n_rows, dt, window)
     assert got.dtype == np.float32 and got.shape == expected.shape == (n_rows, RESPONSE_WINDOW_MS // dt)
     return got, expected

@@ -110,14 +110,12 @@ def test_unit_selection(sample_nwb):
             rec.response_grid(dt_ms=2.5)
 
 
-@pytest.mark.parametrize("threads", [1, 3])
-def test_threaded_grid_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, threads):
-    """The many-unit path (units split over threads, binned in place) on every unit order asked for."""
-    from ns1nwb.read import binning, files
+@pytest.mark.parametrize("spikes_per_step", [1, 10**9])
+def test_grid_in_any_steps_and_unit_order_equals_seed_exactly(sample_raw, sample_nwb, monkeypatch, spikes_per_step):
+    """Units binned one by one, or all neighbours in one step, in every unit order asked for."""
+    from ns1nwb.read import recording
 
-    for module in (binning, files):
-        monkeypatch.setattr(module, "BULK_READ_UNITS", 1)
-    monkeypatch.setenv("NS1NWB_WORKERS", str(threads))
+    monkeypatch.setattr(recording, "SPIKES_PER_STEP", spikes_per_step)
     expected = seed_grid(sample_raw)
     expected_1ms = seed_grid(sample_raw, stimuli=[4], dt_ms=1)
     order = [5, 0, 7, 7, 2, 1, 6, 3, 4]
@@ -136,7 +134,7 @@ def test_empty_kernel_gives_raw_counts():
     np.testing.assert_array_equal(bin_spike_times(times, rows, 2, kernel=np.array([])), counts)
 
 
-def test_workers_setting(sample_nwb, monkeypatch):
+def test_workers_setting(monkeypatch):
     from ns1nwb.workers import worker_count
 
     monkeypatch.setenv("NS1NWB_WORKERS", "1")
@@ -144,8 +142,8 @@ def test_workers_setting(sample_nwb, monkeypatch):
     monkeypatch.setenv("NS1NWB_WORKERS", "3")
     assert worker_count() == 3
     monkeypatch.setenv("NS1NWB_WORKERS", "0")
-    with ns1nwb.open(sample_nwb) as rec, pytest.raises(ns1nwb.SettingError, match="NS1NWB_WORKERS='0'"):
-        rec.response_grid()
+    with pytest.raises(ns1nwb.SettingError, match="NS1NWB_WORKERS='0'"):
+        worker_count()
 
 
 def test_trial_spike_times_equal_raw(sample_raw, sample_nwb):
@@ -163,8 +161,7 @@ def test_tables(sample_raw, sample_nwb):
     with ns1nwb.open(sample_nwb) as rec:
         units, stimuli = rec.units, rec.stimuli
     assert list(units.unit_name) == [str(n["path"].item())[:-4] for n in meta]
-    rows = units.metadata_row if "metadata_row" in units else units.metadata_index  # the name before 0.2
-    assert list(rows) == list(range(len(meta)))
+    assert list(units.metadata_row) == list(range(len(meta)))
     assert {"depth_um", "noise_ratio", "single_unit_label", "is_good", "session_id", "subject_id",
             "electrode_group", "n_spikes"} <= set(units.columns)
     assert len(stimuli) == 32 and list(stimuli.index) == list(range(32))
@@ -249,3 +246,18 @@ def test_real_grid_equals_seed_exactly(real_raw, real_nwb):
     assert grid.shape == (119, 20, 20, 999)
     np.testing.assert_array_equal(grid, expected)
     assert good.shape[0] == 73
+
+
+def test_a_grid_imports_only_the_reader(sample_nwb):
+    """import ns1nwb, open, grid: none of the writer's heavy packages (issue 21: one grid per session)."""
+    import subprocess
+    import sys
+
+    code = ("import sys, ns1nwb\n"
+            f"with ns1nwb.open({str(sample_nwb)!r}) as rec:\n"
+            "    rec.response_grid()\n"
+            "print(sorted(m for m in ('pynwb', 'hdmf', 'pandas', 'scipy', 'numba', 'yaml', 'matplotlib')"
+            " if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -17,7 +17,7 @@ import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from readedit import copy, replace_dataset, trial_column
+from readedit import copy, replace_dataset
 from test_download import closed_port_url, serve_files
 
 import ns1nwb
@@ -61,10 +61,9 @@ def _no_stimuli_table(sample_nwb: Path, out: Path) -> None:
 
 def _short_trial_column(sample_nwb: Path, out: Path) -> None:
     copy(sample_nwb, out)
-    name = trial_column(out)
     with h5py.File(out, "r") as f:
-        values = f[f"units/{name}"][:-10]
-    replace_dataset(out, f"units/{name}", values)
+        values = f["units/spike_trial"][:-10]
+    replace_dataset(out, "units/spike_trial", values)
 
 
 def _spike_times_index_past_the_end(sample_nwb: Path, out: Path) -> None:
@@ -141,21 +140,19 @@ def test_inspect_on_a_folder_names_the_bad_file(sample_nwb, tmp_path):
 
 def _corrupt_rows(sample_nwb: Path, out: Path, value: int, dtype: str) -> Path:
     copy(sample_nwb, out)
-    name = trial_column(out)
     with h5py.File(out, "r") as f:
-        rows = f[f"units/{name}"][:].astype(dtype)
+        rows = f["units/spike_trial"][:].astype(dtype)
     rows[123] = value
-    return replace_dataset(out, f"units/{name}", rows)
+    return replace_dataset(out, "units/spike_trial", rows)
 
 
-@pytest.mark.parametrize("workers", ["1", "3"])
+@pytest.mark.parametrize("spikes_per_step", [1, 10**9])
 @pytest.mark.parametrize("value, dtype", [(60_000, "uint16"), (-1, "int32"), (1380, "int64")])
-def test_trial_rows_outside_the_trials_table_are_a_damaged_file(sample_nwb, tmp_path, value, dtype, workers,
-                                                                monkeypatch):
-    """Found when the spikes are read (checking every row at open would read the whole column), in the
-    one-thread path and in the threads that read and bin pieces (all units in a row, or scattered)."""
-    monkeypatch.setenv("NS1NWB_WORKERS", workers)
-    monkeypatch.setattr("ns1nwb.read.binning.BULK_READ_UNITS", 2)  # the sample's 8 units in pieces
+def test_trial_rows_outside_the_trials_table_are_a_damaged_file(sample_nwb, tmp_path, value, dtype,
+                                                                spikes_per_step, monkeypatch):
+    """Found when the spikes are read (checking every row at open would read the whole column), whether
+    the units are binned one by one or in one step (all units in a row, or scattered)."""
+    monkeypatch.setattr("ns1nwb.read.recording.SPIKES_PER_STEP", spikes_per_step)
     path = _corrupt_rows(sample_nwb, tmp_path / "rows.nwb", value, dtype)
     with ns1nwb.open(path) as rec:
         for call in (lambda: rec.response_grid(units=[0], stimuli=[0]), lambda: rec.response_grid(),
@@ -298,3 +295,24 @@ def test_a_good_url_still_reads_with_timeouts_set(server, sample_nwb):
         assert session.valid
     full_gets = [r for r in server.requests if r[0] == "GET" and not r[2]]
     assert not full_gets  # the size comes from a one-range probe: every request is a range
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("http://host/ns1.nwb", True), ("https://host/ns1.nwb", True), ("HTTP://host/ns1.nwb", True),
+    ("Https://host/ns1.nwb", True), ("ftp://host/ns1.nwb", False), ("http:/host/ns1.nwb", False),
+    ("data/http://x.nwb", False), ("ns1.nwb", False), (Path("http:/host/ns1.nwb"), False),
+])
+def test_what_is_a_url(text, expected):
+    from ns1nwb.read.files import is_url
+
+    assert is_url(text) is expected
+
+
+def test_an_upper_case_url_is_a_url(server):
+    pytest.importorskip("remfile")
+    from ns1nwb.info import summarize
+
+    url = f"{server.base_url.replace('http://', 'HTTP://')}/data/sample.nwb"
+    with ns1nwb.open(url) as rec:
+        assert rec.response_grid(units=[2], stimuli=[3]).shape == (1, 1, 20, 999)
+    assert "remote file" in summarize(url, inspect=False).report()

@@ -1,33 +1,36 @@
-"""One NWB file written by ns1nwb, opened with h5py (local path or http(s) URL) and read lazily."""
+"""Opening what :func:`ns1nwb.open` takes (a file, a folder of per-session files, a URL): one :class:`NwbFile`
+per file, opened with h5py, checked, and read lazily.
+
+A folder must hold each recording once: two copies of one file, or the pooled file beside
+the per-session files it was converted with, would give every unit twice (and doubled
+counts in ``ns1nwb info``), so either is an error naming both files.
+"""
 
 from __future__ import annotations
 
 import contextlib
 import os
 from pathlib import Path
-from typing import Any, Iterator, NamedTuple, Sequence
+from typing import Any, Iterator, NamedTuple
 
 import numpy as np
 
 from ..exceptions import NwbContentError
 
-__all__ = ["NwbFile", "NwbFileHandle", "open_h5", "as_text", "BULK_READ_UNITS", "TRIAL_COLUMNS",
-           "METADATA_ROW_COLUMNS"]
+__all__ = ["NwbFile", "NwbFileHandle", "open_files", "open_h5", "check_distinct", "as_text", "is_url"]
 
-#: Asking for more units than this reads the spike arrays whole (see :meth:`NwbFile.spikes`).
-BULK_READ_UNITS = 8
 #: Unit columns that are per-spike (ragged) or references, not one value per unit.
-_NOT_PER_UNIT = {"spike_times", "spike_trial", "spike_trial_index", "obs_intervals", "electrodes"}
-#: Each spike's trial row, (data, its ragged index): the current name first, then the name of files
-#: written before ns1nwb 0.2 (hdmf's ``<name>_index`` rule made that one ``spike_trial_index_index``).
-TRIAL_COLUMNS = (("spike_trial", "spike_trial_index"), ("spike_trial_index", "spike_trial_index_index"))
-#: Each unit's row in MetadataSHEnCneurons.mat (-1: not in the metadata): current name, then the old one.
-METADATA_ROW_COLUMNS = ("metadata_row", "metadata_index")
+_NOT_PER_UNIT = {"spike_times", "spike_trial", "obs_intervals", "electrodes"}
 #: What h5py and numpy raise on a damaged or foreign file; turned into one NwbContentError naming the file.
 _READ_ERRORS = (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeError, AttributeError)
-#: HDF5 chunk cache per dataset: room for a few 1-MB spike chunks, so threads reading
-#: neighbouring slices do not decompress a shared boundary chunk twice.
+#: HDF5 chunk cache per dataset: room for a few 1-MB spike chunks, so that reading the spike arrays
+#: unit by unit does not inflate a chunk two units share twice.
 _CHUNK_CACHE_BYTES = 8 * 1024 * 1024
+
+
+def is_url(text: str | os.PathLike) -> bool:
+    """Whether ``text`` is an http(s) URL (the scheme in any case: ``HTTP://`` is one too)."""
+    return str(text)[:8].lower().startswith(("http://", "https://"))
 
 
 class NwbFileHandle(NamedTuple):
@@ -60,14 +63,10 @@ class NwbFile:
             units = self._table("units")
             trials = self._table("intervals/trials")
             stimuli = self._table("processing/stimuli/stimuli")
-            # New-style files name the column spike_trial (its index spike_trial_index); older files
-            # spike_trial_index (its index spike_trial_index_index).
-            trial_name, trial_index_name = next(
-                (names for names in TRIAL_COLUMNS if names[0] in units), TRIAL_COLUMNS[0])
             self.spike_ends = self._column(units, "spike_times_index")[:].astype(np.int64)
             self._spike_times = self._column(units, "spike_times")
-            self._spike_trial = self._column(units, trial_name)
-            trial_ends = self._column(units, trial_index_name)[:]
+            self._spike_trial = self._column(units, "spike_trial")
+            trial_ends = self._column(units, "spike_trial_index")[:]
             self.trial_start_s = self._column(trials, "start_time")[:]
             self.trial_stop_s = trials["stop_time"][:] if "stop_time" in trials else self.trial_start_s
             self.trial_stimulus = self._column(trials, "stimulus_index")[:].astype(np.int64)
@@ -77,18 +76,17 @@ class NwbFile:
             self.unit_session = as_text(self._column(units, "session_id")[:])
             self.n_stimuli = int(self._column(stimuli, "id").shape[0])
             self._column(stimuli, "n_repeats")
-            row_name = next((name for name in METADATA_ROW_COLUMNS if name in units), None)
             #: Each unit's metadata row (-1: not in the metadata), or None when the file has no such column.
-            self.metadata_row = None if row_name is None else units[row_name][:].astype(np.int64)
+            self.metadata_row = units["metadata_row"][:].astype(np.int64) if "metadata_row" in units else None
             identifier = h5file["identifier"][()] if "identifier" in h5file else b""
             self.identifier = identifier.decode() if isinstance(identifier, bytes) else str(identifier)
-            self._check_shapes(trial_name, trial_ends)
+            self._check_shapes(trial_ends)
         self.n_units = self.spike_ends.size
         self.spike_starts = np.concatenate([[0], self.spike_ends[:-1]])
         self._trial_row: dict[tuple[str, int, int], int] | None = None
         self._observed: dict[int, np.ndarray] = {}
         self._rows_by_session: dict[str, np.ndarray] | None = None
-        # (h5py dataset or array, index); False: the file has none; None: not looked up yet.
+        # (intervals, index); False: the file has none; None: not read yet.
         self._obs_intervals: tuple[Any, np.ndarray] | bool | None = None
 
     @contextlib.contextmanager
@@ -127,17 +125,17 @@ class NwbFile:
     def _corrupt(self, what: str) -> NwbContentError:
         return NwbContentError(f"{self.source}: damaged ns1nwb file ({what})")
 
-    def _check_shapes(self, trial_name: str, trial_ends: np.ndarray) -> None:
+    def _check_shapes(self, trial_ends: np.ndarray) -> None:
         """Cheap checks (no spike data read) that the ragged columns and tables agree."""
         ends, n_spikes = self.spike_ends, self._spike_times.shape[0] if self._spike_times.ndim == 1 else -1
         if n_spikes < 0 or (ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] != n_spikes)) \
                 or (not ends.size and n_spikes):
             raise self._corrupt("units/spike_times_index does not match units/spike_times")
         if self._spike_trial.shape != self._spike_times.shape:
-            raise self._corrupt(f"units/{trial_name} has {self._spike_trial.shape[0]:,} values for "
+            raise self._corrupt(f"units/spike_trial has {self._spike_trial.shape[0]:,} values for "
                                 f"{n_spikes:,} spike times")
         if not np.array_equal(trial_ends, ends):
-            raise self._corrupt(f"the index of units/{trial_name} does not match units/spike_times_index")
+            raise self._corrupt("units/spike_trial_index does not match units/spike_times_index")
         if self.unit_session.shape != ends.shape or (
                 self.metadata_row is not None and self.metadata_row.shape != ends.shape):
             raise self._corrupt("the units table's columns have different lengths")
@@ -204,8 +202,7 @@ class NwbFile:
     def _unit_intervals(self, local: int) -> np.ndarray | None:
         """The unit's obs_intervals, (k, 2) s; None when the file has none (every trial of the block counts).
 
-        The index is read once; the intervals unit by unit for a few units (one unit's grid stays one
-        small read), then all at once (a few MB for the whole release).
+        Read whole at the first use (a few MB for the whole release).
         """
         if self._obs_intervals is False:
             return None
@@ -215,18 +212,13 @@ class NwbFile:
                 self._obs_intervals = False  # looked up once: group lookups cost more than the rest
                 return None
             with self.readable():
-                data, ends = units["obs_intervals"], units["obs_intervals_index"][:].astype(np.int64)
+                data, ends = units["obs_intervals"][:], units["obs_intervals_index"][:].astype(np.int64)
             if data.ndim != 2 or data.shape[1] != 2 or ends.shape != (self.n_units,) or \
                     np.any(np.diff(ends) < 0) or (ends.size and ends[-1] != data.shape[0]):
                 raise self._corrupt("units/obs_intervals does not match its index or the units table")
             self._obs_intervals = (data, ends)
         data, ends = self._obs_intervals
-        if not isinstance(data, np.ndarray) and len(self._observed) >= BULK_READ_UNITS:
-            with self.readable():
-                data = data[:]
-            self._obs_intervals = (data, ends)
-        with self.readable():
-            return data[(ends[local - 1] if local else 0):ends[local]]
+        return data[(ends[local - 1] if local else 0):ends[local]]
 
     def unit_table(self) -> "Any":
         import pandas as pd
@@ -271,68 +263,24 @@ class NwbFile:
         names = [by_address.get(int(address)) or name_of(i) for address, i in zip(addresses, first)]
         return np.array(names, dtype=object)[inverse.reshape(-1)]
 
-    def spikes(self, local_units: Sequence[int]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(spike times s, trial rows, bounds) of the asked units, concatenated in the order asked.
+    def spikes(self, first: int, stop: int) -> tuple[np.ndarray, np.ndarray]:
+        """(spike times s, trial rows) of units ``first`` to ``stop - 1``: one slice of each spike array.
 
-        Unit i's spikes are ``[bounds[i]:bounds[i + 1]]``. Consecutive units: one slice of
-        the data and of the index; many scattered units: one bulk read; a few: one slice per
-        unit. Trial rows keep the file's small integer type (index with them directly).
+        The trial rows keep the file's small integer type and are checked: a row outside the trials
+        table is a damaged file (:class:`NwbContentError` naming it), never a wrapped index.
         """
-        local_units = np.asarray(local_units, dtype=np.int64)
-        starts, ends = self.spike_starts[local_units], self.spike_ends[local_units]
-        bounds = np.concatenate([[0], np.cumsum(ends - starts)])
-        if local_units.size > 1 and np.all(np.diff(local_units) == 1):
-            first, last = starts[0], ends[-1]
-            return self._spike_times[first:last], self._spike_trial[first:last], bounds
-        if local_units.size > BULK_READ_UNITS:
-            times, trials = self.read_all_spikes()
-            times = np.concatenate([times[a:b] for a, b in zip(starts, ends)])
-            trials = np.concatenate([trials[a:b] for a, b in zip(starts, ends)])
-        else:
-            times = np.concatenate([self._spike_times[a:b] for a, b in zip(starts, ends)] or [np.empty(0)])
-            trials = np.concatenate([self._spike_trial[a:b] for a, b in zip(starts, ends)] or [np.empty(0, int)])
-        return times, trials, bounds
-
-    @property
-    def spike_trial_dtype(self) -> np.dtype:
-        """The type of the per-spike trial rows in the file (a small unsigned integer)."""
-        return self._spike_trial.dtype
-
-    def read_spikes_into(self, first: int, stop: int, times_out: np.ndarray, trials_out: np.ndarray) -> None:
-        """Read spikes ``first:stop`` of the file (all units end to end) into the given arrays, allocating nothing."""
-        if stop > first:
-            with self.readable():
-                self._spike_times.read_direct(times_out, np.s_[first:stop])
-                self._spike_trial.read_direct(trials_out, np.s_[first:stop])
-
-    def read_all_spikes(self) -> tuple[np.ndarray, np.ndarray]:
-        """All spike times and trial rows of the file (one bulk read of each)."""
-        return self._spike_times[:], self._spike_trial[:]
-
-    def trial_starts(self, trial_rows: np.ndarray) -> np.ndarray:
-        """Onset (s) of each trial row; a row that is not in the trials table is a damaged file."""
-        trial_rows = np.asarray(trial_rows)
-        try:
-            # Negative rows would index from the end: refuse them (the writer uses unsigned rows).
-            if trial_rows.dtype.kind == "i" and trial_rows.size and trial_rows.min() < 0:
-                raise IndexError("negative trial row")
-            return self.trial_start_s[trial_rows]
-        except IndexError as err:  # also a non-integer column: "arrays used as indices must be of integer type"
-            raise self._corrupt(f"a spike's trial row is not a row of the trials table: {err}") from None
-
-    def check_trial_rows(self, trial_rows: np.ndarray) -> None:
-        """Refuse trial rows outside the trials table (where only some rows are looked up, not all)."""
-        trial_rows = np.asarray(trial_rows)
-        if trial_rows.size and (trial_rows.dtype.kind not in "iu" or trial_rows.min() < 0
-                                or trial_rows.max() >= self.trial_start_s.shape[0]):
-            self.trial_starts(trial_rows)  # raises, saying which
-            raise self._corrupt(f"a spike's trial row is not a row of the trials table ({trial_rows.dtype})")
+        begin, end = int(self.spike_starts[first]), int(self.spike_ends[stop - 1])
+        with self.readable():
+            times, trials = self._spike_times[begin:end], self._spike_trial[begin:end]
+        if trials.size and (trials.dtype.kind not in "iu" or trials.min() < 0
+                            or trials.max() >= self.trial_start_s.shape[0]):
+            raise self._corrupt(f"a spike's trial row is not a row of the trials table ({trials.dtype} "
+                                f"{trials.min()}-{trials.max()}, {self.trial_start_s.shape[0]} trials)")
+        return times, trials
 
     def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray) -> np.ndarray:
-        """ms after each spike's trial onset (the grid's compiled loop computes the same, spike by spike)."""
-        relative = np.subtract(times_s, self.trial_starts(trial_rows))
-        relative *= 1000.0
-        return relative
+        """ms after each spike's trial onset (trial rows from :meth:`spikes`)."""
+        return (times_s - self.trial_start_s[trial_rows]) * 1000.0
 
 
 def _reference_addresses(column: Any) -> np.ndarray | None:
@@ -349,10 +297,11 @@ def _reference_addresses(column: Any) -> np.ndarray | None:
 
 
 def open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
+    """(open h5py file, things to close in reverse order) for a local path or an http(s) URL."""
     import h5py
 
     text = str(source)
-    if text.startswith(("http://", "https://")):
+    if is_url(text):
         from .remote import open_url  # timeouts and one-line HTTP errors
 
         return open_url(text)
@@ -365,3 +314,67 @@ def open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
         raise NwbContentError(f"{path}: not an HDF5/NWB file ({err})") from None
     return handle, [handle]
 
+
+def _sources(path: str | os.PathLike) -> list[str | os.PathLike]:
+    text = str(path)
+    if not is_url(text) and Path(text).is_dir():
+        sources: list[str | os.PathLike] = sorted(Path(text).rglob("*.nwb"))
+        if not sources:
+            raise NwbContentError(f"{text}: folder has no .nwb files")
+        return sources
+    return [path]
+
+
+def check_distinct(files: list[NwbFile]) -> None:
+    """Refuse files that repeat another's recording: the same identifier, or a unit of the same session.
+
+    Raises
+    ------
+    NwbContentError
+        Naming both files and what they share.
+    """
+    by_identifier: dict[str, str] = {}
+    by_unit: dict[tuple[str, str], str] = {}
+    for nwb in files:
+        if nwb.identifier:
+            other = by_identifier.setdefault(nwb.identifier, nwb.source)
+            if other != nwb.source:
+                raise NwbContentError(f"{other} and {nwb.source}: the same file twice (identifier "
+                                      f"{nwb.identifier}); keep one of them in the folder")
+        units = nwb.h5["units"]
+        if "unit_name" not in units:
+            continue
+        with nwb.readable():
+            names = as_text(units["unit_name"][:])
+        mine: set[tuple[str, str]] = set()
+        for name, session in zip(names, nwb.unit_session):
+            key = (str(name), str(session))
+            other = by_unit.get(key)
+            if other is not None and other != nwb.source:
+                raise NwbContentError(
+                    f"{other} and {nwb.source}: both hold unit {key[0]} of session {key[1]} (two copies of one "
+                    "recording, or the pooled file beside the per-session files?); keep one of them in the folder")
+            mine.add(key)
+        for key in mine:
+            by_unit.setdefault(key, nwb.source)
+
+
+def open_files(path: str | os.PathLike) -> list[NwbFile]:
+    """Open every file of ``path`` (checked, see :class:`NwbFile`); on any error close what was opened."""
+    files: list[NwbFile] = []
+    try:
+        for source in _sources(path):
+            handle, closers = open_h5(source)
+            try:
+                files.append(NwbFile(source, handle, closers))
+            except BaseException:
+                for closer in reversed(closers):
+                    closer.close()
+                raise
+        if len(files) > 1:
+            check_distinct(files)
+    except BaseException:
+        for nwb in files:
+            nwb.close()
+        raise
+    return files

@@ -2,8 +2,8 @@
 
 :func:`open` takes a pooled ``.nwb`` file, a folder of per-session files or an
 http(s) URL. It reads with h5py directly (no pynwb object tree), lazily: opening
-reads only the small tables; spike data are read in bulk (one read of the data
-and of the index) or per unit when a few units are asked for.
+reads only the small tables; the spike arrays are read a slice at a time, a few
+units at once, when a grid or a unit's spikes are asked for.
 """
 
 from __future__ import annotations
@@ -15,14 +15,18 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS
-from .binning import bin_file_units
-from .files import NwbFile, NwbFileHandle, as_text
-from .grid import bin_layout, hanning_kernel
+from ..constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS, WAV_HEADER_RATE_HZ, \
+    WAV_TRUE_RATE_HZ
+from .files import NwbFile, NwbFileHandle, as_text, open_files
+from .grid import bin_layout, bin_spike_times, hanning_kernel
 from .selection import as_index, check_window_ms, stimulus_indices, unit_positions
-from .sources import open_files
 
 __all__ = ["Recording", "open"]
+
+#: Spikes and grid values binned in one go, at most (a few MB of temporary arrays; the float64 sums of a
+#: kernel not in 1/256ths take 8 bytes a value); a unit with more is binned alone.
+SPIKES_PER_STEP = 1 << 16
+VALUES_PER_STEP = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -89,9 +93,9 @@ class Recording:
     def units(self) -> "Any":
         """pandas DataFrame, one row per unit, every per-unit column (plus ``n_spikes``).
 
-        Order: the units of the metadata by their metadata row (``metadata_row``, ``metadata_index``
-        in older files), then any other clusters in file order. Per-spike and ragged columns
-        (``spike_times``, ``spike_trial``, ``obs_intervals``, ``electrodes``) are not shown.
+        Order: the units of the metadata by their metadata row (``metadata_row``), then any other
+        clusters in file order. Per-spike and ragged columns (``spike_times``, ``spike_trial``,
+        ``obs_intervals``, ``electrodes``) are not shown.
         """
         self._check_open()
         if self._units_df is None:
@@ -165,8 +169,7 @@ class Recording:
         row = nwb.trial_row(nwb.unit_session[ref.local], stimulus, repeat)
         if row is None or not nwb.observed(ref.local)[row]:
             raise KeyError(f"unit {unit!r} has no presentation of stimulus {stimulus} repeat {repeat}")
-        times, trials, _ = nwb.spikes([ref.local])
-        nwb.check_trial_rows(trials)  # a damaged row would silently drop a spike from its presentation
+        times, trials = nwb.spikes(ref.local, ref.local + 1)
         mine = trials == row
         return np.sort(nwb.relative_ms(times[mine], trials[mine]))
 
@@ -220,8 +223,7 @@ class Recording:
             by_file.setdefault(ref.file, []).append((out_index, ref.local))
         n_repeats = self._most_repeats(by_file, distinct)
         n_stimuli = len(distinct)
-        # Not zeros: each unit's rows are written whole by the thread that bins it, so the fresh
-        # memory is first touched in parallel, just before its spikes are added.
+        # Not zeros: every value of each unit's rows is written when its spikes are binned.
         grid = np.empty((len(positions), n_stimuli, n_repeats, n_bins), dtype=np.float32)
         if grid.size:
             self._fill_grid(grid, by_file, distinct, dt_ms, kernel)
@@ -252,15 +254,24 @@ class Recording:
             nwb = self._files[f_index]
             stimulus_slot = np.full(max(nwb.n_stimuli, int(nwb.trial_stimulus.max(initial=0)) + 1), -1, np.int64)
             stimulus_slot[stimuli] = np.arange(n_stimuli)
-            trial_slot = stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat
-            # Trials not asked for point past the grid's last row, so their spikes are dropped.
-            trial_slot[(stimulus_slot[nwb.trial_stimulus] < 0) | (nwb.trial_repeat >= n_repeats)] = grid_rows.shape[0]
-            bin_file_units(nwb, members, trial_slot, grid_rows, n_rows, dt_ms, kernel)
+            asked = (stimulus_slot[nwb.trial_stimulus] >= 0) & (nwb.trial_repeat < n_repeats)
+            # Each trial's row among a unit's rows; the onset of a trial not asked for is NaN, so that its
+            # spikes are dropped (a row past the unit's would be the next unit's).
+            trial_slot = np.where(asked, stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat, 0)
+            onset_s = np.where(asked, nwb.trial_start_s, np.nan)
+            row_or_past = np.where(asked, trial_slot, n_rows)  # n_rows: not one of the unit's rows
+            for step in _steps(members, nwb.spike_ends - nwb.spike_starts, n_rows * n_bins):
+                (out, first), last = step[0], step[-1][1]
+                times, trials = nwb.spikes(first, last + 1)
+                counts = nwb.spike_ends[first:last + 1] - nwb.spike_starts[first:last + 1]
+                row = np.repeat(np.arange(len(step)) * n_rows, counts) + trial_slot[trials]
+                bin_spike_times((times - onset_s[trials]) * 1000.0, row, len(step) * n_rows, dt_ms, kernel,
+                                out=grid_rows[out * n_rows:(out + len(step)) * n_rows])
             missing: dict[int, np.ndarray] = {}  # per unit: the grid rows its recorded trials do not fill
             for out, local in members:
                 if local not in missing:
                     present = np.zeros(n_rows + 1, dtype=bool)
-                    present[np.minimum(trial_slot[nwb.observed(local)], n_rows)] = True
+                    present[row_or_past[nwb.observed(local)]] = True
                     missing[local] = ~present[:n_rows]
                 # Presentations the unit was not recorded in (fewer repeats, a set not played) are
                 # unknown, not silent.
@@ -330,9 +341,7 @@ class Recording:
         if dt_ms is None:
             data = self._template(stimulus, "spectrogram_series")["data"][:]
             return np.ascontiguousarray(data[:, 0, :].T, dtype=np.float32)
-        from .stimuli import check_dt_ms, cochleagram_on_grid
-
-        check_dt_ms(dt_ms)  # before any reading: a bad step is the caller's error whatever the stimulus
+        bin_layout(dt_ms)  # before any reading: a bad step is the caller's error whatever the stimulus
         try:
             series = self._template(stimulus, "waveform_series")
         except KeyError:
@@ -340,7 +349,7 @@ class Recording:
                            f"dt_ms={dt_ms!r} (dt_ms=None gives the stored spectrogram, if any)") from None
         rate = float(series["starting_time"].attrs["rate"])
         try:
-            return cochleagram_on_grid(series["data"][:], rate, dt_ms)
+            return _cochleagram_on_grid(series["data"][:], rate, dt_ms)
         except ValueError as err:
             raise ValueError(f"stimulus {stimulus}: no cochleagram from a waveform stored at {rate:g} Hz: {err}") \
                 from None
@@ -374,10 +383,7 @@ class Recording:
         for f_index, members in by_file.items():
             nwb = self._files[f_index]
             locals_ = [self._unit_refs[p].local for p in members]
-            times, trials, bounds = nwb.spikes(locals_)
-            nwb.check_trial_rows(trials)
-            times_list = [times[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
-            trials_list = [trials[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+            times_list, trials_list = zip(*(nwb.spikes(local, local + 1) for local in locals_))
             recorded = np.zeros(nwb.trial_start_s.shape[0], dtype=bool)
             for local in locals_:
                 recorded |= nwb.observed(local)
@@ -399,6 +405,44 @@ class Recording:
                                                               t_stop=stop * pq.ms, name=str(names[position])))
                 block.segments.append(segment)
         return block
+
+
+def _steps(members: list[tuple[int, int]], n_spikes: np.ndarray, n_values: int) -> list[list[tuple[int, int]]]:
+    """``members`` ((grid position, unit in file) pairs, in grid order) in steps binned together: units next to
+    each other both in the grid and in the file (their spikes are one slice, their rows one block), up to
+    :data:`SPIKES_PER_STEP` spikes and :data:`VALUES_PER_STEP` grid values (``n_values`` a unit)."""
+    steps: list[list[tuple[int, int]]] = []
+    total = 0
+    for out, local in members:
+        if steps and (out, local) == (steps[-1][-1][0] + 1, steps[-1][-1][1] + 1) \
+                and total + n_spikes[local] <= SPIKES_PER_STEP and (len(steps[-1]) + 1) * n_values <= VALUES_PER_STEP:
+            steps[-1].append((out, local))
+            total += int(n_spikes[local])
+        else:
+            steps.append([(out, local)])
+            total = int(n_spikes[local])
+    return steps
+
+
+def _cochleagram_on_grid(samples: np.ndarray, stored_rate_hz: float, dt_ms: float) -> np.ndarray:
+    """The 'spec-log' cochleagram of a whole stored waveform, cut or padded to the response grid's T frames.
+
+    ``samples`` is the whole waveform (pascals), not cropped to the 4995-ms window: the recipe's frame count
+    ``(n_samples - h) // h`` assumes the whole sound, as the authors had it. Native samples (48828.125 Hz,
+    ``--audio-rate native``) go in at the wav header's 48828 Hz, the rate MATLAB's ``audioread`` reported to the
+    authors, so that their numbers come out exactly; any other stored rate (48000 Hz by default, resampled on
+    the true clock) is its own rate. Returns float32 (34, T), dB re 1; frames past T are dropped, missing last
+    ones are -70 dB (the recipe's floor, what silence gives).
+    """
+    from ..cochleagram import DEFAULT_FLOOR_DB, cochleagram
+
+    width, n_frames = bin_layout(dt_ms)
+    rate_hz = float(WAV_HEADER_RATE_HZ) if stored_rate_hz == WAV_TRUE_RATE_HZ else float(stored_rate_hz)
+    levels = cochleagram(samples, rate_hz, float(width))
+    if levels.shape[1] >= n_frames:
+        return np.ascontiguousarray(levels[:, :n_frames])
+    padding = np.full((levels.shape[0], n_frames - levels.shape[1]), DEFAULT_FLOOR_DB, dtype=np.float32)
+    return np.concatenate([levels, padding], axis=1)
 
 
 def open(path: str | os.PathLike) -> Recording:  # noqa: A001  (ns1nwb.open mirrors builtins.open on purpose)

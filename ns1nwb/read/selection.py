@@ -14,7 +14,7 @@ import numpy as np
 
 from ..constants import RESPONSE_WINDOW_MS
 
-__all__ = ["as_index", "unit_positions", "stimulus_indices", "check_window_ms"]
+__all__ = ["as_index", "digits_as_int", "unit_positions", "stimulus_indices", "check_window_ms"]
 
 
 def as_index(value: Any, what: str) -> int:
@@ -34,6 +34,14 @@ def as_index(value: Any, what: str) -> int:
         hint = " (floats are refused, even integral ones: pass int)" if isinstance(value, numbers.Real) else ""
         raise TypeError(f"{what} must be an integer, got {value!r} ({kind}){hint}")
     return int(value)
+
+
+def digits_as_int(value: Any) -> Any:
+    """A command-line argument as an index when it is one: ``"3"`` or ``"-1"`` -> int, anything else unchanged
+    (a name, or a value that is not text)."""
+    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+        return int(value)
+    return value
 
 
 def unit_positions(units: Any, n_units: int, names: Callable[[], Sequence[str]]) -> list[int]:
@@ -83,13 +91,32 @@ def _missing(value: Any) -> bool:
     return value is None or type(value).__name__ == "NAType" or (isinstance(value, float) and math.isnan(value))
 
 
-def stimulus_indices(stimuli: Iterable[Any], n_stimuli: int) -> list[int]:
-    """The stimulus indices asked for, in order, duplicates kept; each an integer in ``[0, n_stimuli)``."""
+def stimulus_indices(stimuli: Iterable[Any], n_stimuli: int,
+                     names: Callable[[], Sequence[str]] | None = None) -> list[int]:
+    """The stimulus indices asked for, in order, duplicates kept; each an integer in ``[0, n_stimuli)``.
+
+    Parameters
+    ----------
+    stimuli : iterable of int (or of str when ``names`` is given)
+    n_stimuli : int
+    names : callable, optional
+        Gives the ``stimulus_name`` of every index (``nat01``...); without it, names are refused.
+    """
     if isinstance(stimuli, (str, bytes)):
         raise TypeError(f"stimuli must be integers (stimulus indices), got {stimuli!r}")
     if isinstance(stimuli, numbers.Number):
         stimuli = [stimuli]
-    indices = [as_index(s, "a stimulus index") for s in stimuli]
+    name_list: list[str] | None = None
+    indices = []
+    for value in stimuli:
+        if isinstance(value, str) and names is not None:
+            name_list = list(names()) if name_list is None else name_list
+            if value not in name_list:
+                raise KeyError(f"no stimulus named {value!r} (give an index 0-{n_stimuli - 1} or a name "
+                               f"{name_list[0]}..)")
+            indices.append(name_list.index(value))
+        else:
+            indices.append(as_index(value, "a stimulus index"))
     if not indices:
         raise ValueError("stimuli is empty")
     bad = [s for s in indices if not 0 <= s < n_stimuli]
