@@ -41,6 +41,7 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
 
         warnings.showwarning = _print_warning
         where = kwargs.get("output")
+        _STOPS_RECEIVED.clear()  # (a process may run several commands: the tests do)
         try:
             result = command(*args, **kwargs)
         except (click.exceptions.Exit, click.ClickException, click.Abort):

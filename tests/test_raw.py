@@ -910,3 +910,21 @@ def test_error_mid_read_stops_the_workers(tree):
     times_to_seconds(spike_file)
     out = _lifecycle("strict-error", tree)
     assert "ERROR" in out and str(spike_file) in out and "THREADS 1 CHILDREN 0" in out, out
+
+
+@pytest.mark.parametrize("setting, expected", [
+    ("1", 1), ("3", 3), (" 2 ", 2), ("1024", 1024),
+    ("0", "NS1NWB_WORKERS='0'"), ("zero", "NS1NWB_WORKERS='zero'"), ("-1", "NS1NWB_WORKERS='-1'"),
+    ("1025", "NS1NWB_WORKERS='1025'"), ("9" * 30, "expected a whole number from 1 to 1024"),
+])
+def test_workers_setting(monkeypatch, setting, expected):
+    """How many processes read spike files; a bad setting is a one-line usage error (ns1nwb.SettingError)."""
+    from ns1nwb.exceptions import SettingError
+    from ns1nwb.release.parallel import worker_count
+
+    monkeypatch.setenv("NS1NWB_WORKERS", setting)
+    if isinstance(expected, int):
+        assert worker_count() == expected
+    else:
+        with pytest.raises(SettingError, match=re.escape(expected)):
+            worker_count()

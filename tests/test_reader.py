@@ -134,18 +134,6 @@ def test_empty_kernel_gives_raw_counts():
     np.testing.assert_array_equal(bin_spike_times(times, rows, 2, kernel=np.array([])), counts)
 
 
-def test_workers_setting(monkeypatch):
-    from ns1nwb.workers import worker_count
-
-    monkeypatch.setenv("NS1NWB_WORKERS", "1")
-    assert worker_count() == 1
-    monkeypatch.setenv("NS1NWB_WORKERS", "3")
-    assert worker_count() == 3
-    monkeypatch.setenv("NS1NWB_WORKERS", "0")
-    with pytest.raises(ns1nwb.SettingError, match="NS1NWB_WORKERS='0'"):
-        worker_count()
-
-
 def test_trial_spike_times_equal_raw(sample_raw, sample_nwb):
     raw = list(raw_repeat_times(sample_raw).values())
     with ns1nwb.open(sample_nwb) as rec:
