@@ -2,19 +2,19 @@
 
 - time: ``ns1nwb.convert(raw, tmp/ns1.nwb, overwrite=True)`` vs the bare
   ``scipy.io.loadmat`` of the metadata and the 119 spike files, in this process, after one
-  untimed run of each (imports excluded from both). Target <= 2x. ns1nwb uses the machine's
+  untimed run of each (imports excluded from both). Target <= 4x. ns1nwb uses the machine's
   cores (``NS1NWB_WORKERS``, at most 4); an info row repeats it on one core.
 - peak memory: the maximum resident set size of one fresh child ``python -c`` doing one
   conversion (and, for scale, of one doing the bare loadmat). Target < 1.5 GB. The largest single
-  process of the tree (the converter); an info row gives the largest of its forked reader and writer
-  processes (``getrusage(RUSAGE_CHILDREN)`` in that child, after the conversion).
+  process of the tree (the converter); an info row gives the largest of its forked spike-file readers
+  (``getrusage(RUSAGE_CHILDREN)`` in that child, after the conversion).
 - size: the written ``.nwb`` vs the raw folder (sum of its file sizes). Target <= 0.6.
 
 With ``--all-clusters``, the same for the whole release as the tree holds it, after the rows above:
 ``convert(raw, tmp/ns1_all.nwb, overwrite=True, all_clusters=True)`` vs a bare ``loadmat`` of the
 metadata, every ``cluster.NN.data*.mat`` under ``spikesandwav/`` and every ``clusterquality.mat``,
-side by side in the same run. Targets: time <= 3x; peak RSS of one all-clusters conversion in a fresh
-child < 1.5 GB. Its one-core and size rows are info. (Off by default: it about doubles the run time.)
+side by side in the same run. Targets: time <= 2.5x (the whole release's target: run it on a tree made by
+``make_release_sized_tree.py``); peak RSS of one all-clusters conversion in a fresh child < 1.5 GB. Its one-core and size rows are info. (Off by default: it about doubles the run time.)
 
     python benchmarks/bench_convert.py [--raw PATH] [--repeats N] [--all-clusters]
 """
@@ -47,8 +47,8 @@ from _common import (
     verdict,
 )
 
-TARGET_TIME_RATIO = 2.0
-TARGET_ALL_TIME_RATIO = 3.0
+TARGET_TIME_RATIO = 4.0
+TARGET_ALL_TIME_RATIO = 2.5
 TARGET_PEAK_BYTES = 1.5e9
 TARGET_SIZE_RATIO = 0.6
 HERE = Path(__file__).resolve().parent
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     table.add("peak RSS of a fresh child: loadmat / convert", fmt_bytes(peak_loadmat), fmt_bytes(peak_convert),
               f"{peak_convert / peak_loadmat:.2f}x", f"ns1nwb < {fmt_bytes(TARGET_PEAK_BYTES)}",
               verdict(peak_convert < TARGET_PEAK_BYTES))
-    table.add("(info) its largest reader/writer process (RUSAGE_CHILDREN)", "-",
+    table.add("(info) its largest spike-file reader process (RUSAGE_CHILDREN)", "-",
               fmt_bytes(peak_convert_children) if peak_convert_children else "none forked", "-", "-", "-")
     table.add("(info) peak RSS of a child that only imports", "-", fmt_bytes(peak_imports), "-", "-", "-")
     table.add("output .nwb size vs raw folder size", fmt_bytes(raw_size), fmt_bytes(out_size),
@@ -201,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
         table.add("all clusters: peak RSS of a fresh child: loadmat / convert", fmt_bytes(peak_loadmat_all),
                   fmt_bytes(peak_all), f"{peak_all / peak_loadmat_all:.2f}x",
                   f"ns1nwb < {fmt_bytes(TARGET_PEAK_BYTES)}", verdict(peak_all < TARGET_PEAK_BYTES))
-        table.add("(info) its largest reader/writer process (RUSAGE_CHILDREN)", "-",
+        table.add("(info) its largest spike-file reader process (RUSAGE_CHILDREN)", "-",
                   fmt_bytes(peak_all_children) if peak_all_children else "none forked", "-", "-", "-")
         mat_size = sum(p.stat().st_size for p in [raw / METADATA_FILE, *clusters, *qualities])
         table.add("(info) all clusters: .nwb size vs raw folder size", fmt_bytes(raw_size), fmt_bytes(out_all_size),

@@ -94,8 +94,8 @@ def cli(debug: bool) -> None:
 
 @cli.command("sample-data")
 @click.argument("folder", type=click.Path(file_okay=False, path_type=Path))
-@click.option("--units", "n_units", type=click.IntRange(min=1), default=8, show_default=True,
-              help="Number of synthetic units.")
+@click.option("--units", "n_units", type=click.IntRange(min=1, max=600), default=8, show_default=True,
+              help="Number of synthetic units (at most 600, the size of the whole release).")
 @click.option("--seed", type=click.IntRange(min=0), default=0, show_default=True,
               help="Random seed, a whole number >= 0 (same seed, same files).")
 @click.option("--no-spectrogram", is_flag=True, help="Do not write test_data_5ms.mat.")

@@ -16,6 +16,7 @@ import math
 import numbers
 import os
 import pathlib
+import shutil
 from dataclasses import dataclass
 
 import numpy as np
@@ -80,6 +81,9 @@ class _BlockTemplate:
 # `.D`/`.U` halves of one 1x32 probe, the L/R shanks of dataAC and the Lsh/Rsh shanks of the
 # 4x8 probes were recorded simultaneously, while a repeated penetration (`.2`, `.3`) is a new
 # block. Ordered so that any prefix of two or more spans two experiment folders and both rigs.
+#: Most units a sample tree may have: the size of the whole release (596 clusters).
+MAX_SAMPLE_UNITS = 600
+
 _BLOCKS = (
     _BlockTemplate("exp45_1x32", "P04-SH.En.C", (".D", ".U"), 32),
     _BlockTemplate("exp57_B4x8", "P03-SH_En_C", (".Lsh1", ".Lsh2", ".Lsh3", ".Lsh4", ".Rsh3", ".Rsh4"), 8),
@@ -125,7 +129,8 @@ def write_sample_tree(folder_path: str | os.PathLike, *, n_units: int = 8, seed:
         Folder to write into (the ``RAW/`` level of the release). It is created if missing
         and must be empty if it exists.
     n_units : int, default 8
-        Number of units (rows of ``MetadataSHEnCneurons.mat``, one spike file each), >= 1.
+        Number of units (rows of ``MetadataSHEnCneurons.mat``, one spike file each), 1 to
+        :data:`MAX_SAMPLE_UNITS` (600, the size of the whole release; about 0.75 MB each).
         They are spread over ``min(15, max(min(n_units, 2), ceil(n_units / 3)))`` recording
         blocks, so two or more units always span two experiment folders.
     seed : int, default 0
@@ -145,7 +150,7 @@ def write_sample_tree(folder_path: str | os.PathLike, *, n_units: int = 8, seed:
     Raises
     ------
     ValueError
-        If ``n_units`` is not an integer >= 1.
+        If ``n_units`` is not an integer from 1 to :data:`MAX_SAMPLE_UNITS`.
     FileExistsError
         If the folder already holds an NS1 tree or anything else.
     NotADirectoryError
@@ -172,9 +177,23 @@ def write_sample_tree(folder_path: str | os.PathLike, *, n_units: int = 8, seed:
     * Wavs are RIFF IEEE-float mono with a 44-byte header (header rate 48828 Hz, byte rate
       of the true 48828.125 Hz), in pascals: ``94 + 20 log10(rms)`` is the nominal level.
     """
-    if isinstance(n_units, bool) or not isinstance(n_units, numbers.Integral) or n_units < 1:
-        raise ValueError(f"n_units must be an integer >= 1, got {n_units!r}")
-    root = _prepare_folder(pathlib.Path(folder_path))
+    if isinstance(n_units, bool) or not isinstance(n_units, numbers.Integral) or not 1 <= n_units <= MAX_SAMPLE_UNITS:
+        raise ValueError(f"n_units must be an integer from 1 to {MAX_SAMPLE_UNITS} (the whole release has 596 "
+                         f"clusters), got {n_units!r}")
+    target = _prepare_folder(pathlib.Path(folder_path))
+    # Written beside the target and renamed into place: a stop or an error leaves no partial tree.
+    root = target.with_name(f".{target.name}.{os.getpid()}.ns1nwb-partial")
+    root.mkdir()
+    try:
+        _write_tree(root, n_units, seed, with_spectrogram)
+        os.replace(root, target)  # (over the empty folder, if there was one)
+    except BaseException:
+        shutil.rmtree(root, ignore_errors=True)
+        raise
+    return target
+
+
+def _write_tree(root: pathlib.Path, n_units: int, seed: int, with_spectrogram: bool) -> None:
 
     seq_blocks, seq_units, seq_stim, seq_spikes = np.random.SeedSequence(seed).spawn(4)
     rng_blocks, rng_units, rng_stim = (np.random.default_rng(s) for s in (seq_blocks, seq_units, seq_stim))
@@ -210,7 +229,6 @@ def write_sample_tree(folder_path: str | os.PathLike, *, n_units: int = 8, seed:
         x_nfht = np.stack([cochleagram(x, WAV_HEADER_RATE_HZ)[:, None, :] for x in wavs])  # (20, 34, 1, 999)
         _savemat(root / SPECTROGRAM_FILE, {"X_nfht": x_nfht.astype(np.float64), "y_nt": y_nt},
                  export_date + _dt.timedelta(days=30), compress=False)
-    return root
 
 
 # ---------------------------------------------------------------- folder and file writing
@@ -224,7 +242,7 @@ def _prepare_folder(root: pathlib.Path) -> pathlib.Path:
                                   "remove it or choose another folder")
         if any(root.iterdir()):
             raise FileExistsError(f"{root} is not empty; give a new or empty folder")
-    root.mkdir(parents=True, exist_ok=True)
+    root.parent.mkdir(parents=True, exist_ok=True)
     return root
 
 
