@@ -89,8 +89,8 @@ DNet repository):
 ns1nwb download NS1 --with-spectrogram
 ```
 
-It shows a progress bar, resumes an interrupted download when you run it again, and does nothing on a
-second run (sizes and SHA-256 are kept in `NS1/ns1nwb-download.json`). `spikesandwav.zip` is unpacked
+It shows a progress bar, retries a broken transfer twice, leaves nothing behind when it fails, and does
+nothing on a second run (each file's SHA-256 is kept in `NS1/ns1nwb-sha256.txt` and checked). `spikesandwav.zip` is unpacked
 into `NS1/spikesandwav/`. Offline, or just trying things out? Make a synthetic release instead:
 
 ```console
