@@ -29,23 +29,24 @@ __all__ = ["load_metadata", "validate_metadata", "metadata_schema", "subject_met
 SUBJECT_FIELDS_TO_FILL = ("sex", "age", "weight", "description")
 
 
-def _schema_text(name: str) -> str:
-    """A file of ``schemas/``: package data when installed, the repository folder in a source checkout."""
-    try:
-        return resources.files("ns1nwb.schemas").joinpath(name).read_text(encoding="utf-8")
-    except ModuleNotFoundError:  # running from a checkout that shadows the installed package
-        return (Path(__file__).resolve().parents[1] / "schemas" / name).read_text(encoding="utf-8")
+def schema_text(name: str) -> str:
+    """A file of ``schemas/``: the repository folder in a source checkout (an editable install included,
+    whose package data may point at another checkout), else the installed package data."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "schemas" / name).is_file():
+        return (checkout / "schemas" / name).read_text(encoding="utf-8")
+    return resources.files("ns1nwb.schemas").joinpath(name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=None)
 def metadata_schema() -> dict[str, Any]:
     """The draft-07 JSON Schema of the metadata file."""
-    return json.loads(_schema_text("metadata.schema.json"))
+    return json.loads(schema_text("metadata.schema.json"))
 
 
 @lru_cache(maxsize=None)
 def _defaults() -> dict[str, Any]:
-    return yaml.safe_load(_schema_text("default_metadata.yaml"))
+    return yaml.safe_load(schema_text("default_metadata.yaml"))
 
 
 def _error_location(error: Any) -> str:
