@@ -47,7 +47,7 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
     if n_blocks > 1:
         notes.append("This is a POOLED CONVENIENCE FILE for analysis, not one to archive: its recording blocks, "
                      "recorded months apart, sit end to end on one made-up clock, 60 s apart, each keeping its own "
-                     "internal timing (true starts in intervals/recording_blocks, true onsets in "
+                     "internal timing (wall-clock starts in intervals/recording_blocks, wall-clock onsets in "
                      "trials.onset_wall_clock), and its subject is a group of ferrets. The per-session files "
                      "written by `ns1nwb convert --dandi` (one block, one ferret, true clock) are the ones to "
                      "archive on DANDI.")

@@ -69,8 +69,9 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
                 rate=float(rate),
                 starting_time=0.0,
                 description=(f"Natural sound {info.name} ({info.category}), wav {info.wav_name}: {how}. "
-                             f"Amplitude in pascals (94 + 20 log10(rms) = nominal level, "
-                             f"{info.nominal_level_db_spl:g} dB SPL); t = 0 is sound onset."),
+                             "Amplitude inferred to be in pascals, as the release does not state the unit: "
+                             f"94 + 20 log10(rms) gives the nominal level, {info.nominal_level_db_spl:g} dB SPL, "
+                             "within 0.0001 dB for every wav of the release; t = 0 is sound onset."),
             )
             nwbfile.add_stimulus_template(waveform)
             waveform_names[info.index] = waveform.name
