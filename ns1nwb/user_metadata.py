@@ -181,7 +181,8 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        Validated metadata, species as NCBI taxon URLs and DOIs as ``https://doi.org/`` URLs; ``user_keys`` lists the keys the user set
+        Validated metadata, species as NCBI taxon URLs and DOIs as ``https://doi.org/`` URLs;
+        ``user_keys`` lists the keys the user set
         (``subjects.<id>.<field>`` for per-subject fields).
 
     Raises
