@@ -64,16 +64,13 @@ def unit_trial_rows(unit: RawUnit, session_id: str, layout: TrialLayout) -> np.n
 
 
 def computed_noise_ratio(unit: RawUnit) -> float:
-    """:func:`ns1nwb.metrics.unit_noise_ratio` of the unit's natural-sound responses (NaN without them).
-
-    A cluster with fewer repeats of some sounds uses the first R of every sound, R the fewest it has.
-    """
+    """:func:`ns1nwb.metrics.unit_noise_ratio` of the unit's natural-sound responses: every repeat of every
+    natural sound, pooled over the sounds with at least 2 repeats (NaN when none has)."""
     natural = sorted((s for s in unit.sets if s.stimulus_index < N_NATURAL and s.repeats),
                      key=lambda s: s.stimulus_index)
     if not natural:
         return float("nan")
-    n_repeats = min(len(s.repeats) for s in natural)
-    spike_times = [[r.spike_times_ms for r in s.repeats[:n_repeats]] for s in natural]
+    spike_times = [[r.spike_times_ms for r in s.repeats] for s in natural]
     sweeps = [s.length_signal_ms if s.length_signal_ms is not None else DEFAULT_SWEEP_MS for s in natural]
     return unit_noise_ratio(spike_times, sweeps)
 
