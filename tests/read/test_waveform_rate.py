@@ -106,3 +106,17 @@ def test_reader_resamples_on_request(sample_raw, sample_nwb):
         t = np.clip((i / orig - j / new) * base, -6, 6)
         expected = np.sum(x * np.sinc(t) * np.cos(t * np.pi / 12) ** 2) * base / orig
         assert abs(at_48k[j] - expected) < 2e-5
+
+
+def test_deepstrf_waveforms_come_from_a_default_file(sample_nwb):
+    """NS1Dataset(return_waveform=True) takes a default file, and its torchaudio waveforms are the reader's
+    rate_hz=48000 ones within torchaudio's float32 kernel rounding (0.0023 on the release, peaks 14)."""
+    pytest.importorskip("torchaudio")
+    from ns1nwb.deepstrf import NS1Dataset
+
+    dataset = NS1Dataset(sample_nwb, return_waveform=True, units=[0])
+    with ns1nwb.open(sample_nwb) as rec:
+        ours = rec.waveform(16, rate_hz=48000)
+    theirs = dataset.stims[16][0].numpy()
+    assert theirs.shape == ours.shape
+    np.testing.assert_allclose(theirs, ours, rtol=0, atol=3e-3 * max(1.0, float(np.abs(ours).max()) / 14))
