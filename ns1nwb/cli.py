@@ -122,8 +122,9 @@ def _audio_rate(ctx: click.Context, param: click.Parameter, value: str) -> float
 @click.argument("output", type=click.Path(path_type=Path))
 @click.option("--metadata", "metadata_path", type=click.Path(path_type=Path),
               help="YAML file with subject / session / lab metadata (see schemas/metadata.schema.json).")
-@click.option("--audio-rate", default="48000", show_default=True, callback=_audio_rate,
-              help="Rate of the stored waveforms in Hz, or 'native' for the original 48828.125 Hz samples.")
+@click.option("--audio-rate", default="native", show_default=True, callback=_audio_rate,
+              help="'native': store each sound as played (its 48828.125 Hz samples); a rate in Hz stores it "
+                   "resampled, a smaller file.")
 @click.option("--overwrite", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.option("--strict", is_flag=True, help="Turn every warning (e.g. a skipped spike file) into an error.")
 @click.option("--dandi", is_flag=True,

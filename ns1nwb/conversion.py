@@ -88,7 +88,7 @@ class ConversionResult:
 
 
 def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
-            metadata_path: str | os.PathLike | None = None, audio_rate_hz: float | None = 48000.0,
+            metadata_path: str | os.PathLike | None = None, audio_rate_hz: float | None = None,
             overwrite: bool = False, strict: bool = False, progress: bool = False,
             dandi: bool = False, dandiset_id: str | None = None, all_clusters: bool = False) -> ConversionResult:
     """Convert a raw NS1 release folder into one pooled NWB file, or a DANDI folder of per-session files.
@@ -101,8 +101,9 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
         The ``.nwb`` file to write, or with ``dandi`` the folder.
     metadata_path : str or PathLike, optional
         YAML metadata (``schemas/metadata.schema.json``).
-    audio_rate_hz : float or None, default 48000
-        Rate of the stored waveforms; None keeps the original samples.
+    audio_rate_hz : float or None, default None
+        None stores each sound as played, its original float32 samples at 48828.125 Hz; a rate in Hz stores
+        it resampled (a smaller file; ``Recording.waveform(s, rate_hz=...)`` resamples on reading instead).
     overwrite, strict, progress : bool
         Replace existing output files; turn warnings into errors; show progress bars.
     dandi : bool, default False

@@ -350,7 +350,8 @@ def _metadata_struct(units: list[_Unit]) -> np.ndarray:
         "path": u.path,
         "NrOfElectrodes": np.uint8(u.n_electrodes),
         "ElectrodeNumber": np.uint8(u.electrode),
-        "depth": _matlab_int((u.electrode - 2) * 1600 // u.n_electrodes),
+        # As in the release: depth counts from site 3 in dataAC, from site 2 in the other experiments.
+        "depth": _matlab_int((u.electrode - (3 if u.path.startswith("dataAC") else 2)) * 1600 // u.n_electrodes),
         "NoiseRatio": np.float64(u.noise_ratio),
         "singleT": u.single_t,
         "singleN": np.uint8(single_n[u.single_t]),

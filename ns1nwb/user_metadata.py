@@ -22,30 +22,62 @@ import yaml
 from .exceptions import MetadataError
 
 __all__ = ["load_metadata", "validate_metadata", "metadata_schema", "subject_metadata", "synthetic_clock_start",
-           "parse_datetime"]
+           "parse_datetime", "species_url", "publication_url", "FERRET_TAXON_URL"]
 
 
 #: Subject fields the papers do not give per animal; the CLI names those left at their defaults.
 SUBJECT_FIELDS_TO_FILL = ("sex", "age", "weight", "description")
 
 
-def _schema_text(name: str) -> str:
-    """A file of ``schemas/``: package data when installed, the repository folder in a source checkout."""
-    try:
-        return resources.files("ns1nwb.schemas").joinpath(name).read_text(encoding="utf-8")
-    except ModuleNotFoundError:  # running from a checkout that shadows the installed package
-        return (Path(__file__).resolve().parents[1] / "schemas" / name).read_text(encoding="utf-8")
+#: The domestic ferret's NCBI taxon, written as DANDI reads it: DANDI maps a Latin name by prefix, and
+#: "Mustela putorius furo" starts with "Mus" (it becomes Mus musculus).
+FERRET_TAXON_URL = "http://purl.obolibrary.org/obo/NCBITaxon_9669"
+#: Names of the domestic ferret (lower case, single spaces) that mean FERRET_TAXON_URL.
+FERRET_NAMES = ("ferret", "domestic ferret", "mustela putorius furo", "mustela furo")
+_TAXON = re.compile(r"(?:https?://purl\.obolibrary\.org/obo/NCBITaxon_|NCBITaxon:)(\d+)/?", re.IGNORECASE)
+
+
+def species_url(text: str, where: str = "subject.species") -> str:
+    """The NCBI taxon URL of a species given as a name of the ferret or as an NCBI taxon URL or CURIE.
+
+    Raises
+    ------
+    MetadataError
+        ``text`` is neither (the message starts with ``where``).
+    """
+    match = _TAXON.fullmatch(text.strip())
+    if match:
+        return f"http://purl.obolibrary.org/obo/NCBITaxon_{match[1]}"
+    if " ".join(text.lower().split()) in FERRET_NAMES:
+        return FERRET_TAXON_URL
+    raise MetadataError(f"{where}: {text!r} is neither a name of the ferret (ferret, Mustela putorius furo) nor an "
+                        f"NCBI taxon URL such as {FERRET_TAXON_URL}")
+
+
+def publication_url(text: str) -> str:
+    """``doi:10...`` as ``https://doi.org/10...`` (DANDI keeps only doi.org URLs as related resources);
+    other references as given."""
+    return "https://doi.org/" + text[4:].strip() if text.lower().startswith("doi:") else text
+
+
+def schema_text(name: str) -> str:
+    """A file of ``schemas/``: the repository folder in a source checkout (an editable install included,
+    whose package data may point at another checkout), else the installed package data."""
+    checkout = Path(__file__).resolve().parents[1]
+    if (checkout / "pyproject.toml").is_file() and (checkout / "schemas" / name).is_file():
+        return (checkout / "schemas" / name).read_text(encoding="utf-8")
+    return resources.files("ns1nwb.schemas").joinpath(name).read_text(encoding="utf-8")
 
 
 @lru_cache(maxsize=None)
 def metadata_schema() -> dict[str, Any]:
     """The draft-07 JSON Schema of the metadata file."""
-    return json.loads(_schema_text("metadata.schema.json"))
+    return json.loads(schema_text("metadata.schema.json"))
 
 
 @lru_cache(maxsize=None)
 def _defaults() -> dict[str, Any]:
-    return yaml.safe_load(_schema_text("default_metadata.yaml"))
+    return yaml.safe_load(schema_text("default_metadata.yaml"))
 
 
 def _error_location(error: Any) -> str:
@@ -119,7 +151,7 @@ def validate_metadata(metadata: dict[str, Any], source: str = "metadata") -> Non
             if error.validator == "additionalProperties":
                 message = error.message.replace("Additional properties are not allowed", "unknown key")
             elif error.validator == "pattern" and "age" in error.absolute_path:
-                message = f"{error.instance!r} is not an ISO 8601 duration such as P6M or P6M/P2Y"
+                message = f"{error.instance!r} is not an ISO 8601 duration such as P6M, P6M/P2Y or P6M/ (no upper bound)"
             elif error.validator == "enum":
                 message = f"{error.instance!r} is not one of {error.validator_value}"
             else:
@@ -149,13 +181,15 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
     Returns
     -------
     dict
-        Validated metadata; ``user_keys`` lists the keys the user set
+        Validated metadata, species as NCBI taxon URLs and DOIs as ``https://doi.org/`` URLs;
+        ``user_keys`` lists the keys the user set
         (``subjects.<id>.<field>`` for per-subject fields).
 
     Raises
     ------
     MetadataError
-        The file is missing, not YAML, or breaks the schema (every bad field is named).
+        The file is missing, not YAML, breaks the schema (every bad field is named), or names a species
+        other than the ferret without its NCBI taxon URL.
     """
     user: dict[str, Any] = {}
     if file_path is not None:
@@ -182,6 +216,12 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
             parse_datetime(user["session_start_time"], f"{path}: session_start_time")
     merged = _merge(_defaults(), user)
     merged.setdefault("subjects", {})
+    source = str(file_path) if file_path is not None else "default metadata"
+    merged["related_publications"] = [publication_url(p) for p in merged.get("related_publications", [])]
+    for where, fields in [("subject", merged.get("subject", {}))] + \
+            [(f"subjects.{k}", v) for k, v in merged["subjects"].items()]:
+        if "species" in fields:
+            fields["species"] = species_url(fields["species"], f"{source}: {where}.species")
     user_keys = {k for k in user if k != "subjects"}
     for subject_id, fields in user.get("subjects", {}).items():
         user_keys.update(f"subjects.{subject_id}.{f}" for f in fields)

@@ -171,10 +171,11 @@ def test_native_waveforms_are_the_whole_wavs(two_block_dandi):
     assert len(lists.nrn_meta) == 2 and lists.nrn_meta == _seed_nrn_meta(raw)
 
 
-def test_resampled_waveforms_are_refused(sample_nwb):
-    with pytest.raises(NwbContentError, match="resampled to 48000 Hz.*--audio-rate native") as caught:
-        read_lists(sample_nwb, waveforms=True)
-    assert str(caught.value).startswith(str(sample_nwb)) and "\n" not in str(caught.value)
+def test_resampled_waveforms_are_refused(sample_raw, tmp_path):
+    resampled = _converted(sample_raw, tmp_path / "48k.nwb", audio_rate_hz=48000)
+    with pytest.raises(NwbContentError, match="resampled to 48000 Hz.*without --audio-rate") as caught:
+        read_lists(resampled, waveforms=True)
+    assert str(caught.value).startswith(str(resampled)) and "\n" not in str(caught.value)
 
 
 def test_a_file_without_sounds(base_raw, tmp_path):

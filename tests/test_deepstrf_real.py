@@ -179,9 +179,9 @@ def test_another_step(sample_native, return_waveform):
     assert all(tuple(s.shape) == expected for s in dataset.stims)
 
 
-def test_bad_input_names_the_file(sample_nwb, sample_native):
-    with pytest.raises(NwbContentError, match="--audio-rate native"):
-        NS1Dataset(sample_nwb, return_waveform=True)
+def test_bad_input_names_the_file(sample_raw, sample_native, tmp_path):
+    with pytest.raises(NwbContentError, match="without --audio-rate"):
+        NS1Dataset(_converted(sample_raw, tmp_path / "48k.nwb", audio_rate_hz=48000), return_waveform=True)
     with pytest.raises(ValueError, match="220.5 samples") as caught:
         NS1Dataset(sample_native, return_waveform=True, audio_fs=44100)
     assert str(caught.value).startswith(str(sample_native))

@@ -36,7 +36,7 @@ def raw_no_x_nfht(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="module")
 def nwb_48k(raw_no_x_nfht: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _convert(raw_no_x_nfht, tmp_path_factory.mktemp("nwb") / "default.nwb")
+    return _convert(raw_no_x_nfht, tmp_path_factory.mktemp("nwb") / "48k.nwb", audio_rate_hz=48000)
 
 
 @pytest.fixture(scope="module")

@@ -56,11 +56,11 @@ class NS1Dataset(AudioNeuralDataset):
     return_waveform : bool, default False
         Stims are ``(1, T_audio)`` float32 waveforms at ``audio_fs``: the stored native samples resampled from
         the wav header's 48828 Hz as deepSTRF does (``torchaudio``'s sinc resampler), then cropped or zero
-        padded to ``T * audio_fs * dt_ms / 1000`` samples. The file must hold the native samples
-        (``ns1nwb convert --audio-rate native``): a file of waveforms already resampled (48000 Hz, the default
-        conversion) is refused rather than resampled again: those samples were resampled on the true
-        48828.125-Hz clock, not from the header's 48828 Hz, and differ from deepSTRF's far beyond 1e-5 (by up
-        to 5.3 on the release, whose peaks are about 14).
+        padded to ``T * audio_fs * dt_ms / 1000`` samples. The file must hold the native samples (the default
+        conversion): a file of waveforms already resampled (``--audio-rate 48000``) is refused rather than
+        resampled again: those samples were resampled on the true 48828.125-Hz clock, not from the header's
+        48828 Hz, and differ from deepSTRF's far beyond 1e-5 (by up to 5.3 on the release, whose peaks are
+        about 14).
     audio_fs : int, default 48000
         Waveform sample rate, Hz; ``audio_fs * dt_ms / 1000`` must be a whole number of samples. Ignored for
         spectrograms.

@@ -109,8 +109,8 @@ def read_lists(path: str | os.PathLike, dt_ms: float = DEFAULT_DT_MS, smooth: bo
     smooth : bool, default True
         Smooth the responses with the seed's 21-ms Hanning kernel (as ``response_grid(smooth=True)``).
     waveforms : bool, default False
-        Stims are the stored native waveforms instead of spectrograms (the file must be converted with
-        ``--audio-rate native``).
+        Stims are the stored native waveforms instead of spectrograms (the file must hold them, as the
+        default conversion does; not ``--audio-rate HZ``).
     units : None, int, str, sequence of int or str, or boolean mask
         The units, as ``Recording.response_grid`` takes them; None for every unit of the file (every cluster
         of an ``--all-clusters`` file).
@@ -274,10 +274,10 @@ def _native_waveforms(rec: Recording, source: str) -> list[np.ndarray]:
     rate = rec.audio_rate
     if rate is None:
         raise NwbContentError(f"{source}: holds no stimulus waveforms, which return_waveform=True needs "
-                              "(convert from a raw tree with spikesandwav/SH.En.C and --audio-rate native)")
+                              "(convert from a raw tree with spikesandwav/SH.En.C, without --audio-rate)")
     if rate != WAV_TRUE_RATE_HZ:
         raise NwbContentError(f"{source}: holds waveforms resampled to {rate:g} Hz, not the native samples that "
-                              "return_waveform=True resamples as deepSTRF does; convert with --audio-rate native")
+                              "return_waveform=True resamples as deepSTRF does; convert without --audio-rate")
     names = rec.stimuli["waveform_series"]
     h5 = rec.files[0].h5
     waveforms = []

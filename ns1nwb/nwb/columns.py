@@ -4,12 +4,12 @@ column specs of ``schemas/nwb_columns.yaml`` and the names the reader relies on.
 from __future__ import annotations
 
 from functools import lru_cache
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import yaml
+
+from ..user_metadata import schema_text
 
 __all__ = ["STIMULI_MODULE", "STIMULI_TABLE", "PROVENANCE_MODULE", "GZIP_LEVEL", "column_specs", "compressed",
            "vector", "ragged", "column_data", "specs_of", "described"]
@@ -26,12 +26,9 @@ GZIP_LEVEL = 1
 
 @lru_cache(maxsize=None)
 def column_specs() -> dict[str, list[dict[str, Any]]]:
-    """Column names, dtypes, units and descriptions of every table ns1nwb writes (``schemas/nwb_columns.yaml``:
-    package data when installed, the repository's folder in a source checkout)."""
-    try:
-        text = resources.files("ns1nwb.schemas").joinpath("nwb_columns.yaml").read_text(encoding="utf-8")
-    except ModuleNotFoundError:  # running from a checkout that shadows the installed package
-        text = (Path(__file__).resolve().parents[2] / "schemas" / "nwb_columns.yaml").read_text(encoding="utf-8")
+    """Column names, dtypes, units and descriptions of every table ns1nwb writes (``schemas/nwb_columns.yaml``,
+    see :func:`ns1nwb.user_metadata.schema_text`)."""
+    text = schema_text("nwb_columns.yaml")
     return yaml.safe_load(text)
 
 

@@ -13,7 +13,12 @@ from .naming import device_name, electrode_group_name
 if TYPE_CHECKING:
     from pynwb import NWBFile
 
-__all__ = ["add_electrodes_to_nwbfile"]
+__all__ = ["add_electrodes_to_nwbfile", "PRIMARY_AC", "UNKNOWN_LOCATION"]
+
+#: Where the release's metadata places its units (deepSTRF's ``area`` "A1").
+PRIMARY_AC = "primary auditory cortex"
+#: The location of a probe the release names no unit of.
+UNKNOWN_LOCATION = "unknown (the release gives no area for these clusters)"
 
 
 def site_of(unit: RawUnit) -> int | None:
@@ -47,26 +52,26 @@ def add_electrodes_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[tup
     by_group: dict[str, list[RawUnit]] = {}
     for unit in units:
         by_group.setdefault(unit.probe_group, []).append(unit)
+    # The release places its metadata's units in primary auditory cortex; a probe none of them was on (only
+    # clusters the metadata does not name) gets no area (decided on the whole release, as --dandi files agree).
+    located = {u.probe_group for u in ctx.release.units if u.in_metadata}
     devices: dict[str, Any] = {}
     groups: dict[str, Any] = {}
     for group_label, members in sorted(by_group.items()):
         unit, n_sites = members[0], _site_count(members)
         if unit.experiment not in devices:
             layout = unit.experiment.split("_", 1)[1] if "_" in unit.experiment else "layout unknown"
-            if "probe_model" not in nwbfile.device_models:
-                nwbfile.create_device_model(name="probe_model", manufacturer="NeuroNexus",
-                                            description="Multi-site silicon probe (16 or 32 sites, 1 or 4 shanks).")
+            # No device model: the release names no manufacturer or model.
             devices[unit.experiment] = nwbfile.create_device(
                 name=device_name(unit),
                 description=f"Multi-site silicon probe ({layout}) of experiment {unit.experiment}.",
-                model=nwbfile.device_models["probe_model"],
             )
         sites_text = f"{n_sites} sites" if n_sites else "number of sites unknown"
         groups[group_label] = nwbfile.create_electrode_group(
             name=electrode_group_name(unit),
             description=(f"Probe or shank {group_label} ({sites_text}), from the spike files' folder names (the "
                          ".D/.U folders of one penetration are one probe)."),
-            location="primary auditory cortex",
+            location=PRIMARY_AC if group_label in located else UNKNOWN_LOCATION,
             device=devices[unit.experiment],
         )
     sites: dict[tuple[str, int], RawUnit] = {}
@@ -82,7 +87,7 @@ def add_electrodes_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[tup
     rows: list[dict[str, Any]] = []
     for (group_label, site), unit in sorted(sites.items()):
         depth = unit.metadata.get("depth")
-        rows.append({"location": "primary auditory cortex", "group": groups[group_label], "site_number": site,
+        rows.append({"location": PRIMARY_AC, "group": groups[group_label], "site_number": site,
                      "probe_site_count": _site_count([unit]) or 0,
                      "depth_um": float(depth) if isinstance(depth, (int, float)) else float("nan"),
                      "group_name": groups[group_label].name})

@@ -47,7 +47,7 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
     if n_blocks > 1:
         notes.append("This is a POOLED CONVENIENCE FILE for analysis, not one to archive: its recording blocks, "
                      "recorded months apart, sit end to end on one made-up clock, 60 s apart, each keeping its own "
-                     "internal timing (true starts in intervals/recording_blocks, true onsets in "
+                     "internal timing (wall-clock starts in intervals/recording_blocks, wall-clock onsets in "
                      "trials.onset_wall_clock), and its subject is a group of ferrets. The per-session files "
                      "written by `ns1nwb convert --dandi` (one block, one ferret, true clock) are the ones to "
                      "archive on DANDI.")
@@ -103,7 +103,7 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
 
 
 def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None,
-                  audio_rate_hz: float | None = 48000.0, plan: BlockPlan | None = None,
+                  audio_rate_hz: float | None = None, plan: BlockPlan | None = None,
                   blocks: Iterable[RecordingBlock] | None = None,
                   stimulus_cache: dict[tuple[str, int], np.ndarray] | None = None) -> "NWBFile":
     """An in-memory NWB file of a release: all its recording blocks, or ``blocks`` (a per-session file).
@@ -116,8 +116,9 @@ def build_nwbfile(release: RawRelease, *, metadata: dict[str, Any] | None = None
         From :func:`ns1nwb.read_raw_tree`.
     metadata : dict, optional
         From :func:`ns1nwb.user_metadata.load_metadata`; defaults when None.
-    audio_rate_hz : float or None, default 48000
-        Rate of the stored waveforms; None keeps the original samples (48828.125 Hz).
+    audio_rate_hz : float or None, default None
+        None stores the sounds as played: the original float32 samples at 48828.125 Hz. A rate in Hz stores
+        them resampled (smaller files); the spectrograms then link to no waveform.
     plan : BlockPlan, optional
         The release's recording blocks (:func:`ns1nwb.release.plan_blocks`), planned and name-checked
         (:func:`ns1nwb.nwb.naming.check_nwb_names`) once by a caller that builds several files.

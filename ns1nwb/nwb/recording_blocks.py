@@ -1,4 +1,4 @@
-"""The ``recording_blocks`` table: each block's span on the file clock and its true start."""
+"""The ``recording_blocks`` table: each block's span on the file clock and its wall-clock start."""
 
 from __future__ import annotations
 
@@ -47,7 +47,7 @@ def add_recording_blocks_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layou
         name="recording_blocks",
         description=("Recording blocks of this file: units recorded together, hearing the same presentations. "
                      f"start_time and stop_time are on the file clock ({clock_statement(ctx)}); wall_clock_start "
-                     "is the block's true start."),
+                     "is the block's wall-clock start."),
         id=ElementIdentifiers(name="id", data=np.arange(len(blocks))),
         columns=columns,
     ))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -24,7 +25,7 @@ SPECTROGRAM_DT_MS = 5.0
 def _computed_source() -> str:
     """What a computed spectrogram's description says about where its numbers come from."""
     hop = round(SPECTROGRAM_DT_MS / 1000.0 * WAV_HEADER_RATE_HZ)
-    return (f"computed from the wav's native samples (not the resampled waveform), as the authors read it: "
+    return (f"computed from the wav's native samples, as the authors read it: "
             f"{COCHLEAGRAM_RECIPE} Values in dB re 1: 20*log10 of the filter-bank-weighted FFT magnitude of "
             f"the samples in pascals, floored at {DEFAULT_FLOOR_DB:g} dB. Frame n covers samples "
             f"[n*h, n*h+2h) with h={hop} at {WAV_HEADER_RATE_HZ} Hz, so frames are "
@@ -69,8 +70,9 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
                 rate=float(rate),
                 starting_time=0.0,
                 description=(f"Natural sound {info.name} ({info.category}), wav {info.wav_name}: {how}. "
-                             f"Amplitude in pascals (94 + 20 log10(rms) = nominal level, "
-                             f"{info.nominal_level_db_spl:g} dB SPL); t = 0 is sound onset."),
+                             "Amplitude inferred to be in pascals, as the release does not state the unit: "
+                             f"94 + 20 log10(rms) gives the nominal level, {info.nominal_level_db_spl:g} dB SPL, "
+                             "within 0.0001 dB for every wav of the release; t = 0 is sound onset."),
             )
             nwbfile.add_stimulus_template(waveform)
             waveform_names[info.index] = waveform.name
@@ -96,19 +98,24 @@ def add_stimuli_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext) -> dict[int, A
                             "frequency; the neighbouring band centres), Hz. The top band's upper foot lies above "
                             "the Nyquist frequency and is cut there.", edges),
                      vector("band_mean", "Centre frequency of the band (the filter's peak), Hz.", centres)])
-        series = DecompositionSeries(
-            name=f"{info.name}_spectrogram",
-            bands=bands,
-            data=compressed(np.ascontiguousarray(spectrogram[:, None, :])),
-            metric="amplitude",  # 20*log10 of a weighted FFT magnitude, not of power
-            unit="dB",
-            rate=SPECTROGRAM_RATE_HZ,
-            starting_time=0.0,
-            source_timeseries=waveform,
-            description=(f"34-band cochleagram of {info.name} in dB, 5-ms frames (frame n goes with response "
-                         f"bin n, [5n, 5n+5) ms after onset), triangular bands with centres 1/6 octave apart from "
-                         f"500 Hz (see the bands table); source: {source}."),
-        )
+        with warnings.catch_warnings():
+            # A resampled file's spectrogram has no source series on purpose (see source_timeseries below).
+            warnings.filterwarnings("ignore", message="Neither source_timeseries nor source_channels")
+            series = DecompositionSeries(
+                name=f"{info.name}_spectrogram",
+                bands=bands,
+                data=compressed(np.ascontiguousarray(spectrogram[:, None, :])),
+                metric="amplitude",  # 20*log10 of a weighted FFT magnitude, not of power
+                unit="dB",
+                rate=SPECTROGRAM_RATE_HZ,
+                starting_time=0.0,
+                # Linked only to the samples it was computed from: the native ones (X_nfht too: the recipe on
+                # them reproduces it), not a resampled series.
+                source_timeseries=waveform if ctx.audio_rate_hz is None else None,
+                description=(f"34-band cochleagram of {info.name} in dB, 5-ms frames (frame n goes with response "
+                             f"bin n, [5n, 5n+5) ms after onset), triangular bands with centres 1/6 octave apart from "
+                             f"500 Hz (see the bands table); source: {source}."),
+            )
         nwbfile.add_stimulus_template(series)
         spectrogram_names[info.index] = series.name
         templates.setdefault(info.index, series)

@@ -58,11 +58,12 @@ def clock_statement(ctx: BuildContext) -> str:
                 "stimulus/repeat order; only times relative to each trial's start_time are real")
     if len(ctx.blocks) > 1:
         return ("NOT a real clock: this pooled file lays its recording blocks (recorded months apart) end to end, "
-                "60 s apart, each keeping its exact internal timing; a block's true start is in "
-                "intervals/recording_blocks and each presentation's true onset in trials.onset_wall_clock")
+                "60 s apart, each keeping its exact internal timing; a block's wall-clock start is in "
+                "intervals/recording_blocks and each presentation's wall-clock onset (a 1-ms clock reading) in "
+                "trials.onset_wall_clock")
         # (a per-session file, written by convert --dandi, keeps the true clock)
     return ("the wall clock: seconds since session_start_time, the block's first sound onset; "
-            "trials.onset_wall_clock has each presentation's true onset")
+            "trials.onset_wall_clock has each presentation's wall-clock onset (a 1-ms clock reading)")
 
 
 def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict[int, Any]) -> TrialLayout:

@@ -307,22 +307,22 @@ class Recording:
             T = 999. Computed: T = floor(4995 / dt_ms), like the response grid. The recipe gives
             ``(N - h) // h`` frames from the N samples of the whole stored waveform, hop ``h = round(dt_ms * rate
             / 1000)``: frames past T are cut, and missing ones are padded at the end with -70 dB frames
-            (silence). For the 244,140-sample wavs: at the default 48000 Hz (N = 240,000, h = 48 * dt_ms) 1 ms
-            gives 4999 frames (4 cut), 5 ms 999, 10 ms 499, 20 ms 249 (none cut or padded); native (N = 244,140
-            at 48828 Hz) 1 ms gives 4981 (14 padded), 5 ms 999 (h = 244), 10 ms 499 (h = 488), 20 ms 248
+            (silence). For the 244,140-sample wavs: at 48000 Hz (N = 240,000, h = 48 * dt_ms) 1 ms
+            gives 4999 frames (4 cut), 5 ms 999, 10 ms 499, 20 ms 249 (none cut or padded); native (the default,
+            N = 244,140 at 48828 Hz) 1 ms gives 4981 (14 padded), 5 ms 999 (h = 244), 10 ms 499 (h = 488), 20 ms 248
             (h = 977, 1 padded).
 
         Notes
         -----
         What the stored waveform's rate (``--audio-rate`` at conversion, :attr:`audio_rate`) means here:
 
-        - 48000 Hz (default): the hop is exactly ``dt_ms`` on the true clock, so frame n covers
+        - 48000 Hz (``--audio-rate 48000``): the hop is exactly ``dt_ms`` on the true clock, so frame n covers
           ``[n * dt_ms, (n + 2) * dt_ms)`` ms after onset, aligned with response bin n. This is not the
           authors' framing (their frames drift, see below), and the samples were resampled (low-passed below
           24 kHz: the top band, feet 20.2-25.4 kHz, loses what lies above): at 5 ms the values differ from the
           published ones by 0.2 dB (median) over the first 100 frames and 2 dB over the last 100 (95th
           percentile 5 dB, tens of dB at sharp onsets), nearly all from the authors' 2.9-ms drift.
-        - 48828.125 Hz (``--audio-rate native``, the original samples): computed at the header rate 48828 Hz that
+        - 48828.125 Hz (the default, the original samples): computed at the header rate 48828 Hz that
           MATLAB's ``audioread`` reported to the authors, which reproduces their recipe to float precision (at
           5 ms: the published numbers, and the stored spectrogram a conversion computes). The hop is then ``round(dt_ms * 48.828)``
           samples, ``h / 48.828125`` ms (4.997 ms at 5 ms, 1.0035 ms at 1 ms), so frame n drifts from bin n,
@@ -354,12 +354,30 @@ class Recording:
             raise ValueError(f"stimulus {stimulus}: no cochleagram from a waveform stored at {rate:g} Hz: {err}") \
                 from None
 
-    def waveform(self, stimulus: int) -> np.ndarray:
-        """The stored waveform at :attr:`audio_rate`, cropped or zero padded to the 4995-ms window (float32)."""
+    def waveform(self, stimulus: int, rate_hz: float | None = None) -> np.ndarray:
+        """The sound's waveform (pascals, inferred), cropped or zero padded to the 4995-ms window (float32).
+
+        Parameters
+        ----------
+        stimulus : int
+            Stimulus index, 0-19.
+        rate_hz : float, optional
+            None: the stored samples at :attr:`audio_rate`. A rate: the whole stored waveform resampled with
+            :func:`ns1nwb.resample.sinc_resample`, torchaudio's windowed-sinc resampler as deepSTRF applies it,
+            then cut to the window. Native samples go in at the wav header's 48828 Hz as deepSTRF reads them
+            (on the true 48828.125-Hz clock the result lags by 2.6 ppm, 13 us at 5 s).
+        """
         series = self._template(stimulus, "waveform_series")
         rate = float(series["starting_time"].attrs["rate"])
-        n_samples = int(round(RESPONSE_WINDOW_MS / 1000.0 * rate))
-        data = series["data"][:n_samples].astype(np.float32)
+        if rate_hz is not None:
+            from ..resample import sinc_resample
+
+            source_hz = float(WAV_HEADER_RATE_HZ) if rate == WAV_TRUE_RATE_HZ else rate
+            n_samples = int(round(RESPONSE_WINDOW_MS / 1000.0 * float(rate_hz)))
+            data = sinc_resample(series["data"][:], source_hz, float(rate_hz))[:n_samples]
+        else:
+            n_samples = int(round(RESPONSE_WINDOW_MS / 1000.0 * rate))
+            data = series["data"][:n_samples].astype(np.float32)
         if data.size < n_samples:
             data = np.concatenate([data, np.zeros(n_samples - data.size, dtype=np.float32)])
         return data
@@ -430,7 +448,7 @@ def _cochleagram_on_grid(samples: np.ndarray, stored_rate_hz: float, dt_ms: floa
     ``samples`` is the whole waveform (pascals), not cropped to the 4995-ms window: the recipe's frame count
     ``(n_samples - h) // h`` assumes the whole sound, as the authors had it. Native samples (48828.125 Hz,
     ``--audio-rate native``) go in at the wav header's 48828 Hz, the rate MATLAB's ``audioread`` reported to the
-    authors, so that their numbers come out exactly; any other stored rate (48000 Hz by default, resampled on
+    authors, so that their numbers come out exactly; any other stored rate (``--audio-rate 48000``, resampled on
     the true clock) is its own rate. Returns float32 (34, T), dB re 1; frames past T are dropped, missing last
     ones are -70 dB (the recipe's floor, what silence gives).
     """

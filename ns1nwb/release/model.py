@@ -20,7 +20,10 @@ import numpy as np
 
 from ..constants import SPECTROGRAM_FILE, WAV_TRUE_RATE_HZ
 
-__all__ = ["RawRepeat", "RawSet", "RawUnit", "RawWav", "SkippedUnit", "RawRelease", "SourceFile"]
+__all__ = ["RawRepeat", "RawSet", "RawUnit", "RawWav", "SkippedUnit", "RawRelease", "SourceFile", "UNKNOWN"]
+
+#: The ferret and probe of a spike file whose path has no ``<experiment>/<penetration>/`` folders.
+UNKNOWN = "unknown"
 
 
 @dataclass(slots=True)
@@ -75,9 +78,14 @@ class RawUnit:
         return self.path[:-4] if self.path.endswith(".mat") else self.path
 
     @property
+    def in_folders(self) -> bool:
+        """Whether the path is ``<experiment>/<penetration>/<file>`` (or deeper), as in the release."""
+        return len(PurePosixPath(self.path).parts) >= 3
+
+    @property
     def experiment(self) -> str:
-        """First folder of the path, e.g. ``exp57_B4x8``."""
-        return PurePosixPath(self.path).parts[0] if "/" in self.path else ""
+        """First folder of the path, e.g. ``exp57_B4x8``; ``unknown`` for a path not in such folders."""
+        return PurePosixPath(self.path).parts[0] if self.in_folders else UNKNOWN
 
     @property
     def ferret(self) -> str:
@@ -86,9 +94,9 @@ class RawUnit:
 
     @property
     def penetration(self) -> str:
-        """The folder the spike file is in, e.g. ``P03-SH_En_C.Lsh2``."""
-        parts = PurePosixPath(self.path).parts
-        return parts[-2] if len(parts) >= 2 else ""
+        """The folder the spike file is in, e.g. ``P03-SH_En_C.Lsh2``; ``unknown`` for a path not in
+        ``<experiment>/<penetration>/`` folders."""
+        return PurePosixPath(self.path).parts[-2] if self.in_folders else UNKNOWN
 
     @property
     def probe_group(self) -> str:

@@ -223,8 +223,9 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
     meta_path = meta_source.path
     # Validate every path before reading any file, so a bad path reads nothing.
     spike_paths = [_checked_spike_path(root, row["__path__"], meta_path) for row in rows]
-    for i, row in enumerate(rows):  # after the escape check: a path leaving spikesandwav/ is said so
-        check_unit_path(meta_path, i, row["__path__"])
+    folder_less = [check_unit_path(meta_path, i, row["__path__"]) for i, row in enumerate(rows)]
+    for problem in filter(None, folder_less):  # after the escape check: a path leaving spikesandwav/ is said so
+        warn(problem)
     _reject_duplicates(spike_paths, rows, meta_path)
     named = set(spike_paths)
 

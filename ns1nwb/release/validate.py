@@ -112,15 +112,16 @@ def check_metadata_row(meta_path: Path, index: int, row: dict[str, Any]) -> None
         raise RawFormatError(f"{where}: field singleT is {row['singleT']!r}; expected one of {', '.join(_SINGLE_LABELS)}")
 
 
-def check_unit_path(meta_path: Path, index: int, rel_path: str) -> None:
-    """A metadata path is ``<experiment>/<penetration>/<file>`` with ``/`` separators, as in the release."""
+def check_unit_path(meta_path: Path, index: int, rel_path: str) -> str | None:
+    """A metadata path has ``/`` separators, as in the release. Returns what a path that is not
+    ``<experiment>/<penetration>/<file>`` (read all the same, as the seed reads any path) lacks, else None."""
     where = f"{meta_path}: unit {index} path {rel_path!r}"
     if "\\" in rel_path:
         raise RawFormatError(f"{where} uses '\\' separators; the release writes '/'")
-    parts = PurePosixPath(rel_path).parts
-    if len(parts) < 3:
-        raise RawFormatError(f"{where} is not <experiment folder>/<penetration folder>/<spike file> under "
-                             "spikesandwav/; the probe and the ferret come from those folders")
+    if len(PurePosixPath(rel_path).parts) < 3:
+        return (f"{where} is not <experiment folder>/<penetration folder>/<spike file> under spikesandwav/: "
+                "its ferret and probe are 'unknown' (describe that subject under subjects: unknown in --metadata)")
+    return None
 
 
 def check_cluster_quality(path: Path, value: Any, highest_cluster: int) -> np.ndarray:
