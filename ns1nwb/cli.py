@@ -55,24 +55,22 @@ def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
             else:
                 click.echo(f"error: interrupted; nothing was written{f' at {where}' if where else ''}", err=True)
             sys.exit(1)
-        except Ns1Error as err:
+        except Exception as err:
             if _DEBUG:
                 raise
-            click.echo(f"error: {err}", err=True)
-            sys.exit(err.exit_code)
-        except OSError as err:
-            if _DEBUG:
-                raise
-            where = f"{err.filename}: " if getattr(err, "filename", None) else ""
-            click.echo(f"error: {where}{err.strerror or err}", err=True)
-            sys.exit(2)
-        except Exception as err:  # a bug in ns1nwb: say so, briefly
-            if _DEBUG:
-                raise
-            click.echo(
-                f"error: internal error ({type(err).__name__}: {err}); rerun with --debug and report it",
-                err=True,
-            )
+            if _STOPS_RECEIVED:  # a stop that a callback swallowed, then failed what it interrupted
+                click.echo(f"error: interrupted; nothing was written{f' at {where}' if where else ''}", err=True)
+                sys.exit(1)
+            if isinstance(err, Ns1Error):
+                click.echo(f"error: {err}", err=True)
+                sys.exit(err.exit_code)
+            if isinstance(err, OSError):
+                place = f"{err.filename}: " if getattr(err, "filename", None) else ""
+                click.echo(f"error: {place}{err.strerror or err}", err=True)
+                sys.exit(2)
+            # A bug in ns1nwb: say so, briefly.
+            click.echo(f"error: internal error ({type(err).__name__}: {err}); rerun with --debug and report it",
+                       err=True)
             sys.exit(1)
         if _STOPS_RECEIVED:  # a stop whose KeyboardInterrupt a finaliser swallowed: the command ran to its end
             click.echo(f"error: interrupted after the output was written; {where} is complete" if where

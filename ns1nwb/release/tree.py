@@ -7,7 +7,6 @@ and collects what was tolerated as warnings (``strict`` makes them errors).
 
 from __future__ import annotations
 
-import io
 import os
 import re
 import warnings
@@ -155,9 +154,11 @@ def _read_wavs(root: Path, warn: _Warner, sources: list[SourceFile]) -> dict[int
         if not path.is_file():
             missing.append(info.wav_name)
             continue
-        data, source = read_source(path)
+        _, source = read_source(path)
         try:
-            samples, rate = soundfile.read(io.BytesIO(data), dtype="float32", always_2d=True)
+            # From the path, not from the bytes in memory: libsndfile then reads in C, where a Ctrl-C waits
+            # for the read, instead of calling back into Python, where it is lost with a traceback.
+            samples, rate = soundfile.read(path, dtype="float32", always_2d=True)
         except Exception as err:
             raise RawFormatError(f"{path}: not a readable wav ({err})") from err
         check_wav(path, samples, rate)
