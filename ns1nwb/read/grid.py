@@ -137,12 +137,12 @@ class Binning:
         kept &= ms < self.n_bins * self.width  # False for NaN too
         kept &= row.astype(np.int64, copy=False).view(np.uint64) < n_rows  # a negative row is huge unsigned
         # (row, rounded ms) as one integer, whose quotient by the bin width is the bin's place.
-        keys = row[kept].astype(np.int64, copy=False)
-        keys *= self.stride * self.width
-        np.add(keys, ms[kept], out=keys, casting="unsafe")  # whole numbers: exact
+        keys = np.multiply(row, float(self.stride * self.width))  # whole numbers below 2**53: exact
+        keys += ms
+        keys = keys[kept]
         if not np.all(keys[1:] >= keys[:-1]):
             keys.sort()
-        places = keys[_firsts(keys)]
+        places = keys[_firsts(keys)].astype(np.int64)
         places //= self.width
         counts = self._array("counts", n_rows * self.stride, self.count_type)
         counts.fill(0)
