@@ -155,14 +155,18 @@ class Binning:
         if self.taps == [(0, 1.0)]:
             return counts
         sums = self._array("sums", counts.size, self.sum_type)
-        term = self._array("term", counts.size, self.sum_type)
         if self.denominator is None:
+            # Float64 sums in kernel order, as the seed's: such kernels are long (dt_ms < 4 or a wide window),
+            # so each tap is added at the bins that hold spikes only, not shifted over the whole array.
             sums.fill(0)
-            for shift, weight in self.taps:  # in kernel order: each value's terms are summed in the seed's order
-                _add_shifted(sums, np.multiply(counts, weight, out=term), shift)
+            places = np.flatnonzero(counts != 0)  # quicker than nonzero on integers
+            values = counts[places].astype(np.float64)
+            for shift, weight in self.taps:
+                sums[places + shift] += values * weight
             return sums
         # Integer sums do not depend on the order: the centre tap's product fills the sums, and the taps of
         # one weight share one product.
+        term = self._array("term", counts.size, self.sum_type)
         centre = [weight for shift, weight in self.taps if shift == 0]
         if centre:
             np.multiply(counts, self.sum_type(round(centre[0] * self.denominator)), out=sums)
@@ -179,14 +183,15 @@ class Binning:
             _add_shifted(sums, counts if factor == 1 else term, shift)
         return sums
 
-    def write(self, sums: np.ndarray, out: np.ndarray, rows: np.ndarray | None = None) -> None:
-        """The bins of ``sums`` (from :meth:`smoothed`) as float32 into ``out`` (n_rows, T): all rows in order,
-        or row ``rows[i]`` into ``out[i]``."""
-        padded = sums.reshape(-1, self.stride)
-        if rows is not None:
-            padded = np.take(padded, rows, axis=0, out=self._array("rows", rows.size * self.stride, sums.dtype)
-                             .reshape(rows.size, self.stride))
-        out[...] = padded[:, self.pad:self.pad + self.n_bins]  # exact: integers below 2**24, or float64 sums rounded once
+    def take_rows(self, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Row ``rows[i]`` of ``counts`` (from :meth:`counts`) as row ``i``: flat, ``rows.size * stride`` values."""
+        taken = self._array("rows", rows.size * self.stride, counts.dtype)
+        np.take(counts.reshape(-1, self.stride), rows, axis=0, out=taken.reshape(rows.size, self.stride))
+        return taken
+
+    def write(self, sums: np.ndarray, out: np.ndarray) -> None:
+        """The bins of ``sums`` (from :meth:`smoothed`) as float32 into ``out`` (n_rows, T)."""
+        out[...] = sums.reshape(-1, self.stride)[:, self.pad:self.pad + self.n_bins]  # exact (see bin_spike_times)
         if self.denominator not in (None, 1):
             out *= np.float32(1.0 / self.denominator)  # a power of two: exact
 
@@ -210,10 +215,14 @@ def bin_units(binning: Binning, times_s: np.ndarray, trials: np.ndarray, n_spike
     """
     # Each unit's spikes are binned in rows from its first trial to its last, in time order, then its grid
     # rows are written from them.
-    ends = np.cumsum(n_spikes)
-    bounds = [(int(mine.min()), int(mine.max())) if mine.size else (0, 0) for mine in np.split(trials, ends[:-1])]
-    lowest = np.array([low for low, _ in bounds], dtype=np.int64)
-    spans = np.array([high + 1 - low for low, high in bounds], dtype=np.int64)
+    lowest = np.zeros(n_spikes.size, dtype=np.int64)  # each unit's first and last trial (0 without spikes)
+    highest = np.zeros(n_spikes.size, dtype=np.int64)
+    spiking = n_spikes > 0
+    starts = (np.cumsum(n_spikes) - n_spikes)[spiking]
+    if starts.size:
+        lowest[spiking] = np.minimum.reduceat(trials, starts)
+        highest[spiking] = np.maximum.reduceat(trials, starts)
+    spans = highest + 1 - lowest
     offsets = np.cumsum(spans) - spans - lowest  # a unit's trial + its offset = its row
     n_trial_rows = int(spans.sum())  # and one more, of zeros, for grid rows without a trial
     row = np.repeat(offsets, n_spikes)
@@ -221,10 +230,10 @@ def bin_units(binning: Binning, times_s: np.ndarray, trials: np.ndarray, n_spike
     relative_ms = np.take(onset_s, trials)  # np.take: quicker than indexing with small unsigned integers
     np.subtract(times_s, relative_ms, out=relative_ms)
     relative_ms *= 1000.0
-    sums = binning.smoothed(binning.counts(relative_ms, row, n_trial_rows + 1))
+    counts = binning.counts(relative_ms, row, n_trial_rows + 1)
     source = np.concatenate([np.where((shown >= low) & (shown < low + span), shown + offset, n_trial_rows)
                              for shown, low, span, offset in zip(trial_of_row, lowest, spans, offsets)])
-    binning.write(sums, out, rows=source)
+    binning.write(binning.smoothed(binning.take_rows(counts, source)), out)
 
 
 def _add_shifted(sums: np.ndarray, term: np.ndarray, shift: int) -> None:
