@@ -6,12 +6,17 @@ times in ms after onset rounded to integer ms (``np.round``), kept in
 summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
 ``np.hanning(K)`` kernel, ``K = int(window_ms // dt_ms)`` made odd, zero padded.
 
-One numpy path, whatever the order of the spikes: each spike's (row, rounded ms) becomes one integer key.
-Two spikes of a row in one rounded ms must count once: in ascending keys they are neighbours. Keys come
-ascending when the rows are a unit's trials in time order (a file's order: each unit's spikes ascending
-in time), which one pass checks; otherwise they are sorted. The bins' counts are then added up in a dense
-array of small integers, one zero-padded row per row, smoothed by adding it to itself shifted by each tap
-of the kernel (whole-array adds, no per-spike scatter), and written to the float32 grid.
+One numpy path, whatever the order of the spikes (:class:`Binning`):
+
+1. counts: each spike's (row, rounded ms) becomes one key; two spikes of a row in one rounded ms,
+   neighbours once the keys are ascending, count once. Keys come ascending when the rows are a unit's
+   trials in time order (a file's order, see :func:`bin_units`), which one pass checks; otherwise they
+   are sorted. The bins' counts go into a dense array of small integers, one zero-padded row per row;
+2. smoothing: a kernel in 1/256ths (the default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) is exact in
+   integers: the counts, shifted by each tap, are added as whole arrays. Other kernels are summed in
+   float64 in kernel order, as the seed's, at the bins holding spikes (they are long: dt_ms below 4 or
+   wide windows, where whole-array adds would cost bins x taps);
+3. the sums are written to the float32 grid.
 """
 
 from __future__ import annotations
@@ -79,8 +84,8 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
         T = floor(4995 / dt_ms); a rounded millisecond holding two spikes of a row counts once.
         Smoothed values are summed in float64 over the kernel's taps in kernel order and rounded
         once to float32, as the seed does; for kernels whose weights are multiples of 1/256 (the
-        default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) the sums are exact integers of 1/256ths, so they
-        are summed as integers.
+        default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) every sum is a whole number of 1/256ths below
+        2**24 (exact in float32, whatever the order), so they are summed as integers.
     """
     binning = Binning(dt_ms, kernel)
     relative_ms = np.asarray(relative_ms, dtype=np.float64)
@@ -98,8 +103,8 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
 
 
 class Binning:
-    """The seed's binning and smoothing for one bin width and kernel, in three steps: :meth:`counts`,
-    :meth:`smoothed`, :meth:`write`.
+    """The seed's binning and smoothing for one bin width and kernel, in steps: :meth:`counts`, (for a grid,
+    :meth:`take_rows`), :meth:`smoothed`, :meth:`write`.
 
     Each row is one row of ``stride`` values in a flat array: ``pad`` zeros, the T bins, ``pad`` zeros,
     so that shifting the whole array by up to ``pad`` (a kernel tap) never carries a value into another
@@ -213,8 +218,8 @@ def bin_units(binning: Binning, times_s: np.ndarray, trials: np.ndarray, n_spike
         Per unit, the trial each of its grid rows shows; -1 for none (zeros).
     out : np.ndarray, float32, shape (n_units * n_rows, T)
     """
-    # Each unit's spikes are binned in rows from its first trial to its last, in time order, then its grid
-    # rows are written from them.
+    # Each unit's spikes are counted in rows of its trials, from its first to its last (time order: the keys
+    # come ascending), then each of its grid rows is taken from its trial's row.
     lowest = np.zeros(n_spikes.size, dtype=np.int64)  # each unit's first and last trial (0 without spikes)
     highest = np.zeros(n_spikes.size, dtype=np.int64)
     spiking = n_spikes > 0
@@ -226,7 +231,7 @@ def bin_units(binning: Binning, times_s: np.ndarray, trials: np.ndarray, n_spike
     offsets = np.cumsum(spans) - spans - lowest  # a unit's trial + its offset = its row
     n_trial_rows = int(spans.sum())  # and one more, of zeros, for grid rows without a trial
     row = np.repeat(offsets, n_spikes)
-    row += trials
+    np.add(row, trials, out=row, casting="unsafe")  # trial rows of any integer type (of the trials table)
     relative_ms = np.take(onset_s, trials)  # np.take: quicker than indexing with small unsigned integers
     np.subtract(times_s, relative_ms, out=relative_ms)
     relative_ms *= 1000.0

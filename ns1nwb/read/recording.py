@@ -2,8 +2,8 @@
 
 :func:`open` takes a pooled ``.nwb`` file, a folder of per-session files or an
 http(s) URL. It reads with h5py directly (no pynwb object tree), lazily: opening
-reads only the small tables; the spike arrays are read a slice at a time, a few
-units at once, when a grid or a unit's spikes are asked for.
+reads only the small tables; the spike arrays are read when a grid or a unit's
+spikes are asked for, one slice of each per run of units next to each other.
 """
 
 from __future__ import annotations
@@ -23,8 +23,9 @@ from .selection import as_index, check_window_ms, stimulus_indices, unit_positio
 
 __all__ = ["Recording", "open"]
 
-#: Spikes and grid values binned in one go, at most (a few MB of temporary arrays; the float64 sums of a
-#: kernel not in 1/256ths take 8 bytes a value); a unit with more is binned alone.
+#: Spikes and grid values binned in one go, at most; a unit with more is binned alone. A step's arrays stay
+#: about the size of a core's cache: 1 byte a value for the default kernel (8 for float64 sums), a few
+#: arrays of 8 bytes a spike.
 SPIKES_PER_STEP = 1 << 16
 VALUES_PER_STEP = 1 << 20
 
