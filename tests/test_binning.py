@@ -41,8 +41,7 @@ CASES = [
     ("an empty kernel gives raw counts", [1.0, 7.0], [0, 0], 1, 5, np.array([]), {0: {0: 1, 1: 1}}),
     ("a kernel of zeros gives zeros", [1.0, 7.0], [0, 0], 1, 5, np.zeros(3), {}),
     ("no spikes", [], [], 3, 5, HALF, {}),
-    # Keys in a file's order (rows in time order, each ascending) are counted as they come; in any other
-    # order they are sorted first: the counts are the same.
+    # Keys in a file's order (rows in time order, each ascending) or in any other: the same counts.
     ("ascending: a repeated ms counts once", [7.0, 7.2, 9.0], [0, 0, 1], 2, 5, None, {0: {1: 1}, 1: {1: 1}}),
     ("a row's spikes in two runs", [7.0, 3.0, 7.2, 9.0], [0, 1, 0, 0], 2, 5, None, {0: {1: 2}, 1: {0: 1}}),
     ("descending times", [4994.0, 12.0, 7.4, 6.6], [0], 1, 5, None, {0: {998: 1, 1: 1, 2: 1}}),

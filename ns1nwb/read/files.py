@@ -85,7 +85,6 @@ class NwbFile:
         self.spike_starts = np.concatenate([[0], self.spike_ends[:-1]])
         self._trial_row: dict[tuple[str, int, int], int] | None = None
         self._observed: dict[int, np.ndarray] = {}
-        self._observed_by_block: dict[tuple[str, bytes | None], np.ndarray] = {}
         self._rows_by_session: dict[str, np.ndarray] | None = None
         # (intervals, index); False: the file has none; None: not read yet.
         self._obs_intervals: tuple[Any, np.ndarray] | bool | None = None
@@ -177,12 +176,6 @@ class NwbFile:
             return found
         rows = self.block_rows(self.unit_session[local])
         intervals = self._unit_intervals(local)
-        # Units of one block mostly share their intervals: each mask is worked out once.
-        key = (str(self.unit_session[local]), None if intervals is None else intervals.tobytes())
-        found = self._observed_by_block.get(key)
-        if found is not None:
-            self._observed[local] = found
-            return found
         if intervals is None:
             inside = np.ones(rows.size, dtype=bool)
         else:
@@ -194,7 +187,7 @@ class NwbFile:
             inside[inside] = self.trial_stop_s[rows[inside]] <= intervals[which[inside], 1] + slack
         mask = np.zeros(self.trial_start_s.shape[0], dtype=bool)
         mask[rows[inside]] = True
-        self._observed[local] = self._observed_by_block[key] = mask
+        self._observed[local] = mask
         return mask
 
     def block_rows(self, session: str) -> np.ndarray:

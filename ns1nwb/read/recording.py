@@ -239,9 +239,8 @@ class Recording:
             nwb = self._files[f_index]
             asked = np.isin(nwb.trial_stimulus, stimuli)
             recorded = np.zeros_like(asked)
-            # Units of one block mostly share one mask (see NwbFile.observed): each is added once.
-            for mask in {id(mask): mask for mask in (nwb.observed(local) for _, local in members)}.values():
-                recorded |= mask
+            for local in {local for _, local in members}:
+                recorded |= nwb.observed(local)
             mine = asked & recorded
             if mine.any():
                 most = max(most, int(nwb.trial_repeat[mine].max()) + 1)
@@ -281,17 +280,15 @@ class Recording:
                     bin_units(binning, times[mine], trials[mine], n_spikes[first:last + 1], onset_s,
                               [trial_of_row[nwb.unit_session[local]] for _, local in step],
                               grid_rows[out * n_rows:(out + len(step)) * n_rows])
-            missing: dict[int, np.ndarray] = {}  # per observed mask: the grid rows its trials do not fill
+            missing: dict[int, np.ndarray] = {}  # per unit: the grid rows its recorded trials do not fill
             for out, local in members:
-                observed = nwb.observed(local)
-                if id(observed) not in missing:
+                if local not in missing:
                     present = np.zeros(n_rows + 1, dtype=bool)
-                    present[row_or_past[observed]] = True
-                    missing[id(observed)] = np.flatnonzero(~present[:n_rows])
+                    present[row_or_past[nwb.observed(local)]] = True
+                    missing[local] = ~present[:n_rows]
                 # Presentations the unit was not recorded in (fewer repeats, a set not played) are
                 # unknown, not silent.
-                if missing[id(observed)].size:
-                    grid_rows[out * n_rows + missing[id(observed)]] = np.nan
+                grid_rows[out * n_rows:(out + 1) * n_rows][missing[local]] = np.nan
 
     # -- stimuli
     def _template(self, stimulus: int, column: str) -> Any:
