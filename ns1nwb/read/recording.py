@@ -23,11 +23,10 @@ from .selection import as_index, check_window_ms, stimulus_indices, unit_positio
 
 __all__ = ["Recording", "open"]
 
-#: Spikes and grid values binned in one go, at most; a unit with more is binned alone. A step's arrays stay
-#: about the size of a core's cache: 1 byte a value for the default kernel (8 for float64 sums), a few
-#: arrays of 8 bytes a spike.
+#: Spikes and grid values binned in one go, at most (a few MB of temporary arrays; the float64 sums of a
+#: kernel not in 1/256ths take 8 bytes a value); a unit with more is binned alone.
 SPIKES_PER_STEP = 1 << 16
-VALUES_PER_STEP = 1 << 20
+VALUES_PER_STEP = 1 << 22
 
 
 @dataclass(frozen=True)
