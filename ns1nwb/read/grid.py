@@ -6,22 +6,30 @@ times in ms after onset rounded to integer ms (``np.round``), kept in
 summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
 ``np.hanning(K)`` kernel, ``K = int(window_ms // dt_ms)`` made odd, zero padded.
 
-One numpy path, whatever the order of the spikes: each spike's (row, rounded ms) becomes one integer;
-sorted, two spikes of a row in one rounded ms are neighbours and count once; the count of each bin
-holding spikes is then added to its neighbours, tap by tap of the kernel, within its row. The work
-grows with the spikes and the kernel's taps, not with the grid's size.
+One numpy path, whatever the order of the spikes (:class:`Binning`):
+
+1. counts: each spike's (row, rounded ms) becomes one key; two spikes of a row in one rounded ms,
+   neighbours once the keys are sorted, count once. Timsort sorts keys already ascending in one pass:
+   the rows are a unit's trials in time order (a file's order, see :func:`bin_units`). The bins' counts
+   go into a dense array of small integers, one zero-padded row per row;
+2. smoothing: a kernel in 1/256ths (the default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) is exact in
+   integers: the counts, shifted by each tap, are added as whole arrays. Other kernels are summed in
+   float64 in kernel order, as the seed's, at the bins holding spikes (they are long: dt_ms below 4 or
+   wide windows, where whole-array adds would cost bins x taps);
+3. the sums are written to the float32 grid.
 """
 
 from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
 from ..constants import DEFAULT_DT_MS, RESPONSE_WINDOW_MS
 
-__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times"]
+__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times", "Binning", "bin_units"]
 
 
 def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
@@ -75,10 +83,11 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     np.ndarray, float32, shape (n_rows, T)
         T = floor(4995 / dt_ms); a rounded millisecond holding two spikes of a row counts once.
         Smoothed values are summed in float64 over the kernel's taps in kernel order and rounded
-        once to float32, as the seed does; for kernels in multiples of 1/256 (the default
-        ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) float32 sums are exact, so they are summed in float32.
+        once to float32, as the seed does; for kernels whose weights are multiples of 1/256 (the
+        default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) every sum is a whole number of 1/256ths below
+        2**24 (exact in float32, whatever the order), so they are summed as integers.
     """
-    width, n_bins = bin_layout(dt_ms)
+    binning = Binning(dt_ms, kernel)
     relative_ms = np.asarray(relative_ms, dtype=np.float64)
     row = np.asarray(row)
     if row.shape != relative_ms.shape:
@@ -86,56 +95,183 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     if row.dtype.kind not in "iu":
         raise TypeError(f"spike rows must be integers, got {row.dtype}")
     if out is None:
-        out = np.empty((n_rows, n_bins), dtype=np.float32)
-    elif out.dtype != np.float32 or out.shape != (n_rows, n_bins) or not out.flags.c_contiguous:
-        raise ValueError(f"out must be C-contiguous float32 ({n_rows}, {n_bins}), got {out.dtype} {out.shape}")
-    kernel = np.ones(1) if kernel is None or np.size(kernel) == 0 else np.asarray(kernel, dtype=np.float64)
-    taps = [(offset - kernel.size // 2, float(weight)) for offset, weight in enumerate(kernel) if weight != 0.0]
-
-    ms = np.rint(relative_ms)
-    kept = (ms >= 0) & (ms < n_bins * width)  # False for NaN too
-    kept &= row.astype(np.int64, copy=False).view(np.uint64) < n_rows  # a negative row is huge unsigned
-    # (row, rounded ms) as one integer (exact in float64), whose quotient by the bin width is row * T + bin.
-    keys = np.multiply(row, float(n_bins * width))
-    keys += ms
-    keys = keys[kept].astype(np.int64)
-    keys.sort(kind="stable")  # timsort: a file's spikes come in runs already in order
-    places = keys[_firsts(keys)] // width  # one spike per (row, rounded ms)
-    starts = np.flatnonzero(_firsts(places))
-    counts = np.diff(starts, append=places.size)
-    places = places[starts]
-    columns = places % n_bins
-
-    if _exact_in_float32(taps, width):
-        out[...] = 0.0
-        sums = out
-    else:
-        sums = np.zeros(out.shape, dtype=np.float64)
-    flat = sums.reshape(-1)
-    counts = counts.astype(sums.dtype)
-    for shift, weight in taps:  # in kernel order: each value's terms are summed in the seed's order
-        # Zero padding: what a tap would carry past either end of a row is dropped.
-        inside = slice(None) if shift == 0 else columns >= -shift if shift < 0 else columns < n_bins - shift
-        flat[places[inside] + shift] += counts[inside] * sums.dtype.type(weight)
-    if sums is not out:
-        out[...] = sums
+        out = np.empty((n_rows, binning.n_bins), dtype=np.float32)
+    elif out.dtype != np.float32 or out.shape != (n_rows, binning.n_bins) or not out.flags.c_contiguous:
+        raise ValueError(f"out must be C-contiguous float32 ({n_rows}, {binning.n_bins}), got {out.dtype} {out.shape}")
+    binning.write(binning.smoothed(binning.counts(relative_ms, row, n_rows)), out)
     return out
 
 
+class Binning:
+    """The seed's binning and smoothing for one bin width and kernel, in steps: :meth:`counts`, (for a grid,
+    :meth:`take_rows`), :meth:`smoothed`, :meth:`write`.
+
+    Each row is one row of ``stride`` values in a flat array: ``pad`` zeros, the T bins, ``pad`` zeros,
+    so that shifting the whole array by up to ``pad`` (a kernel tap) never carries a value into another
+    row's bins: the seed's zero padding. The arrays are reused from one call to the next (new memory
+    costs a page fault per 4 kB, more than the sums), so each step's result must be written before the
+    next step's counts.
+    """
+
+    def __init__(self, dt_ms: float, kernel: np.ndarray | None):
+        self.width, self.n_bins = bin_layout(dt_ms)
+        weights = np.ones(1) if kernel is None or np.size(kernel) == 0 else np.asarray(kernel, dtype=np.float64)
+        self.taps = [(offset - weights.size // 2, float(weight)) for offset, weight in enumerate(weights.reshape(-1))
+                     if weight != 0.0]
+        self.pad = max((abs(shift) for shift, _ in self.taps), default=0)
+        self.stride = self.n_bins + 2 * self.pad
+        #: Integer sums in 1/denominator ths (exact), or None: float64 sums in kernel order, as the seed's.
+        self.denominator = _integer_denominator(self.taps, self.width)
+        most = self.width * sum(abs(weight) for _, weight in self.taps) * (self.denominator or 1)
+        self.count_type = _small_int_type(self.width if self.denominator is None else most)
+        self.sum_type = self.count_type if self.denominator is not None else np.float64
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def _array(self, name: str, size: int, dtype: Any) -> np.ndarray:
+        """``size`` values of the array ``name``, reused (grown when too small), not cleared."""
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            # With room to spare: each new array costs its page faults again.
+            array = self._arrays[name] = np.empty(size + size // 2, dtype=dtype)
+        return array[:size]
+
+    def counts(self, relative_ms: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
+        """Spikes per (row, bin), each rounded ms of a row once: flat, ``n_rows * stride`` small integers."""
+        ms = np.rint(relative_ms)
+        kept = ms >= 0
+        kept &= ms < self.n_bins * self.width  # False for NaN too
+        kept &= row.astype(np.int64, copy=False).view(np.uint64) < n_rows  # a negative row is huge unsigned
+        # (row, rounded ms) as one integer, whose quotient by the bin width is the bin's place.
+        keys = np.multiply(row, float(self.stride * self.width))  # whole numbers below 2**53: exact
+        keys += ms
+        keys = keys[kept]
+        keys.sort(kind="stable")  # timsort: a run of keys already in order costs one pass
+        places = keys[_firsts(keys)].astype(np.int64)
+        places //= self.width
+        counts = self._array("counts", n_rows * self.stride, self.count_type)
+        counts.fill(0)
+        # Places count from the first bin of row 0, after its padding; np.add.at counts a place twice if asked.
+        np.add.at(counts[self.pad:], places, self.count_type(1))
+        return counts
+
+    def smoothed(self, counts: np.ndarray) -> np.ndarray:
+        """The kernel's weighted sum of the counts shifted by each tap (the counts themselves without a kernel)."""
+        if self.taps == [(0, 1.0)]:
+            return counts
+        sums = self._array("sums", counts.size, self.sum_type)
+        if self.denominator is None:
+            # Float64 sums in kernel order, as the seed's: such kernels are long (dt_ms < 4 or a wide window),
+            # so each tap is added at the bins that hold spikes only, not shifted over the whole array.
+            sums.fill(0)
+            places = np.flatnonzero(counts != 0)  # quicker than nonzero on integers
+            values = counts[places].astype(np.float64)
+            for shift, weight in self.taps:
+                sums[places + shift] += values * weight
+            return sums
+        # Integer sums do not depend on the order: the centre tap's product fills the sums, and the taps of
+        # one weight share one product.
+        term = self._array("term", counts.size, self.sum_type)
+        centre = [weight for shift, weight in self.taps if shift == 0]
+        if centre:
+            np.multiply(counts, self.sum_type(round(centre[0] * self.denominator)), out=sums)
+        else:
+            sums.fill(0)
+        factor_in_term = None
+        for shift, weight in sorted(self.taps, key=lambda tap: tap[1]):
+            factor = round(weight * self.denominator)
+            if shift == 0:
+                continue
+            if factor != 1 and factor != factor_in_term:
+                np.multiply(counts, self.sum_type(factor), out=term)
+                factor_in_term = factor
+            _add_shifted(sums, counts if factor == 1 else term, shift)
+        return sums
+
+    def take_rows(self, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
+        """Row ``rows[i]`` of ``counts`` (from :meth:`counts`) as row ``i``: flat, ``rows.size * stride`` values."""
+        taken = self._array("rows", rows.size * self.stride, counts.dtype)
+        np.take(counts.reshape(-1, self.stride), rows, axis=0, out=taken.reshape(rows.size, self.stride))
+        return taken
+
+    def write(self, sums: np.ndarray, out: np.ndarray) -> None:
+        """The bins of ``sums`` (from :meth:`smoothed`) as float32 into ``out`` (n_rows, T)."""
+        out[...] = sums.reshape(-1, self.stride)[:, self.pad:self.pad + self.n_bins]  # exact (see bin_spike_times)
+        if self.denominator not in (None, 1):
+            out *= np.float32(1.0 / self.denominator)  # a power of two: exact
+
+
+def bin_units(binning: Binning, times_s: np.ndarray, trials: np.ndarray, n_spikes: np.ndarray,
+              onset_s: np.ndarray, trial_of_row: list[np.ndarray], out: np.ndarray) -> None:
+    """The grid rows of a few units, from their spikes on the file clock.
+
+    Parameters
+    ----------
+    binning : Binning
+    times_s, trials : np.ndarray, shape (n_spikes.sum(),)
+        The units' spikes, unit after unit: times (s) and trial rows (ints). Ascending in time within
+        each unit, as files store them, their keys are sorted in one pass; any order gives the same grid.
+    n_spikes : np.ndarray of int, shape (n_units,)
+    onset_s : np.ndarray, shape (n_trials,)
+        Onset of each trial (s); NaN drops its spikes.
+    trial_of_row : list of np.ndarray of int, shape (n_rows,) each
+        Per unit, the trial each of its grid rows shows; -1 for none (zeros).
+    out : np.ndarray, float32, shape (n_units * n_rows, T)
+    """
+    # Each unit's spikes are counted in rows of its trials, from its first to its last (time order: the keys
+    # come ascending, see Binning.counts), then each of its grid rows is taken from its trial's row.
+    lowest = np.zeros(n_spikes.size, dtype=np.int64)  # each unit's first and last trial (0 without spikes)
+    highest = np.zeros(n_spikes.size, dtype=np.int64)
+    spiking = n_spikes > 0
+    starts = (np.cumsum(n_spikes) - n_spikes)[spiking]
+    if starts.size:
+        lowest[spiking] = np.minimum.reduceat(trials, starts)
+        highest[spiking] = np.maximum.reduceat(trials, starts)
+    spans = highest + 1 - lowest
+    offsets = np.cumsum(spans) - spans - lowest  # a unit's trial + its offset = its row
+    n_trial_rows = int(spans.sum())  # and one more, of zeros, for grid rows without a trial
+    row = np.repeat(offsets, n_spikes)
+    np.add(row, trials, out=row, casting="unsafe")  # trial rows of any integer type (of the trials table)
+    relative_ms = np.take(onset_s, trials)  # np.take: quicker than indexing with small unsigned integers
+    np.subtract(times_s, relative_ms, out=relative_ms)
+    relative_ms *= 1000.0
+    counts = binning.counts(relative_ms, row, n_trial_rows + 1)
+    source = np.concatenate([np.where((shown >= low) & (shown < low + span), shown + offset, n_trial_rows)
+                             for shown, low, span, offset in zip(trial_of_row, lowest, spans, offsets)])
+    binning.write(binning.smoothed(binning.take_rows(counts, source)), out)
+
+
+def _add_shifted(sums: np.ndarray, term: np.ndarray, shift: int) -> None:
+    """``sums[j] += term[j - shift]`` wherever both exist (flat arrays of equal size)."""
+    if shift >= 0:
+        np.add(sums[shift:], term[:term.size - shift], out=sums[shift:])
+    else:
+        np.add(sums[:shift], term[-shift:], out=sums[:shift])
+
+
 def _firsts(ordered: np.ndarray) -> np.ndarray:
-    """True where a value of a sorted array differs from the one before it (the first of each run)."""
+    """True where a value differs from the one before it (the first of each run of equal values)."""
     first = np.empty(ordered.size, dtype=bool)
     first[:1] = True
     np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
     return first
 
 
-def _exact_in_float32(taps: list[tuple[int, float]], width: int) -> bool:
-    """Whether float32 sums of spike counts times these weights are exact, in any order.
+def _integer_denominator(taps: list[tuple[int, float]], width: int) -> int | None:
+    """The smallest power of two ``d`` <= 256 making every weight times ``d`` an integer, when the sums
+    (at most ``width`` counts a bin) then stay below 2**24, exact in float32; else None.
 
-    True of weights in multiples of 1/256 (the default ``np.hanning(5)`` and raw counts) whose
-    sums stay below 2**16 (a bin holds at most ``width`` spikes): every partial sum then fits
-    float32's 24 bits.
+    1 for raw counts, 2 for the default ``np.hanning(5)`` (0.5, 1, 0.5).
     """
-    return all(weight * 256.0 == round(weight * 256.0) for _, weight in taps) and \
-        width * sum(abs(weight) for _, weight in taps) < 2.0 ** 16
+    for denominator in (1, 2, 4, 8, 16, 32, 64, 128, 256):
+        if all(float(weight * denominator).is_integer() for _, weight in taps):
+            most = width * sum(abs(weight) for _, weight in taps) * denominator
+            return denominator if most < 2 ** 24 else None
+    return None
+
+
+def _small_int_type(most: float) -> type:
+    """The smallest signed integer type holding every value from -most to most."""
+    for int_type in (np.int8, np.int16, np.int32):
+        if most <= np.iinfo(int_type).max:
+            return int_type
+    return np.int64

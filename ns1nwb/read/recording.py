@@ -2,8 +2,8 @@
 
 :func:`open` takes a pooled ``.nwb`` file, a folder of per-session files or an
 http(s) URL. It reads with h5py directly (no pynwb object tree), lazily: opening
-reads only the small tables; the spike arrays are read a slice at a time, a few
-units at once, when a grid or a unit's spikes are asked for.
+reads only the small tables; the spike arrays are read when a grid or a unit's
+spikes are asked for, one slice of each per run of units next to each other.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import numpy as np
 from ..constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS, WAV_HEADER_RATE_HZ, \
     WAV_TRUE_RATE_HZ
 from .files import NwbFile, NwbFileHandle, as_text, open_files
-from .grid import bin_layout, bin_spike_times, hanning_kernel
+from .grid import Binning, bin_layout, bin_units, hanning_kernel
 from .selection import as_index, check_window_ms, stimulus_indices, unit_positions
 
 __all__ = ["Recording", "open"]
@@ -250,23 +250,35 @@ class Recording:
         n_units, n_stimuli, n_repeats, n_bins = grid.shape
         n_rows = n_stimuli * n_repeats
         grid_rows = grid.reshape(n_units * n_rows, n_bins)
+        binning = Binning(dt_ms, kernel)
         for f_index, members in by_file.items():
             nwb = self._files[f_index]
             stimulus_slot = np.full(max(nwb.n_stimuli, int(nwb.trial_stimulus.max(initial=0)) + 1), -1, np.int64)
             stimulus_slot[stimuli] = np.arange(n_stimuli)
             asked = (stimulus_slot[nwb.trial_stimulus] >= 0) & (nwb.trial_repeat < n_repeats)
-            # Each trial's row among a unit's rows; the onset of a trial not asked for is NaN, so that its
-            # spikes are dropped (a row past the unit's would be the next unit's).
-            trial_slot = np.where(asked, stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat, 0)
+            # Each trial's row among a unit's rows, n_rows when not asked for; the onset of a trial not asked
+            # for is NaN, so that its spikes are dropped.
+            row_or_past = np.where(asked, stimulus_slot[nwb.trial_stimulus] * n_repeats + nwb.trial_repeat, n_rows)
             onset_s = np.where(asked, nwb.trial_start_s, np.nan)
-            row_or_past = np.where(asked, trial_slot, n_rows)  # n_rows: not one of the unit's rows
-            for step in _steps(members, nwb.spike_ends - nwb.spike_starts, n_rows * n_bins):
-                (out, first), last = step[0], step[-1][1]
+            trial_of_row: dict[str, np.ndarray] = {}  # per recording block: the trial of each row, -1 if none
+            for session in {nwb.unit_session[local] for _, local in members}:
+                trials_of_block = nwb.block_rows(session)
+                found = np.full(n_rows + 1, -1, dtype=np.int64)
+                found[row_or_past[trials_of_block]] = trials_of_block
+                trial_of_row[session] = found[:n_rows]
+            n_spikes = nwb.spike_ends - nwb.spike_starts
+            for run in _runs(members):
+                # One read of each spike array per run: reading a slice at a time decompresses the chunks
+                # two slices share twice.
+                (out, first), last = run[0], run[-1][1]
                 times, trials = nwb.spikes(first, last + 1)
-                counts = nwb.spike_ends[first:last + 1] - nwb.spike_starts[first:last + 1]
-                row = np.repeat(np.arange(len(step)) * n_rows, counts) + trial_slot[trials]
-                bin_spike_times((times - onset_s[trials]) * 1000.0, row, len(step) * n_rows, dt_ms, kernel,
-                                out=grid_rows[out * n_rows:(out + len(step)) * n_rows])
+                begin = nwb.spike_starts[first]
+                for step in _steps(run, n_spikes, n_rows * n_bins):
+                    (out, first), last = step[0], step[-1][1]
+                    mine = slice(nwb.spike_starts[first] - begin, nwb.spike_ends[last] - begin)
+                    bin_units(binning, times[mine], trials[mine], n_spikes[first:last + 1], onset_s,
+                              [trial_of_row[nwb.unit_session[local]] for _, local in step],
+                              grid_rows[out * n_rows:(out + len(step)) * n_rows])
             missing: dict[int, np.ndarray] = {}  # per unit: the grid rows its recorded trials do not fill
             for out, local in members:
                 if local not in missing:
@@ -425,15 +437,25 @@ class Recording:
         return block
 
 
-def _steps(members: list[tuple[int, int]], n_spikes: np.ndarray, n_values: int) -> list[list[tuple[int, int]]]:
-    """``members`` ((grid position, unit in file) pairs, in grid order) in steps binned together: units next to
-    each other both in the grid and in the file (their spikes are one slice, their rows one block), up to
-    :data:`SPIKES_PER_STEP` spikes and :data:`VALUES_PER_STEP` grid values (``n_values`` a unit)."""
+def _runs(members: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
+    """``members`` ((grid position, unit in file) pairs, in grid order) in runs of units next to each other both
+    in the grid and in the file: their spikes are one slice of each spike array, their rows one block."""
+    runs: list[list[tuple[int, int]]] = []
+    for out, local in members:
+        if runs and (out, local) == (runs[-1][-1][0] + 1, runs[-1][-1][1] + 1):
+            runs[-1].append((out, local))
+        else:
+            runs.append([(out, local)])
+    return runs
+
+
+def _steps(run: list[tuple[int, int]], n_spikes: np.ndarray, n_values: int) -> list[list[tuple[int, int]]]:
+    """A run (see :func:`_runs`) in steps binned together: up to :data:`SPIKES_PER_STEP` spikes and
+    :data:`VALUES_PER_STEP` grid values (``n_values`` a unit); a unit with more is a step alone."""
     steps: list[list[tuple[int, int]]] = []
     total = 0
-    for out, local in members:
-        if steps and (out, local) == (steps[-1][-1][0] + 1, steps[-1][-1][1] + 1) \
-                and total + n_spikes[local] <= SPIKES_PER_STEP and (len(steps[-1]) + 1) * n_values <= VALUES_PER_STEP:
+    for out, local in run:
+        if steps and total + n_spikes[local] <= SPIKES_PER_STEP and (len(steps[-1]) + 1) * n_values <= VALUES_PER_STEP:
             steps[-1].append((out, local))
             total += int(n_spikes[local])
         else:
