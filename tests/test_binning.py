@@ -10,7 +10,6 @@ import numpy as np
 import pytest
 
 from ns1nwb.read import bin_spike_times, hanning_kernel
-from ns1nwb.read.grid import Binning, bin_units
 
 
 def _row(n_bins: int, values: dict[int, float]) -> np.ndarray:
@@ -41,11 +40,14 @@ CASES = [
     ("an empty kernel gives raw counts", [1.0, 7.0], [0, 0], 1, 5, np.array([]), {0: {0: 1, 1: 1}}),
     ("a kernel of zeros gives zeros", [1.0, 7.0], [0, 0], 1, 5, np.zeros(3), {}),
     ("no spikes", [], [], 3, 5, HALF, {}),
-    # Keys in a file's order (rows in time order, each ascending) or in any other: the same counts.
-    ("ascending: a repeated ms counts once", [7.0, 7.2, 9.0], [0, 0, 1], 2, 5, None, {0: {1: 1}, 1: {1: 1}}),
+    # A file's order (each row's spikes in one run, ascending, rows in any order) is counted as it comes;
+    # any other order is sorted first: the same counts.
+    ("each row in one ascending run", [7.0, 7.2, 9.0, 1.0, 1.2], [1, 1, 1, 0, 0], 2, 5, None,
+     {0: {0: 1}, 1: {1: 2}}),
     ("a row's spikes in two runs", [7.0, 3.0, 7.2, 9.0], [0, 1, 0, 0], 2, 5, None, {0: {1: 2}, 1: {0: 1}}),
-    ("descending times", [4994.0, 12.0, 7.4, 6.6], [0], 1, 5, None, {0: {998: 1, 1: 1, 2: 1}}),
-    ("rows from last to first", [1.0, 1.0, 1.0], [2, 1, 0], 3, 5, None, {0: {0: 1}, 1: {0: 1}, 2: {0: 1}}),
+    ("a row's first run after another row", [7.0, 3.0, 7.2], [0, 1, 0], 2, 5, None, {0: {1: 1}, 1: {0: 1}}),
+    ("a later row in two runs", [1.0, 7.0, 3.0, 7.2], [2, 0, 1, 0], 3, 5, None, {0: {1: 1}, 1: {0: 1}, 2: {0: 1}}),
+    ("descending times", [12.0, 7.4, 9.0, 6.6], [0], 1, 5, None, {0: {1: 2, 2: 1}}),
     # Kernels in 1/256ths are summed as integers (several weights: several products), others in float64.
     ("a kernel in quarters", [10.0, 11.0], [0], 1, 5, hanning_kernel(35.0, 5.0),
      {0: {0: 0.5, 1: 1.5, 2: 2, 3: 1.5, 4: 0.5}}),
@@ -131,19 +133,3 @@ def test_bad_arguments_are_refused(call, error, message):
     with pytest.raises(error, match=message):
         call()
 
-
-def test_units_are_binned_by_trial_into_their_grid_rows():
-    """bin_units: units without spikes (first, between, last) give zeros; a grid row without a trial (-1) or
-    whose trial holds none of the unit's spikes is zeros; a trial's spikes fill the row that shows it."""
-    onset_s = np.array([0.0, 10.0, 20.0, 30.0, np.nan])
-    times_s = np.array([10.0070, 10.0072, 30.0, 20.002, 40.001])
-    trials = np.array([1, 1, 3, 2, 4], dtype=np.uint16)  # the last trial's onset is NaN: its spike is dropped
-    n_spikes = np.array([0, 3, 0, 2, 0])
-    trial_of_row = [np.array([1, 2]), np.array([3, 1]), np.array([0, 1]), np.array([-1, 2]), np.array([3, 3])]
-    out = np.full((10, 999), -1.0, dtype=np.float32)
-    bin_units(Binning(5, HALF), times_s, trials, n_spikes, onset_s, trial_of_row, out)
-    expected = np.zeros_like(out)
-    expected[2] = _row(999, {0: 1, 1: 0.5})  # unit 1, row 0: trial 3, 0 ms
-    expected[3] = _row(999, {0: 0.5, 1: 1, 2: 0.5})  # unit 1, row 1: trial 1, 7 ms (7.0 and 7.2: once)
-    expected[7] = _row(999, {0: 1, 1: 0.5})  # unit 3, row 1: trial 2, 2 ms
-    np.testing.assert_array_equal(out, expected)

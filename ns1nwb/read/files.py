@@ -174,7 +174,7 @@ class NwbFile:
         found = self._observed.get(local)
         if found is not None:
             return found
-        rows = self.block_rows(self.unit_session[local])
+        rows = self._block_rows(self.unit_session[local])
         intervals = self._unit_intervals(local)
         if intervals is None:
             inside = np.ones(rows.size, dtype=bool)
@@ -190,7 +190,7 @@ class NwbFile:
         self._observed[local] = mask
         return mask
 
-    def block_rows(self, session: str) -> np.ndarray:
+    def _block_rows(self, session: str) -> np.ndarray:
         """Trial rows of one recording block (grouped once: comparing strings per unit is slow)."""
         if self._rows_by_session is None:
             names, codes = np.unique(self.trial_session.astype(str), return_inverse=True)

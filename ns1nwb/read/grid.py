@@ -6,12 +6,12 @@ times in ms after onset rounded to integer ms (``np.round``), kept in
 summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
 ``np.hanning(K)`` kernel, ``K = int(window_ms // dt_ms)`` made odd, zero padded.
 
-One numpy path, whatever the order of the spikes (:class:`Binning`):
+One numpy path, whatever the order of the spikes (:class:`_Binning`):
 
-1. counts: each spike's (row, rounded ms) becomes one key; two spikes of a row in one rounded ms,
-   neighbours once the keys are sorted, count once. Timsort sorts keys already ascending in one pass:
-   the rows are a unit's trials in time order (a file's order, see :func:`bin_units`). The bins' counts
-   go into a dense array of small integers, one zero-padded row per row;
+1. counts: each spike's (row, rounded ms) becomes one key; two spikes of a row in one rounded ms must
+   be neighbours to count once. They are in a file's order (each unit's spikes ascending in time, its
+   trials one after the other), which a few passes check; in any other order the keys are sorted first.
+   The bins' counts go into a dense array of small integers, one zero-padded row per row;
 2. smoothing: a kernel in 1/256ths (the default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) is exact in
    integers: the counts, shifted by each tap, are added as whole arrays. Other kernels are summed in
    float64 in kernel order, as the seed's, at the bins holding spikes (they are long: dt_ms below 4 or
@@ -23,13 +23,12 @@ from __future__ import annotations
 
 import math
 import numbers
-from typing import Any
 
 import numpy as np
 
 from ..constants import DEFAULT_DT_MS, RESPONSE_WINDOW_MS
 
-__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times", "Binning", "bin_units"]
+__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times"]
 
 
 def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
@@ -87,7 +86,7 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
         default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) every sum is a whole number of 1/256ths below
         2**24 (exact in float32, whatever the order), so they are summed as integers.
     """
-    binning = Binning(dt_ms, kernel)
+    binning = _Binning(dt_ms, kernel)
     relative_ms = np.asarray(relative_ms, dtype=np.float64)
     row = np.asarray(row)
     if row.shape != relative_ms.shape:
@@ -102,15 +101,13 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     return out
 
 
-class Binning:
-    """The seed's binning and smoothing for one bin width and kernel, in steps: :meth:`counts`, (for a grid,
-    :meth:`take_rows`), :meth:`smoothed`, :meth:`write`.
+class _Binning:
+    """The seed's binning and smoothing for one bin width and kernel, in three steps: :meth:`counts`,
+    :meth:`smoothed`, :meth:`write`.
 
     Each row is one row of ``stride`` values in a flat array: ``pad`` zeros, the T bins, ``pad`` zeros,
     so that shifting the whole array by up to ``pad`` (a kernel tap) never carries a value into another
-    row's bins: the seed's zero padding. The arrays are reused from one call to the next (new memory
-    costs a page fault per 4 kB, more than the sums), so each step's result must be written before the
-    next step's counts.
+    row's bins: the seed's zero padding.
     """
 
     def __init__(self, dt_ms: float, kernel: np.ndarray | None):
@@ -125,15 +122,6 @@ class Binning:
         most = self.width * sum(abs(weight) for _, weight in self.taps) * (self.denominator or 1)
         self.count_type = _small_int_type(self.width if self.denominator is None else most)
         self.sum_type = self.count_type if self.denominator is not None else np.float64
-        self._arrays: dict[str, np.ndarray] = {}
-
-    def _array(self, name: str, size: int, dtype: Any) -> np.ndarray:
-        """``size`` values of the array ``name``, reused (grown when too small), not cleared."""
-        array = self._arrays.get(name)
-        if array is None or array.size < size:
-            # With room to spare: each new array costs its page faults again.
-            array = self._arrays[name] = np.empty(size + size // 2, dtype=dtype)
-        return array[:size]
 
     def counts(self, relative_ms: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
         """Spikes per (row, bin), each rounded ms of a row once: flat, ``n_rows * stride`` small integers."""
@@ -145,11 +133,11 @@ class Binning:
         keys = np.multiply(row, float(self.stride * self.width))  # whole numbers below 2**53: exact
         keys += ms
         keys = keys[kept]
-        keys.sort(kind="stable")  # timsort: a run of keys already in order costs one pass
+        if not _grouped(keys, row[kept]):
+            keys.sort()
         places = keys[_firsts(keys)].astype(np.int64)
         places //= self.width
-        counts = self._array("counts", n_rows * self.stride, self.count_type)
-        counts.fill(0)
+        counts = np.zeros(n_rows * self.stride, dtype=self.count_type)
         # Places count from the first bin of row 0, after its padding; np.add.at counts a place twice if asked.
         np.add.at(counts[self.pad:], places, self.count_type(1))
         return counts
@@ -158,11 +146,10 @@ class Binning:
         """The kernel's weighted sum of the counts shifted by each tap (the counts themselves without a kernel)."""
         if self.taps == [(0, 1.0)]:
             return counts
-        sums = self._array("sums", counts.size, self.sum_type)
         if self.denominator is None:
             # Float64 sums in kernel order, as the seed's: such kernels are long (dt_ms < 4 or a wide window),
             # so each tap is added at the bins that hold spikes only, not shifted over the whole array.
-            sums.fill(0)
+            sums = np.zeros(counts.size, dtype=np.float64)
             places = np.flatnonzero(counts != 0)  # quicker than nonzero on integers
             values = counts[places].astype(np.float64)
             for shift, weight in self.taps:
@@ -170,12 +157,9 @@ class Binning:
             return sums
         # Integer sums do not depend on the order: the centre tap's product fills the sums, and the taps of
         # one weight share one product.
-        term = self._array("term", counts.size, self.sum_type)
         centre = [weight for shift, weight in self.taps if shift == 0]
-        if centre:
-            np.multiply(counts, self.sum_type(round(centre[0] * self.denominator)), out=sums)
-        else:
-            sums.fill(0)
+        sums = counts * self.sum_type(round(centre[0] * self.denominator)) if centre else np.zeros_like(counts)
+        term = np.empty_like(counts)
         factor_in_term = None
         for shift, weight in sorted(self.taps, key=lambda tap: tap[1]):
             factor = round(weight * self.denominator)
@@ -187,57 +171,11 @@ class Binning:
             _add_shifted(sums, counts if factor == 1 else term, shift)
         return sums
 
-    def take_rows(self, counts: np.ndarray, rows: np.ndarray) -> np.ndarray:
-        """Row ``rows[i]`` of ``counts`` (from :meth:`counts`) as row ``i``: flat, ``rows.size * stride`` values."""
-        taken = self._array("rows", rows.size * self.stride, counts.dtype)
-        np.take(counts.reshape(-1, self.stride), rows, axis=0, out=taken.reshape(rows.size, self.stride))
-        return taken
-
     def write(self, sums: np.ndarray, out: np.ndarray) -> None:
         """The bins of ``sums`` (from :meth:`smoothed`) as float32 into ``out`` (n_rows, T)."""
         out[...] = sums.reshape(-1, self.stride)[:, self.pad:self.pad + self.n_bins]  # exact (see bin_spike_times)
         if self.denominator not in (None, 1):
             out *= np.float32(1.0 / self.denominator)  # a power of two: exact
-
-
-def bin_units(binning: Binning, times_s: np.ndarray, trials: np.ndarray, n_spikes: np.ndarray,
-              onset_s: np.ndarray, trial_of_row: list[np.ndarray], out: np.ndarray) -> None:
-    """The grid rows of a few units, from their spikes on the file clock.
-
-    Parameters
-    ----------
-    binning : Binning
-    times_s, trials : np.ndarray, shape (n_spikes.sum(),)
-        The units' spikes, unit after unit: times (s) and trial rows (ints). Ascending in time within
-        each unit, as files store them, their keys are sorted in one pass; any order gives the same grid.
-    n_spikes : np.ndarray of int, shape (n_units,)
-    onset_s : np.ndarray, shape (n_trials,)
-        Onset of each trial (s); NaN drops its spikes.
-    trial_of_row : list of np.ndarray of int, shape (n_rows,) each
-        Per unit, the trial each of its grid rows shows; -1 for none (zeros).
-    out : np.ndarray, float32, shape (n_units * n_rows, T)
-    """
-    # Each unit's spikes are counted in rows of its trials, from its first to its last (time order: the keys
-    # come ascending, see Binning.counts), then each of its grid rows is taken from its trial's row.
-    lowest = np.zeros(n_spikes.size, dtype=np.int64)  # each unit's first and last trial (0 without spikes)
-    highest = np.zeros(n_spikes.size, dtype=np.int64)
-    spiking = n_spikes > 0
-    starts = (np.cumsum(n_spikes) - n_spikes)[spiking]
-    if starts.size:
-        lowest[spiking] = np.minimum.reduceat(trials, starts)
-        highest[spiking] = np.maximum.reduceat(trials, starts)
-    spans = highest + 1 - lowest
-    offsets = np.cumsum(spans) - spans - lowest  # a unit's trial + its offset = its row
-    n_trial_rows = int(spans.sum())  # and one more, of zeros, for grid rows without a trial
-    row = np.repeat(offsets, n_spikes)
-    np.add(row, trials, out=row, casting="unsafe")  # trial rows of any integer type (of the trials table)
-    relative_ms = np.take(onset_s, trials)  # np.take: quicker than indexing with small unsigned integers
-    np.subtract(times_s, relative_ms, out=relative_ms)
-    relative_ms *= 1000.0
-    counts = binning.counts(relative_ms, row, n_trial_rows + 1)
-    source = np.concatenate([np.where((shown >= low) & (shown < low + span), shown + offset, n_trial_rows)
-                             for shown, low, span, offset in zip(trial_of_row, lowest, spans, offsets)])
-    binning.write(binning.smoothed(binning.take_rows(counts, source)), out)
 
 
 def _add_shifted(sums: np.ndarray, term: np.ndarray, shift: int) -> None:
@@ -246,6 +184,17 @@ def _add_shifted(sums: np.ndarray, term: np.ndarray, shift: int) -> None:
         np.add(sums[shift:], term[:term.size - shift], out=sums[shift:])
     else:
         np.add(sums[:shift], term[-shift:], out=sums[:shift])
+
+
+def _grouped(keys: np.ndarray, rows: np.ndarray) -> bool:
+    """Whether each row's keys come in one run, ascending: then two equal keys are neighbours, as in sorted
+    keys. True of a file's spikes binned unit by unit (each unit's spikes ascending in time, its trials one
+    after the other), and cheaper to check than to sort."""
+    new_row = rows[1:] != rows[:-1]
+    if not np.all(new_row | (keys[1:] >= keys[:-1])):
+        return False
+    run_rows = rows[np.flatnonzero(new_row) + 1]
+    return np.unique(run_rows).size == run_rows.size and not np.any(run_rows == rows[:1])
 
 
 def _firsts(ordered: np.ndarray) -> np.ndarray:
