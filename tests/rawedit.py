@@ -1,12 +1,13 @@
 """Edit raw NS1 MAT files in tests: read, change and write back metadata and spike files.
 
-Shared by the tests that build broken or unusual raw trees (test_raw, test_faults).
+Shared by the tests that build broken or unusual raw trees.
 """
 
 from __future__ import annotations
 
 import shutil
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import scipy.io as sio
@@ -50,6 +51,15 @@ def struct(shape: tuple[int, ...], columns: dict[str, list]) -> np.ndarray:
         for i, value in enumerate(values):
             column[i] = value
     return arr
+
+
+def mat_value(value: Any) -> np.ndarray:
+    """``value`` as savemat stores a MATLAB value: text as char, a list as a row, a number as 1x1."""
+    if isinstance(value, str):
+        return np.array([value])
+    if isinstance(value, (list, tuple)):
+        return np.array([value], dtype=np.float64) if value else np.zeros((0, 0))
+    return np.array([[value]])
 
 
 def truncate(path: Path) -> None:

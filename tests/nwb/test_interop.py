@@ -14,7 +14,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 import pytest
-from test_download import serve_files  # the Range-capable local server (tests/ is on sys.path)
+from localserver import serve_files  # the Range-capable local server (tests/ is on sys.path)
 
 import ns1nwb
 

@@ -17,7 +17,7 @@ from ns1nwb.sample_data import write_sample_tree
 from clusters import add_cluster, write_quality
 from rawedit import unit_paths
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")

@@ -1,8 +1,8 @@
 """The output as the command line guards it, end to end: one conversion per output, what a user sees when
 it is refused, a stop before or once the output is in place. The rules themselves (the lock, placing all or
-none, what may be replaced, never an input) are unit-tested on ns1nwb.write in test_write.py.
+none, what may be replaced, never an input) are unit-tested on ns1nwb.write in tests/nwb/test_write.py.
 
-Rows run the CLI in-process like ``tests/test_faults.py`` (whose fixtures and helpers they share), except the
+Rows run the CLI in-process like ``tests/cli/test_faults.py`` (whose fixtures and helpers they share), except the
 rows about two conversions at once or the interpreter's last moments, which run real processes.
 """
 

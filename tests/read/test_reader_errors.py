@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from readedit import copy, replace_dataset
-from test_download import closed_port_url, serve_files
+from localserver import closed_port_url, serve_files
 
 import ns1nwb
 from ns1nwb import NwbContentError

@@ -43,7 +43,7 @@ from rawedit import (load_spikes, neurons, save, save_neurons, struct, times_to_
 # --------------------------------------------------------------------------- helpers
 
 
-# MAT rewriting (the structure loadmat shows on the real files; see tests/test_raw.py).
+# MAT rewriting (the structure loadmat shows on the real files; see tests/release/test_tree.py).
 
 
 def _stored_counts(path: Path) -> list[list[int]]:

@@ -1,6 +1,6 @@
 """ns1nwb.write, the one place that touches outputs: the lock, temporaries placed all or none, what may be
 replaced, never an input. Pure file-system tests (no conversion); the command line's few end-to-end rows
-are in test_output_safety.py."""
+are in tests/cli/test_output_safety.py."""
 
 from __future__ import annotations
 

@@ -24,7 +24,7 @@ import pytest
 import soundfile as sf
 
 from ns1nwb.constants import METADATA_FILE, SPIKES_DIR, STIMULI, WAV_DIR
-from rawedit import load_spikes, neurons, save, save_neurons, struct, unit_paths, unit_spike_file
+from rawedit import load_spikes, mat_value, neurons, save, save_neurons, struct, unit_paths, unit_spike_file
 from cliharness import assert_error, assert_ok, convert_cli, let_warnings_through
 
 NAN, INF = float("nan"), float("inf")
@@ -33,15 +33,6 @@ EARLIEST, LAST = 0, 1
 
 
 # --------------------------------------------------------------------------- editing helpers
-
-
-def mat_value(value: Any) -> np.ndarray:
-    """``value`` as savemat stores a MATLAB value: text as char, a list as a row, a number as 1x1."""
-    if isinstance(value, str):
-        return np.array([value])
-    if isinstance(value, (list, tuple)):
-        return np.array([value], dtype=np.float64) if value else np.zeros((0, 0))
-    return np.array([[value]])
 
 
 def set_metadata(root: Path, unit: int, field: str, value: Any) -> None:

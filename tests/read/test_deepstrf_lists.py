@@ -228,7 +228,7 @@ def test_a_missing_file_is_the_readers_error(tmp_path):
 
 def test_a_url_reads_only_what_it_needs(sample_nwb):
     pytest.importorskip("remfile")
-    from test_download import serve_files
+    from localserver import serve_files
 
     with h5py.File(sample_nwb, "r") as f:
         waveform_bytes = sum(f[f"stimulus/templates/{name}/data"].id.get_storage_size()
