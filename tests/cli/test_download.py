@@ -46,11 +46,10 @@ def _zip_tree(tree: Path, out: Path, *, prefix: str = "spikesandwav/") -> Path:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
-    from ns1nwb.sample_data import write_sample_tree
-
+def release(base_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Release:
+    """The release files of ``base_raw`` (2 units, with test_data_5ms.mat), served as OSF and GitHub would."""
     base = tmp_path_factory.mktemp("release")
-    tree = write_sample_tree(base / "tree", n_units=2, seed=3)
+    tree = base_raw
     site = base / "site"
     site.mkdir()
     readme = site / "ReadMe.rtf"

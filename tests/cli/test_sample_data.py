@@ -30,8 +30,9 @@ TICKS_PER_MS = SPIKE_CLOCK_HZ / 1000.0
 
 
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return write_sample_tree(tmp_path_factory.mktemp("sample") / "raw", n_units=8, seed=0)
+def tree(sample_raw) -> Path:
+    """The 8-unit tree of seed 0 (the suite's shared one: the same call)."""
+    return sample_raw
 
 
 @pytest.fixture(scope="module")
