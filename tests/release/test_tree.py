@@ -736,9 +736,9 @@ def test_spectrogram_read(tree):
 # --------------------------------------------------------------------------- 13. the real release
 
 
-@pytest.fixture(scope="module")
-def real_release(real_raw):
-    return read_raw_tree(real_raw)
+@pytest.fixture(scope="session")
+def real_release(real_raw, tmp_path_factory):
+    return made_once(tmp_path_factory, "real_release", lambda folder: read_raw_tree(real_raw))
 
 
 @pytest.mark.realdata
