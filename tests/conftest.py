@@ -12,20 +12,22 @@ from typing import Any, Iterator
 
 import pytest
 
+from shared import made_once
+
 pytest_plugins = ("pytester",)  # tests/test_open_handles.py runs the fixture below on leaky tests
 
 #: The real NS1 release sits beside the checkout (../shared/ns1-raw); CI has it.
 REAL_RAW = Path(os.environ.get("NS1_RAW", Path(__file__).resolve().parents[2] / "shared" / "ns1-raw"))
 
 
-def _converted_quietly(raw: Path, out: Path, **options: Any) -> Path:
-    """``convert(raw, out, **options)``, its warnings silenced (ns1nwb's own are asserted elsewhere)."""
+def _converted_quietly(raw: Path, out: Path, **options: Any) -> Any:
+    """``convert(raw, out, **options)``, its warnings silenced (ns1nwb's own are asserted elsewhere); the
+    :class:`ns1nwb.ConversionResult`."""
     from ns1nwb import convert
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        convert(raw, out, **options)
-    return out
+        return convert(raw, out, **options)
 
 
 @pytest.fixture(scope="session")
@@ -36,56 +38,185 @@ def real_raw() -> Path:
     return REAL_RAW
 
 
+# Every fixture below is made once per run (tests/shared.py: once for all pytest-xdist workers) and is
+# read-only: a test that changes files works on its own copy.
+
+
 @pytest.fixture(scope="session")
 def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 8-unit raw tree with test_data_5ms.mat (seed 0). Treat as read-only."""
+    """A generated 8-unit raw tree with test_data_5ms.mat (seed 0)."""
     from ns1nwb.sample_data import write_sample_tree
 
-    return write_sample_tree(tmp_path_factory.mktemp("raw") / "ns1", n_units=8, seed=0)
+    return made_once(tmp_path_factory, "raw", lambda folder: write_sample_tree(folder / "ns1", n_units=8, seed=0))
 
 
 @pytest.fixture(scope="session")
 def sample_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``sample_raw`` converted with the defaults. Treat as read-only."""
-    return _converted_quietly(sample_raw, tmp_path_factory.mktemp("nwb") / "sample.nwb")
+    """``sample_raw`` converted with the defaults."""
+    return made_once(tmp_path_factory, "nwb",
+                     lambda folder: _converted_quietly(sample_raw, folder / "sample.nwb").output_paths[0])
 
 
 @pytest.fixture(scope="session")
-def two_block_dandi(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 2-unit tree (seed 5: 2 recording blocks) and its ``--dandi`` folder at the native audio rate
-    (no resampling: faster): ``<base>/raw`` and ``<base>/dandiset``, one file per block. Read-only."""
+def sample_48k_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``sample_raw`` converted with ``audio_rate_hz=48000``: its waveforms resampled."""
+    return made_once(tmp_path_factory, "nwb_48k_sample", lambda folder: _converted_quietly(
+        sample_raw, folder / "48k.nwb", audio_rate_hz=48000).output_paths[0])
+
+
+@pytest.fixture(scope="session")
+def two_block_conversion(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """A generated 2-unit tree (seed 5: 2 recording blocks, with test_data_5ms.mat) and its ``convert --dandi
+    --dandiset-id 000000`` folder: ``<base>/raw`` and ``<base>/dandiset`` (one file per block, dandiset.yaml);
+    (base, the ConversionResult)."""
     from ns1nwb.sample_data import write_sample_tree
 
-    base = tmp_path_factory.mktemp("two_block_dandi")
-    raw = write_sample_tree(base / "raw", n_units=2, seed=5)
-    _converted_quietly(raw, base / "dandiset", dandi=True, audio_rate_hz=None)
-    return base
+    def make(base: Path) -> tuple[Path, Any]:
+        raw = write_sample_tree(base / "raw", n_units=2, seed=5)
+        return base, _converted_quietly(raw, base / "dandiset", dandi=True, dandiset_id="000000")
+
+    return made_once(tmp_path_factory, "two_block_dandi", make)
 
 
 @pytest.fixture(scope="session")
-def real_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real release converted with the defaults (about 10 s). Read-only."""
-    return _converted_quietly(real_raw, tmp_path_factory.mktemp("real") / "ns1.nwb")
+def two_block_dandi(two_block_conversion: tuple[Path, Any]) -> Path:
+    """``<base>`` of ``two_block_conversion``: ``<base>/raw`` and its ``--dandi`` folder ``<base>/dandiset``."""
+    return two_block_conversion[0]
+
+
+@pytest.fixture(scope="session")
+def real_conversion(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Any, list[str]]:
+    """The real release converted with the defaults (about 10 s): the :class:`ns1nwb.ConversionResult` and
+    the messages of the Ns1Warnings the conversion gave (there should be none)."""
+    from ns1nwb import Ns1Warning, convert
+
+    def make(folder: Path) -> tuple[Any, list[str]]:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = convert(real_raw, folder / "ns1.nwb")
+        return result, [str(w.message) for w in caught if issubclass(w.category, Ns1Warning)]
+
+    return made_once(tmp_path_factory, "real", make)
+
+
+@pytest.fixture(scope="session")
+def real_raw_times(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[list[Any]]]:
+    """``reference.raw_repeat_times(real_raw)``: every spike of the release as loadmat gives it (unit path ->
+    [set][repeat] -> ms), read once for the tests that compare files or grids with it."""
+    from reference import raw_repeat_times
+
+    return made_once(tmp_path_factory, "real_raw_times", lambda folder: raw_repeat_times(real_raw))
+
+
+@pytest.fixture(scope="session")
+def real_nwb(real_conversion: tuple[Any, list[str]]) -> Path:
+    """The real release converted with the defaults: the pooled file."""
+    return real_conversion[0].output_paths[0]
 
 
 @pytest.fixture(scope="session")
 def real_all_nwb(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real release converted with ``all_clusters=True`` (279 units). Read-only."""
-    return _converted_quietly(real_raw, tmp_path_factory.mktemp("real_all") / "all.nwb", all_clusters=True)
+    """The real release converted with ``all_clusters=True`` (279 units)."""
+    return made_once(tmp_path_factory, "real_all", lambda folder: _converted_quietly(
+        real_raw, folder / "all.nwb", all_clusters=True).output_paths[0])
 
 
-# --------------------------------------------------------------------------- the command line's fault rows
+@pytest.fixture(scope="session")
+def real_dandi(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """The real release's units converted with ``--dandi --dandiset-id 000000`` (15 session files): the
+    :class:`ns1nwb.ConversionResult`; the folder is ``output_paths[0].parents[1]``.
+
+    Converted from a copy of the release without its wavs: a session file holds every unit, trial and name of
+    its block as read from the real files, and no stimulus templates (the same 20 sounds in all 15 files;
+    written for DANDI in tests/nwb/test_dandi.py's folder, and inspected from the real wavs in the pooled file:
+    tests/nwb/test_convert.py). That makes the folder 4x faster to write and ``dandi validate`` 2x faster.
+    """
+    import scipy.io as sio
+
+    from ns1nwb.constants import METADATA_FILE, SPIKES_DIR
+
+    def make(folder: Path) -> Any:
+        raw = folder / "raw"
+        (raw / SPIKES_DIR).mkdir(parents=True)
+        shutil.copy(real_raw / METADATA_FILE, raw)
+        for neuron in sio.loadmat(real_raw / METADATA_FILE)["neuron"].ravel():  # each unit's file, its folder's codes
+            source = real_raw / SPIKES_DIR / str(neuron["path"].item())
+            target = raw / SPIKES_DIR / str(neuron["path"].item())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            for name in (source.name, f"{source.stem}_1.mat", "clusterquality.mat"):
+                if (source.parent / name).is_file() and not (target.parent / name).exists():
+                    shutil.copy(source.parent / name, target.parent / name)
+        return _converted_quietly(raw, folder / "000000", dandi=True, dandiset_id="000000")
+
+    return made_once(tmp_path_factory, "real_dandi", make)
+
+
+# --------------------------------------------------------------------------- trees for the refusal rows
 #
-# A small tree and an output folder per test, for the rows that run ``ns1nwb convert`` and check what the
-# user sees (tests/cliharness.py): test_faults, test_validation, test_output_safety, test_bounded_work.
+# A small tree and an output folder per test, for the rows that change one raw value and check what the
+# reader (tests/release, tests/nwb/test_naming.py) or the command line (tests/cli) makes of it.
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def base_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 2-unit tree (2 recording blocks, 2 subjects), no spectrogram. Read-only."""
+    """A generated 2-unit tree (seed 0: 2 recording blocks, 2 ferrets, exp45 and exp57) with test_data_5ms.mat
+    (so a conversion computes no cochleagram)."""
     from ns1nwb.sample_data import write_sample_tree
 
-    return write_sample_tree(tmp_path_factory.mktemp("faults") / "raw", n_units=2, seed=0, with_spectrogram=False)
+    return made_once(tmp_path_factory, "base_raw", lambda folder: write_sample_tree(folder / "raw", n_units=2,
+                                                                                     seed=0))
+
+
+@pytest.fixture(scope="session")
+def cluster_raw(base_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``base_raw`` without wavs and test_data_5ms.mat (the audio plays no part), plus 3 clusters the metadata
+    does not name: one with 16-19 / 3-4 repeats in the first unit's block, one 31-set file with 0-4 repeats in
+    a later block, one in a folder without clusterquality.mat; clusterquality.mat in the units' folders."""
+    import numpy as np
+
+    from clusters import add_cluster, write_quality
+    from ns1nwb.constants import SPECTROGRAM_FILE, SPIKES_DIR, WAV_DIR
+    from rawedit import unit_paths
+
+    def make(folder: Path) -> Path:
+        root = Path(shutil.copytree(base_raw, folder / "raw", ignore=shutil.ignore_patterns(WAV_DIR,
+                                                                                             SPECTROGRAM_FILE)))
+        first = root / SPIKES_DIR / unit_paths(root)[0]  # exp45_1x32/P04-SH.En.C.U/cluster.07.data.mat
+        second = root / SPIKES_DIR / unit_paths(root)[1]  # exp57_B4x8/P03-SH_En_C.Rsh3/cluster.12.data.mat
+        rng = np.random.default_rng(3)
+        fewer = {s: int(rng.integers(16, 20)) if s < 20 else int(rng.integers(3, 5)) for s in range(32)}
+        add_cluster(first, first.with_name("cluster.03.data.mat"), repeats=fewer)
+        # A later recording of the same penetration, 31 sets: DRC set 21 missing, the sets after it one earlier.
+        add_cluster(first, first.with_name("cluster.09.data.mat"), hours=2.0, drop_sets=(21,),
+                    repeats={s: int(rng.integers(0, 5)) for s in range(32)})
+        add_cluster(first, root / SPIKES_DIR / "exp45_1x32" / "P05-SH.En.C.D" / "cluster.01.data.mat", hours=5.0)
+        write_quality(first.parent, [3, 3, 3, 3, 3, 3, 2, 3, 1])
+        write_quality(second.parent, [3] * 11 + [1])
+        return root
+
+    return made_once(tmp_path_factory, "cluster_raw", make)
+
+
+@pytest.fixture(scope="session")
+def cluster_nwbs(cluster_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Any]:
+    """(the default file, the --all-clusters file, the default conversion's result) of ``cluster_raw``."""
+    def make(out: Path) -> tuple[Path, Path, Any]:
+        result = _converted_quietly(cluster_raw, out / "default.nwb", audio_rate_hz=None)
+        _converted_quietly(cluster_raw, out / "all.nwb", audio_rate_hz=None, all_clusters=True)
+        return out / "default.nwb", out / "all.nwb", result
+
+    return made_once(tmp_path_factory, "cluster_nwb", make)
+
+
+@pytest.fixture(scope="session")
+def cluster_dandi(cluster_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """``cluster_raw`` converted with ``--dandi --all-clusters`` at the native rate: a file per recording block
+    (4), two of them holding only clusters the metadata does not name. The folder."""
+    def make(folder: Path) -> Path:
+        _converted_quietly(cluster_raw, folder / "dandiset", dandi=True, all_clusters=True, audio_rate_hz=None)
+        return folder / "dandiset"
+
+    return made_once(tmp_path_factory, "cluster_dandi", make)
 
 
 @pytest.fixture
@@ -98,11 +229,12 @@ def tree(base_raw: Path, tmp_path: Path) -> Path:
 
 @pytest.fixture
 def lean_tree(base_raw: Path, tmp_path: Path) -> Path:
-    """A private copy without wavs (so without stimulus templates): fast to write; rows that use it let the
-    'wavs missing' warning through. For faults of the writer, where the audio plays no part."""
-    from ns1nwb.constants import WAV_DIR
+    """A private copy without wavs and test_data_5ms.mat (so without stimulus templates): fast to write;
+    rows that use it let the 'wavs missing' warning through. For the writer, where the audio plays no part."""
+    from ns1nwb.constants import SPECTROGRAM_FILE, WAV_DIR
 
-    return Path(shutil.copytree(base_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
+    return Path(shutil.copytree(base_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR,
+                                                                                          SPECTROGRAM_FILE)))
 
 
 @pytest.fixture
@@ -121,6 +253,27 @@ def out_dir(tmp_path: Path) -> Path:
 @pytest.fixture
 def out(out_dir: Path) -> Path:
     return out_dir / "ns1.nwb"
+
+
+# --------------------------------------------------------------------------- the slowest data first
+#
+# With pytest-xdist each worker runs a share of the tests in collection order. The first test that needs one
+# of these fixtures is moved to the front, the slowest first: each is then made at the start of the run (by one
+# worker, while the other goes on with its own tests: tests/shared.py), not near its end with a worker idle.
+
+_SLOWEST_FIXTURES = ("real_dandi", "real_all_nwb", "real_conversion", "real_raw_times")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    first: list[pytest.Item] = []
+    for name in _SLOWEST_FIXTURES:
+        if any(name in item.fixturenames for item in first):
+            continue  # made by a test already in front
+        user = next((item for item in items if name in getattr(item, "fixturenames", ())), None)
+        if user is not None:
+            first.append(user)
+    chosen = set(map(id, first))
+    items[:] = first + [item for item in items if id(item) not in chosen]
 
 
 # --------------------------------------------------------------------------- a hang ends

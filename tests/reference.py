@@ -51,9 +51,9 @@ def seed_response(times_by_repeat: list[np.ndarray], dt_ms: int = 5, smooth: boo
 
 
 def seed_grid(root: Path, stimuli=range(20), dt_ms: int = 5, smooth: bool = True,
-              window_ms: float = 21.0) -> np.ndarray:
-    """(N, S, R, T) grid of every unit in metadata order."""
-    times = raw_repeat_times(root)
+              window_ms: float = 21.0, times: dict[str, list[list[np.ndarray]]] | None = None) -> np.ndarray:
+    """(N, S, R, T) grid of every unit in metadata order (``times``: ``raw_repeat_times(root)`` when given)."""
+    times = raw_repeat_times(root) if times is None else times
     return np.stack([
         np.stack([seed_response(per_set[s], dt_ms, smooth, window_ms) for s in stimuli])
         for per_set in times.values()

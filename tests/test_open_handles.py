@@ -59,6 +59,7 @@ def test_closes_what_it_opens(tmp_path, module_file):
 
 def test_a_test_that_leaves_a_handle_open_errors(pytester):
     pytester.makeconftest(Path(__file__).with_name("conftest.py").read_text())
+    pytester.makepyfile(shared=Path(__file__).with_name("shared.py").read_text())  # conftest.py imports it
     pytester.makepyfile(test_leaky=LEAKY_TESTS)
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
     result.assert_outcomes(passed=4, errors=3)

@@ -84,13 +84,14 @@ def test_user_dois_are_written_as_urls(tmp_path):
     assert load_metadata(path)["related_publications"] == ["https://doi.org/10.1000/xyz", "https://example.org/paper"]
 
 
-def test_binomial_species_and_own_keywords_reach_the_file(sample_raw, tmp_path):
+def test_binomial_species_and_own_keywords_reach_the_file(lean_tree, tmp_path):
+    """(A tree without wavs: the row is about the metadata.)"""
     path = tmp_path / "m.yaml"
     path.write_text("keywords: [ferret, A1]\nsubject: {species: Mustela putorius furo, age: P1Y/}\n")
     out = tmp_path / "m.nwb"
     with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        convert(sample_raw, out, metadata_path=path)
+        warnings.simplefilter("ignore")  # its wavs are missing
+        convert(lean_tree, out, metadata_path=path)
     with h5py.File(out, "r") as f:
         assert f["general/subject/species"][()].decode() == FERRET_TAXON_URL
         assert f["general/subject/age"][()].decode() == "P1Y/"

@@ -4,19 +4,14 @@ inferred onsets and pascals, no unsourced claims, no area for a probe the releas
 from __future__ import annotations
 
 import re
-import warnings
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
 
-from ns1nwb import convert
-from ns1nwb.constants import SPIKE_CLOCK_HZ, SPIKES_DIR, STIMULI
+from ns1nwb.constants import SPIKE_CLOCK_HZ, STIMULI
 from ns1nwb.nwb.electrodes import PRIMARY_AC, UNKNOWN_LOCATION
-from ns1nwb.sample_data import write_sample_tree
-from clusters import add_cluster
-from rawedit import unit_paths
 
 
 def _text(value):
@@ -98,15 +93,10 @@ def test_no_claim_without_a_source(sample_nwb):
         assert claim not in text, claim
 
 
-def test_a_probe_of_clusters_the_metadata_does_not_name_gets_no_area(tmp_path):
-    root = write_sample_tree(tmp_path / "raw", n_units=2, seed=0, with_spectrogram=False)
-    first = root / SPIKES_DIR / unit_paths(root)[0]
-    add_cluster(first, first.with_name("cluster.03.data.mat"))  # beside a metadata unit: its probe's area
-    add_cluster(first, root / SPIKES_DIR / "exp45_1x32" / "P05-SH.En.C.D" / "cluster.01.data.mat", hours=5.0)
-    out = tmp_path / "all.nwb"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        convert(root, out, all_clusters=True, audio_rate_hz=None)
+def test_a_probe_of_clusters_the_metadata_does_not_name_gets_no_area(cluster_nwbs):
+    """The --all-clusters file of ``cluster_raw``: clusters beside metadata units (cluster.03 and .09 in
+    exp45_1x32/P04: their probe's area) and one in a folder of its own (exp45_1x32/P05)."""
+    _, out, _ = cluster_nwbs
     with h5py.File(out, "r") as f:
         groups = f["general/extracellular_ephys"]
         locations = {name: _text(groups[name].attrs["location"]) for name in groups

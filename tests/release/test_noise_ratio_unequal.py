@@ -4,7 +4,9 @@ per sound with >= 2 repeats and pooled over those sounds; NaN only where no natu
 from __future__ import annotations
 
 import math
+import shutil
 import warnings
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -12,9 +14,8 @@ import pytest
 import scipy.io as sio
 
 import ns1nwb
-from ns1nwb.constants import SPIKES_DIR
+from ns1nwb.constants import SPECTROGRAM_FILE, SPIKES_DIR, WAV_DIR
 from ns1nwb.metrics import noise_ratio, pooled_noise_ratio, sweep_counts, unit_noise_ratio
-from ns1nwb.sample_data import write_sample_tree
 from clusters import add_cluster
 from rawedit import unit_paths
 
@@ -74,8 +75,10 @@ def _natural_times(path):
     return [out[i] for i in sorted(out)]
 
 
-def test_clusters_with_unequal_repeats_get_a_value(tmp_path):
-    root = write_sample_tree(tmp_path / "raw", n_units=2, seed=0, with_spectrogram=False)
+def test_clusters_with_unequal_repeats_get_a_value(base_raw, tmp_path):
+    # base_raw's 2 units without the sounds (the row is about spikes)
+    root = Path(shutil.copytree(base_raw, tmp_path / "raw",
+                                ignore=shutil.ignore_patterns(WAV_DIR, SPECTROGRAM_FILE)))
     first = root / SPIKES_DIR / unit_paths(root)[0]
     rng = np.random.default_rng(3)
     few = add_cluster(first, first.with_name("cluster.09.data.mat"), hours=2.0, drop_sets=(21,),

@@ -14,7 +14,7 @@ from typing import Iterator
 import h5py
 import numpy as np
 import pytest
-from test_download import serve_files  # the Range-capable local server (tests/ is on sys.path)
+from localserver import serve_files  # the Range-capable local server (tests/ is on sys.path)
 
 import ns1nwb
 
@@ -106,24 +106,10 @@ def test_spikeinterface_reads_the_units(sample_nwb):
 
 
 @pytest.fixture(scope="module")
-def all_clusters_dandi(tmp_path_factory: pytest.TempPathFactory):
-    """``--dandi --all-clusters`` of 2 metadata units plus a cluster in their block and one recorded later in
-    a folder of its own: that block's file has no electrodes table (its only unit has no known site)."""
-    from clusters import add_cluster
-    from rawedit import unit_paths
-
-    from ns1nwb.constants import SPIKES_DIR
-    from ns1nwb.sample_data import write_sample_tree
-
-    base = tmp_path_factory.mktemp("all_clusters_dandi")
-    root = write_sample_tree(base / "raw", n_units=2, seed=0, with_spectrogram=False)
-    first = root / SPIKES_DIR / unit_paths(root)[0]
-    add_cluster(first, first.with_name("cluster.03.data.mat"))
-    add_cluster(first, root / SPIKES_DIR / "exp45_1x32" / "P05-SH.En.C.D" / "cluster.01.data.mat", hours=5.0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ns1nwb.convert(root, base / "dandiset", dandi=True, all_clusters=True, audio_rate_hz=None)
-    return sorted((base / "dandiset").rglob("*.nwb"))
+def all_clusters_dandi(cluster_dandi):
+    """``--dandi --all-clusters`` of 2 metadata units plus clusters in their blocks and one recorded later in a
+    folder of its own: that block's file has no electrodes table (its only unit has no known site)."""
+    return sorted(cluster_dandi.rglob("*.nwb"))
 
 
 def test_spikeinterface_reads_every_all_clusters_session_file(all_clusters_dandi):

@@ -25,6 +25,7 @@ from ns1nwb.deepstrf import NS1_RAHMAN_TEST_INDICES, NS1_RAHMAN_TRAINVAL_INDICES
 from clusters import add_cluster
 from reference import raw_repeat_times, seed_response
 from rawedit import unit_paths
+from shared import made_once
 
 #: The seed's published split and sound categories (deepSTRF ``ns1.py``), written out here as the seed has them.
 SEED_TRAINVAL = [0, 1, 2, 4, 5, 7, 8, 10, 11, 12, 13, 14, 15, 16, 17, 18]
@@ -123,17 +124,20 @@ def test_unit_selection_by_mask_indices_and_names(sample_raw, sample_nwb):
     np.testing.assert_array_equal(by_name.responses[3][1], read_lists(sample_nwb, units=2).responses[3][0])
 
 
-@pytest.fixture(scope="module")
-def sparse_nwb(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
-    """(raw tree, --all-clusters file): 2 metadata units and one more cluster with 0-19 repeats of each sound."""
-    from ns1nwb.sample_data import write_sample_tree
+@pytest.fixture(scope="session")
+def sparse_nwb(base_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(raw tree, --all-clusters file): 2 metadata units and one more cluster with 0-19 repeats of each sound
+    (``base_raw``: its test_data_5ms.mat gives the spectrograms)."""
+    from rawedit import copy_tree_sharing_wavs
 
-    base = tmp_path_factory.mktemp("deepstrf_sparse")
-    raw = write_sample_tree(base / "raw", n_units=2, seed=0, with_spectrogram=False)
-    first = raw / "spikesandwav" / unit_paths(raw)[0]
-    # Sound 2 not recorded at all, sound 5 twice, sound 7 nineteen times.
-    add_cluster(first, first.with_name("cluster.03.data.mat"), repeats={2: 0, 5: 2, 7: 19})
-    return raw, _converted(raw, base / "all.nwb", all_clusters=True, audio_rate_hz=None)
+    def make(base: Path) -> tuple[Path, Path]:
+        raw = copy_tree_sharing_wavs(base_raw, base / "raw")
+        first = raw / "spikesandwav" / unit_paths(raw)[0]
+        # Sound 2 not recorded at all, sound 5 twice, sound 7 nineteen times.
+        add_cluster(first, first.with_name("cluster.03.data.mat"), repeats={2: 0, 5: 2, 7: 19})
+        return raw, _converted(raw, base / "all.nwb", all_clusters=True, audio_rate_hz=None)
+
+    return made_once(tmp_path_factory, "deepstrf_sparse", make)
 
 
 def test_every_cluster_with_ragged_repeats_and_nan_sentinels(sparse_nwb):
@@ -171,8 +175,8 @@ def test_native_waveforms_are_the_whole_wavs(two_block_dandi):
     assert len(lists.nrn_meta) == 2 and lists.nrn_meta == _seed_nrn_meta(raw)
 
 
-def test_resampled_waveforms_are_refused(sample_raw, tmp_path):
-    resampled = _converted(sample_raw, tmp_path / "48k.nwb", audio_rate_hz=48000)
+def test_resampled_waveforms_are_refused(sample_48k_nwb):
+    resampled = sample_48k_nwb
     with pytest.raises(NwbContentError, match="resampled to 48000 Hz.*without --audio-rate") as caught:
         read_lists(resampled, waveforms=True)
     assert str(caught.value).startswith(str(resampled)) and "\n" not in str(caught.value)
@@ -182,7 +186,7 @@ def test_a_file_without_sounds(base_raw, tmp_path):
     """Converted from a tree without wavs: no waveform, no spectrogram; each mode says what is missing."""
     import shutil
 
-    raw = shutil.copytree(base_raw, tmp_path / "raw", ignore=shutil.ignore_patterns("SH.En.C"))
+    raw = shutil.copytree(base_raw, tmp_path / "raw", ignore=shutil.ignore_patterns("SH.En.C", "test_data_5ms.mat"))
     path = _converted(raw, tmp_path / "lean.nwb")
     with pytest.raises(NwbContentError, match="holds no stimulus waveforms") as caught:
         read_lists(path, waveforms=True)
@@ -228,7 +232,7 @@ def test_a_missing_file_is_the_readers_error(tmp_path):
 
 def test_a_url_reads_only_what_it_needs(sample_nwb):
     pytest.importorskip("remfile")
-    from test_download import serve_files
+    from localserver import serve_files
 
     with h5py.File(sample_nwb, "r") as f:
         waveform_bytes = sum(f[f"stimulus/templates/{name}/data"].id.get_storage_size()

@@ -73,7 +73,7 @@ def test_sample_data_refuses_an_existing_tree(tmp_path):
 def test_ci_runs_the_readme_test_command():
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     readme_lines = (root / "README.md").read_text().splitlines()
     ci_command = [line for line in (root / ".ci/run").read_text().splitlines() if line.startswith("python3 -m venv")]
     assert len(ci_command) == 1

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from readedit import copy, replace_dataset
-from test_download import closed_port_url, serve_files
+from localserver import closed_port_url, serve_files
 
 import ns1nwb
 from ns1nwb import NwbContentError
@@ -194,23 +194,19 @@ def test_a_copy_with_another_identifier_is_found_by_its_units(sample_nwb, tmp_pa
     assert "a.nwb" in str(caught.value) and "b.nwb" in str(caught.value)
 
 
-@pytest.fixture(scope="module")
-def dandi_with_pooled(two_block_dandi: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A --dandi folder of a 2-unit tree and the pooled file of the same tree beside it."""
-    base = tmp_path_factory.mktemp("dandi_pooled")
-    shutil.copytree(two_block_dandi / "dandiset", base / "dandiset")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ns1nwb.convert(two_block_dandi / "raw", base / "pooled.nwb", audio_rate_hz=None)
-    return base
 
 
-def test_the_pooled_file_inside_a_dandi_folder_is_an_error(dandi_with_pooled, tmp_path):
+def test_the_pooled_file_inside_a_dandi_folder_is_an_error(two_block_dandi, tmp_path):
+    """A --dandi folder of a 2-unit tree, and the pooled file of the same tree put in it."""
     folder = tmp_path / "dandiset"
-    shutil.copytree(dandi_with_pooled / "dandiset", folder)
+    shutil.copytree(two_block_dandi / "dandiset", folder)
     with ns1nwb.open(folder) as rec:  # as written: fine
         assert len(rec.units) == 2
-    shutil.copy(dandi_with_pooled / "pooled.nwb", folder / "pooled.nwb")
+    raw = shutil.copytree(two_block_dandi / "raw", tmp_path / "raw",  # its sounds play no part here
+                          ignore=shutil.ignore_patterns("SH.En.C", "test_data_5ms.mat"))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # its wavs are missing
+        ns1nwb.convert(raw, folder / "pooled.nwb", audio_rate_hz=None)
     with pytest.raises(NwbContentError, match="both hold unit") as caught:
         ns1nwb.open(folder)
     assert "pooled.nwb" in str(caught.value) and "_ecephys.nwb" in str(caught.value)

@@ -1,5 +1,10 @@
 """What the file says must be true (issue 15): observation intervals, clocks, references, names, identifiers,
-missing values, per-file descriptions and UTC clock arithmetic. Checked as a raw HDF5 reader sees the file."""
+missing values, per-file descriptions and UTC clock arithmetic. Checked as a raw HDF5 reader sees the file.
+
+One file of a 3-unit tree without its wavs is shared (``small_nwb``); a test that converts a variant of its own
+converts it without wavs too (``lean``: no stimulus templates, several times faster), where the audio plays no
+part; the trials' references to the sounds are read in the sample file.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +18,11 @@ import numpy as np
 import pytest
 
 import ns1nwb
-from ns1nwb.constants import SPIKES_DIR
+from ns1nwb.constants import SPIKES_DIR, WAV_DIR
+from ns1nwb.exceptions import Ns1Warning
 from ns1nwb.sample_data import write_sample_tree
-from rawedit import load_spikes, save, unit_paths
+from rawedit import load_spikes, neurons, save, save_neurons, unit_paths
+from shared import made_once
 
 
 def _text(values) -> list[str]:
@@ -29,14 +36,32 @@ def _convert(raw: Path, out: Path, **options) -> Path:
     return out
 
 
-@pytest.fixture(scope="module")
+def _convert_lean(raw: Path, out: Path, **options) -> Path:
+    """``_convert`` of a tree without wavs: the one Ns1Warning says so (any other fails the test)."""
+    with pytest.warns(Ns1Warning, match="natural-sound wavs missing"):
+        ns1nwb.convert(raw, out, audio_rate_hz=None, **options)
+    return out
+
+
+@pytest.fixture(scope="session")
 def small_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return write_sample_tree(tmp_path_factory.mktemp("claims") / "raw", n_units=3, seed=1, with_spectrogram=False)
+    return made_once(tmp_path_factory, "claims_raw", lambda folder: write_sample_tree(
+        folder / "raw", n_units=3, seed=1, with_spectrogram=False))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def small_nwb(small_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _convert(small_raw, tmp_path_factory.mktemp("claims_nwb") / "ns1.nwb")
+    def make(folder: Path) -> Path:
+        raw = Path(shutil.copytree(small_raw, folder / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
+        return _convert(raw, folder / "ns1.nwb")  # (its warnings silenced: the wavs are missing)
+
+    return made_once(tmp_path_factory, "claims_nwb", make)
+
+
+@pytest.fixture
+def lean(small_raw: Path, tmp_path: Path) -> Path:
+    """A private copy of ``small_raw`` without its wavs."""
+    return Path(shutil.copytree(small_raw, tmp_path / "raw", ignore=shutil.ignore_patterns(WAV_DIR)))
 
 
 def test_obs_intervals_are_the_recorded_sweeps(small_nwb):
@@ -91,10 +116,9 @@ def test_recording_blocks_table_and_true_onsets(small_raw, small_nwb):
         assert "POOLED CONVENIENCE FILE" in notes and "--dandi" in notes
 
 
-def test_per_session_files_describe_themselves(small_raw, tmp_path):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = ns1nwb.convert(small_raw, tmp_path / "dandiset", audio_rate_hz=None, dandi=True)
+def test_per_session_files_describe_themselves(lean, tmp_path):
+    with pytest.warns(Ns1Warning, match="natural-sound wavs missing"):
+        result = ns1nwb.convert(lean, tmp_path / "dandiset", audio_rate_hz=None, dandi=True)
     descriptions = set()
     for path in result.output_paths:
         with h5py.File(path, "r") as f:
@@ -109,11 +133,9 @@ def test_per_session_files_describe_themselves(small_raw, tmp_path):
     assert len(descriptions) == len(result.output_paths)
 
 
-def test_trial_references_as_raw_hdf5_sees_them(small_raw, tmp_path):
+def test_trial_references_as_raw_hdf5_sees_them(sample_nwb):
     """Natural rows reference their waveform; DRC rows hold no reference at all (not (-1, -1) to nat01)."""
-    out = tmp_path / "wav.nwb"
-    _convert(small_raw, out)
-    with h5py.File(out, "r") as f:
+    with h5py.File(sample_nwb, "r") as f:
         trials = f["intervals/trials"]
         ends = trials["timeseries_index"][:].astype(int)
         counts = np.diff(np.concatenate([[0], ends]))
@@ -137,20 +159,24 @@ def test_no_column_name_ends_in_index_but_hdmf_indexes(small_nwb):
                 assert f["units"][name].attrs["neurodata_type"] == "VectorIndex", name
 
 
-def test_identifier_changes_with_the_ns1nwb_version(small_raw, small_nwb, tmp_path, monkeypatch):
+def test_identifier_changes_with_the_ns1nwb_version(lean, tmp_path, monkeypatch):
+    """The same tree gives the same identifier and source checksums; another ns1nwb version another identifier."""
     from ns1nwb.nwb import context
 
-    again = _convert(small_raw, tmp_path / "again.nwb")
+    first = _convert_lean(lean, tmp_path / "first.nwb")
+    again = _convert_lean(lean, tmp_path / "again.nwb")
     monkeypatch.setattr(context, "__version__", "99.0.0")
-    newer = _convert(small_raw, tmp_path / "newer.nwb")
-    with h5py.File(small_nwb, "r") as a, h5py.File(again, "r") as b, h5py.File(newer, "r") as c:
+    newer = _convert_lean(lean, tmp_path / "newer.nwb")
+    with h5py.File(first, "r") as a, h5py.File(again, "r") as b, h5py.File(newer, "r") as c:
         assert a["identifier"][()] == b["identifier"][()]
+        assert _text(a["processing/provenance/source_files/sha256"][:]) == \
+            _text(b["processing/provenance/source_files/sha256"][:])
         assert c["identifier"][()] != a["identifier"][()]
 
 
-def test_missing_values_are_missing(small_raw, tmp_path):
+def test_missing_values_are_missing(lean, tmp_path):
     """A stim parameter the raw file lacks is NaN (Level is a real negative number), a missing depth NaN."""
-    raw = Path(shutil.copytree(small_raw, tmp_path / "raw"))
+    raw = lean
     spike_file = raw / SPIKES_DIR / unit_paths(raw)[0]
     mat, sets = load_spikes(spike_file)
     params = sets[0, 0]["stim_params"]
@@ -160,7 +186,7 @@ def test_missing_values_are_missing(small_raw, tmp_path):
         without[0, 0][n] = params[0, 0][n]
     sets[0, 0]["stim_params"] = without
     save(spike_file, mat)
-    out = _convert(raw, tmp_path / "out.nwb")
+    out = _convert_lean(raw, tmp_path / "out.nwb")
     with h5py.File(out, "r") as f:
         trials = f["intervals/trials"]
         level, stimulus = trials["stim_level"][:], trials["stimulus_index"][:]
@@ -176,10 +202,13 @@ def test_missing_values_are_missing(small_raw, tmp_path):
         assert "Unit: ms." in trials["length_signal_ms"].attrs["description"]
 
 
-def test_a_block_across_the_daylight_saving_change(tmp_path):
+def test_a_block_across_the_daylight_saving_change(lean):
     """Europe/London went from GMT to BST at 2013-03-31 01:00 UTC: onsets 20 min apart in UTC are 80 min
     apart in local wall time. Offsets must be computed in UTC."""
-    raw = write_sample_tree(tmp_path / "raw", n_units=1, seed=2, with_spectrogram=False)
+    raw = lean  # one unit of it: its block is the file's only one
+    for path in unit_paths(raw)[1:]:
+        (raw / SPIKES_DIR / path).unlink()
+    save_neurons(raw, neurons(raw)[:, :1])
     spike_file = raw / SPIKES_DIR / unit_paths(raw)[0]
     mat, sets = load_spikes(spike_file)
     first_utc = dt.datetime(2013, 3, 31, 0, 50, tzinfo=dt.timezone.utc)
@@ -194,7 +223,7 @@ def test_a_block_across_the_daylight_saving_change(tmp_path):
             onsets.append(moment)
             k += 1
     save(spike_file, mat)
-    out = _convert(raw, tmp_path / "dst.nwb")
+    out = _convert_lean(raw, raw.parent / "dst.nwb")
     with h5py.File(out, "r") as f:
         start = f["intervals/trials/start_time"][:]
         iso = _text(f["intervals/trials/onset_wall_clock"][:])
@@ -206,13 +235,10 @@ def test_a_block_across_the_daylight_saving_change(tmp_path):
         assert f["session_start_time"][()].decode().startswith("2013-03-31T00:50:00")
 
 
-def test_date_of_birth_reaches_the_subject(small_raw, tmp_path):
+def test_date_of_birth_reaches_the_subject(lean, tmp_path):
     """The metadata schema's ``date`` is text; pynwb's Subject wants a datetime (this was an internal error)."""
     metadata = tmp_path / "meta.yaml"
     metadata.write_text("subject:\n  date_of_birth: 2011-06-15\n")
-    out = tmp_path / "dob.nwb"
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ns1nwb.convert(small_raw, out, audio_rate_hz=None, metadata_path=metadata)
+    out = _convert_lean(lean, tmp_path / "dob.nwb", metadata_path=metadata)
     with h5py.File(out, "r") as f:
         assert f["general/subject/date_of_birth"][()].decode().startswith("2011-06-15T00:00:00")

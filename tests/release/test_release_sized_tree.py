@@ -4,6 +4,7 @@ whole, each with its original's spikes and quality code; bad arguments write not
 from __future__ import annotations
 
 import importlib.util
+import shutil
 import warnings
 from pathlib import Path
 
@@ -12,12 +13,11 @@ import numpy as np
 import pytest
 
 import ns1nwb
-from ns1nwb.constants import SPIKES_DIR
-from ns1nwb.sample_data import write_sample_tree
+from ns1nwb.constants import SPECTROGRAM_FILE, SPIKES_DIR, WAV_DIR
 from clusters import add_cluster, write_quality
 from rawedit import unit_paths
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+BENCHMARKS = Path(__file__).resolve().parents[2] / "benchmarks"
 
 
 @pytest.fixture(scope="module")
@@ -37,9 +37,11 @@ def tree_module():
 
 
 @pytest.fixture(scope="module")
-def small_tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """2 metadata units, one other cluster, a clusterquality.mat in one folder and none in the other."""
-    root = write_sample_tree(tmp_path_factory.mktemp("small") / "raw", n_units=2, seed=0, with_spectrogram=False)
+def small_tree(base_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 metadata units, one other cluster, a clusterquality.mat in one folder and none in the other (no wavs,
+    no test_data_5ms.mat: the rows are about clusters)."""
+    root = Path(shutil.copytree(base_raw, tmp_path_factory.mktemp("small") / "raw",
+                                ignore=shutil.ignore_patterns(WAV_DIR, SPECTROGRAM_FILE)))
     first = root / SPIKES_DIR / unit_paths(root)[0]  # exp45_1x32/P04-SH.En.C.U/cluster.07.data.mat
     add_cluster(first, first.with_name("cluster.03.data.mat"))
     write_quality(first.parent, [3, 3, 2, 3, 3, 3, 1])

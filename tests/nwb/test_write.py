@@ -1,6 +1,6 @@
 """ns1nwb.write, the one place that touches outputs: the lock, temporaries placed all or none, what may be
 replaced, never an input. Pure file-system tests (no conversion); the command line's few end-to-end rows
-are in test_output_safety.py."""
+are in tests/cli/test_output_safety.py."""
 
 from __future__ import annotations
 
@@ -232,8 +232,11 @@ def test_what_may_be_replaced(tmp_path, make, overwrite, problem):
     if problem is None:
         assert check_replaceable(target, overwrite=overwrite) == target.exists()
     else:
+        before = os.lstat(target)
         with pytest.raises(OutputError, match=problem):
             check_replaceable(target, overwrite=overwrite)
+        after = os.lstat(target)  # left as it was (a folder stays an empty folder)
+        assert (after.st_ino, after.st_mode, after.st_mtime_ns) == (before.st_ino, before.st_mode, before.st_mtime_ns)
 
 
 def test_a_device_is_never_replaced(tmp_path):
@@ -297,3 +300,52 @@ def test_write_nwbfile_round_trip_and_disk_errors(tmp_path, monkeypatch):
     with pytest.raises(OutputError, match=r"y\.nwb: writing failed \(No space left on device\); nothing was"):
         write.write_nwbfile(nwbfile, tmp_path / "y.nwb")
     assert _entries(tmp_path) == ["x.nwb"]
+
+
+def _minimal_nwbfile(identifier: str):
+    from datetime import datetime, timezone
+
+    from pynwb import NWBFile
+
+    return NWBFile(session_description="d", identifier=identifier,
+                   session_start_time=datetime(2020, 1, 1, tzinfo=timezone.utc))
+
+
+def test_a_long_but_legal_output_name(tmp_path):
+    """A 244-character name: the lock and the temporary file get names the file system takes (was a CLI row
+    of tests/test_faults.py: no 'partial' file named in an error, the output written, nothing beside it)."""
+    target = tmp_path / ("a" * 240 + ".nwb")
+    try:
+        target.touch()
+        target.unlink()
+    except OSError:
+        pytest.skip("this file system does not take 244-character names")
+    assert write.write_nwbfile(_minimal_nwbfile("long"), target) == target
+    assert _entries(tmp_path) == [target.name]
+
+
+def test_a_full_disk_half_way_through_the_write(tmp_path, monkeypatch):
+    """``OSError(ENOSPC)`` after part of the temporary file is on disk: one error naming the output, the
+    temporary file gone (was a CLI row of tests/test_faults.py; the command line prints it, exit 2)."""
+    from cliharness import ENOSPC, Spy, fault_in_nwb_write
+
+    out = tmp_path / "ns1.nwb"
+    spy = Spy(tmp_path)
+    fault_in_nwb_write(monkeypatch, spy, OSError(errno.ENOSPC, ENOSPC))
+    with pytest.raises(OutputError) as caught:
+        write.write_nwbfile(_minimal_nwbfile("full"), out)
+    assert str(out) in str(caught.value) and ENOSPC in str(caught.value) and "\n" not in str(caught.value)
+    assert len(spy.seen) == 1 and write.PARTIAL in spy.seen[0]  # the fault struck with the temporary on disk
+    assert _entries(tmp_path) == []
+
+
+def test_inputs_under_looping_folder_links(tmp_path):
+    """The folders a conversion reads may hold links that loop (``loop -> ..``, ``self -> self``): walking
+    them ends, and an output beside them is taken (tests/release/test_tree.py reads such a tree)."""
+    spikes = tmp_path / "raw" / "spikes"
+    (spikes / "exp").mkdir(parents=True)
+    (spikes / "exp" / "loop").symlink_to("..", target_is_directory=True)
+    (spikes / "self").symlink_to("self")
+    refuse_inputs(tmp_path / "raw" / "ns1.nwb", folders=[spikes])
+    with pytest.raises(OutputError, match="lies inside"):
+        refuse_inputs(spikes / "exp" / "loop" / "ns1.nwb", folders=[spikes])

@@ -133,7 +133,7 @@ def test_cli_plot(sample_nwb, tmp_path):
 def test_the_tour_and_its_figure_are_in_docs():
     from pathlib import Path
 
-    docs = Path(__file__).resolve().parents[1] / "docs"
+    docs = Path(__file__).resolve().parents[2] / "docs"
     png, tour = docs / "tour.png", docs / "tour.md"
     assert png.is_file() and tour.is_file(), "run: python scripts/make_tour_figure.py"
     assert png.stat().st_size < 300_000

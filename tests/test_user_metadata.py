@@ -80,3 +80,60 @@ def test_validate_metadata_checks_text(value, needle):
     with pytest.raises(MetadataError, match=needle) as caught:
         validate_metadata({"subject": {"description": value}}, "api")
     assert "subject.description" in str(caught.value)
+
+
+# --------------------------------------------------------------------------- the schema's answers, row by row
+#
+# These rows were ``ns1nwb convert --metadata`` runs (tests/test_faults.py); the command line prints the
+# MetadataError as its one ``error:`` line, exit 2, before reading the raw tree (checked end to end above).
+
+
+@pytest.mark.parametrize("text, field, problem", [
+    pytest.param("lab: [1, 2]\n", "lab", "is not of type 'string'", id="wrong-type"),
+    pytest.param("experimenter: Doe, Jane\n", "experimenter", "is not of type 'array'", id="wrong-type-list"),
+    pytest.param("experimenter: [Jane Doe]\n", "experimenter.0", "does not match", id="bad-name"),
+    pytest.param("colour: blue\n", "colour", "unknown key", id="unknown-key"),
+    pytest.param("subject:\n  eye_colour: blue\n", "eye_colour", "unknown key", id="unknown-subject-key"),
+    pytest.param("subject:\n  age: 6 months\n", "subject.age", "ISO 8601", id="bad-iso-age"),
+    pytest.param("subjects:\n  exp45: {age: P6X}\n", "subjects.exp45.age", "ISO 8601", id="bad-iso-age-per-subject"),
+    pytest.param("subject:\n  sex: X\n", "subject.sex", "is not one of", id="bad-sex"),
+    pytest.param("subjects:\n  exp57: {sex: female}\n", "subjects.exp57.sex", "is not one of", id="bad-sex-per-subject"),
+    pytest.param("subject:\n  weight: heavy\n", "subject.weight", "does not match", id="bad-weight"),
+    pytest.param("session_start_time: yesterday\n", "session_start_time", "date-time", id="bad-date-time"),
+    pytest.param("lab: [unclosed\n", "", "not valid YAML", id="not-yaml"),
+    pytest.param("\tlab: tabs\n", "", "not valid YAML", id="tab-indent"),
+    pytest.param("- a list\n- not a mapping\n", "", "top level must be a mapping", id="top-level-list"),
+])
+def test_invalid_metadata_names_the_file_and_the_field(tmp_path, text, field, problem):
+    metadata = _yaml(tmp_path, text)
+    _assert_one_line(metadata, str(metadata), field, problem)
+
+
+def test_a_missing_metadata_file(tmp_path):
+    _assert_one_line(tmp_path / "no-such-meta.yaml", str(tmp_path / "no-such-meta.yaml"), "cannot read metadata file")
+
+
+def test_metadata_not_utf8(tmp_path):
+    metadata = tmp_path / "latin1.yaml"
+    metadata.write_bytes("lab: Caf\u00e9 lab\n".encode("latin-1"))
+    _assert_one_line(metadata, str(metadata), "not UTF-8")
+
+
+def test_a_date_time_the_schema_takes_is_a_date_time(tmp_path):
+    """RFC 3339 allows a lower-case ``t`` and ``z``: the schema takes it, so the writer must too (the clock's
+    start; a conversion with it: tests/nwb/test_convert.py)."""
+    from datetime import datetime, timezone
+
+    from ns1nwb.user_metadata import synthetic_clock_start
+
+    metadata = load_metadata(_yaml(tmp_path, 'session_start_time: "2020-01-01t10:00:00z"\n'))
+    assert synthetic_clock_start(metadata) == datetime(2020, 1, 1, 10, tzinfo=timezone.utc)
+
+
+def _assert_one_line(path: Path, *needles: str) -> None:
+    with pytest.raises(MetadataError) as caught:
+        load_metadata(path)
+    message = str(caught.value)
+    assert caught.value.exit_code == 2 and "\n" not in message, message
+    for needle in needles:
+        assert needle in message, f"{needle!r} not in {message!r}"

@@ -84,11 +84,13 @@ def test_a_file_without_is_good_counts_no_good_units(session_folder, tmp_path):
         assert rec.response_grid(units=filled, stimuli=[0]).shape[0] == sum(counts[1:])
 
 
-def test_cli_info_runs_the_inspector(sample_nwb):
-    result = CliRunner().invoke(cli, ["info", str(sample_nwb)])
+def test_cli_info_runs_the_inspector(cluster_nwbs):
+    """(A 2-unit file without sounds: the sample file is inspected in tests/nwb/test_convert.py.)"""
+    default, _, _ = cluster_nwbs
+    result = CliRunner().invoke(cli, ["info", str(default)])
     assert result.exit_code == 0, result.output
     assert "inspected 1 file(s) with the DANDI configuration" in result.output
-    assert "8 (" in result.output  # units line
+    assert "2 (" in result.output  # units line
 
 
 def test_cli_info_no_inspect_and_errors(session_folder, tmp_path):

@@ -22,12 +22,14 @@ EDGE_CASE_TIMES = np.array([5.0, 0.0, 9.6, 10.4, 4994.4, 4994.6, 4995.0, 0.3, 14
 
 
 @pytest.fixture(scope="module")
-def edge_case_tree(tmp_path_factory) -> tuple[Path, Path]:
-    """A 2-unit tree whose first unit's set 0 has the crafted repeat 0 and an empty (0x0) repeat 1."""
-    from ns1nwb.sample_data import write_sample_tree
+def edge_case_tree(base_raw, tmp_path_factory) -> tuple[Path, Path]:
+    """A 2-unit tree whose first unit's set 0 has the crafted repeat 0 and an empty (0x0) repeat 1 (no sounds:
+    the row is about spikes)."""
+    from ns1nwb.constants import SPECTROGRAM_FILE, WAV_DIR
+    from ns1nwb.exceptions import Ns1Warning
 
     root = tmp_path_factory.mktemp("edge")
-    raw = write_sample_tree(root / "raw", n_units=2, seed=11)
+    raw = Path(shutil.copytree(base_raw, root / "raw", ignore=shutil.ignore_patterns(WAV_DIR, SPECTROGRAM_FILE)))
     path = str(sio.loadmat(raw / "MetadataSHEnCneurons.mat")["neuron"][0][0]["path"].item())
     spike_file = raw / "spikesandwav" / path
     mat = sio.loadmat(spike_file)
@@ -40,6 +42,7 @@ def edge_case_tree(tmp_path_factory) -> tuple[Path, Path]:
     out = root / "edge.nwb"
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.filterwarnings("ignore", ".*20 of 20 natural-sound wavs missing", Ns1Warning)
         convert(raw, out)
     return raw, out
 
@@ -224,8 +227,8 @@ def test_folder_of_one_file_reads_like_the_file(sample_nwb, tmp_path):
 
 
 @pytest.mark.realdata
-def test_real_grid_equals_seed_exactly(real_raw, real_nwb):
-    expected = seed_grid(real_raw)
+def test_real_grid_equals_seed_exactly(real_raw, real_nwb, real_raw_times):
+    expected = seed_grid(real_raw, times=real_raw_times)
     with ns1nwb.open(real_nwb) as rec:
         grid = rec.response_grid()
         assert int(rec.units.is_good.sum()) == 73

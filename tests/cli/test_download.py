@@ -1,9 +1,8 @@
 """``ns1nwb download`` against a local HTTP server on 127.0.0.1 (never the real network).
 
-The server serves a generated tree zipped in the release layout, redirects the OSF
+The server (tests/localserver.py) serves a generated tree zipped in the release layout, redirects the OSF
 ``/<guid>/`` addresses like osf.io does, honours ``Range`` and can cut a transfer
-short, ignore ``Range`` or answer 404. ``serve_files`` and ``closed_port_url`` are reused
-by test_interop.py and test_reader_errors.py.
+short, ignore ``Range`` or answer 404.
 """
 
 from __future__ import annotations
@@ -11,12 +10,9 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import re
-import socket
 import stat
-import threading
 import zipfile
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
@@ -27,129 +23,7 @@ from ns1nwb import download
 from ns1nwb.cli import cli
 from ns1nwb.download import OSF_FILES, REGISTRY_NAME, download_release, release_urls
 from ns1nwb.exceptions import DownloadError
-
-# --------------------------------------------------------------------------- a local server with Range
-
-
-@dataclass
-class FileServer:
-    """State of a running local server: what it serves, what it was asked, which faults to inject."""
-
-    routes: dict[str, Path]
-    redirects: dict[str, str] = field(default_factory=dict)
-    requests: list[tuple[str, str, str | None]] = field(default_factory=list)
-    #: path -> bytes after which the next GET of it is cut (one shot each).
-    cut_after: dict[str, int] = field(default_factory=dict)
-    ignore_range: bool = False
-    base_url: str = ""
-
-    def gets(self, path_part: str = "") -> list[tuple[str, str, str | None]]:
-        return [r for r in self.requests if r[0] == "GET" and path_part in r[1]]
-
-
-class _Handler(BaseHTTPRequestHandler):
-    state: FileServer  # set per server class
-
-    def log_message(self, *args: object) -> None:  # keep pytest output clean
-        pass
-
-    def do_HEAD(self) -> None:  # noqa: N802
-        self._serve(head=True)
-
-    def do_GET(self) -> None:  # noqa: N802
-        self._serve(head=False)
-
-    def _serve(self, head: bool) -> None:
-        state = self.state
-        path = self.path.split("?", 1)[0]
-        state.requests.append((self.command, path, self.headers.get("Range")))
-        if path in state.redirects:
-            self.send_response(302)
-            self.send_header("Location", state.redirects[path])
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        file = state.routes.get(path)
-        if file is None:
-            self.send_error(404, "Not Found")
-            return
-        size = file.stat().st_size
-        start, stop = 0, size  # [start, stop)
-        header = None if state.ignore_range else self.headers.get("Range")
-        if header:
-            match = re.fullmatch(r"bytes=(\d*)-(\d*)", header.strip())
-            if not match or match.groups() == ("", ""):
-                self.send_error(400, "bad range")
-                return
-            first, last = match.groups()
-            if first:
-                start = int(first)
-                stop = min(size, int(last) + 1) if last else size
-            else:
-                start = max(0, size - int(last))
-            if start >= size:
-                self.send_response(416)
-                self.send_header("Content-Range", f"bytes */{size}")
-                self.send_header("Content-Length", "0")
-                self.end_headers()
-                return
-            self.send_response(206)
-            self.send_header("Content-Range", f"bytes {start}-{stop - 1}/{size}")
-        else:
-            self.send_response(200)
-        self.send_header("Accept-Ranges", "bytes")
-        self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(stop - start))
-        self.end_headers()
-        if head:
-            return
-        limit = stop - start
-        if not head and path in state.cut_after:
-            limit = min(limit, state.cut_after.pop(path))
-        with file.open("rb") as handle:
-            handle.seek(start)
-            remaining = limit
-            while remaining > 0:
-                chunk = handle.read(min(remaining, 1 << 16))
-                if not chunk:
-                    break
-                try:
-                    self.wfile.write(chunk)
-                except (BrokenPipeError, ConnectionResetError):
-                    return
-                remaining -= len(chunk)
-        if limit < stop - start:  # drop the connection mid-transfer
-            self.wfile.flush()
-            with contextlib.suppress(OSError):
-                self.connection.shutdown(socket.SHUT_RDWR)
-            self.close_connection = True
-
-
-@contextlib.contextmanager
-def serve_files(routes: dict[str, Path], redirects: dict[str, str] | None = None) -> Iterator[FileServer]:
-    """Serve ``routes`` (URL path -> file) on 127.0.0.1 in a thread, with Range support."""
-    state = FileServer(routes=dict(routes), redirects=dict(redirects or {}))
-    handler = type("Handler", (_Handler,), {"state": state})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    server.daemon_threads = True
-    state.base_url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
-    thread.start()
-    try:
-        yield state
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(5)
-
-
-def closed_port_url() -> str:
-    """An http URL on 127.0.0.1 where nothing listens (connection refused: 'offline')."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
+from localserver import FileServer, closed_port_url, serve_files
 
 # --------------------------------------------------------------------------- the release, generated
 
@@ -172,11 +46,10 @@ def _zip_tree(tree: Path, out: Path, *, prefix: str = "spikesandwav/") -> Path:
 
 
 @pytest.fixture(scope="module")
-def release(tmp_path_factory: pytest.TempPathFactory) -> Release:
-    from ns1nwb.sample_data import write_sample_tree
-
+def release(base_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Release:
+    """The release files of ``base_raw`` (2 units, with test_data_5ms.mat), served as OSF and GitHub would."""
     base = tmp_path_factory.mktemp("release")
-    tree = write_sample_tree(base / "tree", n_units=2, seed=3)
+    tree = base_raw
     site = base / "site"
     site.mkdir()
     readme = site / "ReadMe.rtf"

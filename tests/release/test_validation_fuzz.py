@@ -37,8 +37,7 @@ from ns1nwb.release.blocks import presentation_key
 from ns1nwb.release.validate import (_METADATA_BOUNDS, _SINGLE_LABELS, _STIM_BOUNDS, MAX_BLOCK_HOURS, MAX_SWEEP_MS,
                                      SPIKE_AFTER_SWEEP_MS, timestamp_problem)
 from ns1nwb.sample_data import write_sample_tree
-from rawedit import load_spikes, neurons, save, save_neurons, unit_spike_file
-from test_validation import mat_value
+from rawedit import load_spikes, mat_value, neurons, save, save_neurons, unit_spike_file
 
 NAN, INF = float("nan"), float("inf")
 METADATA_FIELDS = ("NrOfElectrodes", "ElectrodeNumber", "depth", "NoiseRatio", "singleN", "singleT")

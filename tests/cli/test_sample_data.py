@@ -25,20 +25,14 @@ from ns1nwb.constants import (
 )
 from ns1nwb.sample_data import write_sample_tree
 
-REAL = Path(__file__).parents[2] / "shared" / "ns1-raw"
 META_FIELDS = ("path", "NrOfElectrodes", "ElectrodeNumber", "depth", "NoiseRatio", "singleT", "singleN")
 TICKS_PER_MS = SPIKE_CLOCK_HZ / 1000.0
 
 
-def _need_real() -> Path:
-    if not (REAL / METADATA_FILE).is_file():
-        pytest.skip(f"real NS1 release not found at {REAL}")
-    return REAL
-
-
 @pytest.fixture(scope="module")
-def tree(tmp_path_factory) -> Path:
-    return write_sample_tree(tmp_path_factory.mktemp("sample") / "raw", n_units=8, seed=0)
+def tree(sample_raw) -> Path:
+    """The 8-unit tree of seed 0 (the suite's shared one: the same call)."""
+    return sample_raw
 
 
 @pytest.fixture(scope="module")
@@ -142,8 +136,8 @@ def test_metadata_structure(tree):
 
 
 @pytest.mark.realdata
-def test_metadata_matches_real(tree):
-    real = sio.loadmat(_need_real() / METADATA_FILE)["neuron"]
+def test_metadata_matches_real(tree, real_raw):
+    real = sio.loadmat(real_raw / METADATA_FILE)["neuron"]
     ours = sio.loadmat(tree / METADATA_FILE)["neuron"]
     assert ours.dtype.names == real.dtype.names
     assert ours.ndim == real.ndim == 2 and ours.shape[0] == real.shape[0] == 1
@@ -154,16 +148,16 @@ def test_metadata_matches_real(tree):
         if f != "depth":
             assert {r[f].dtype.kind for r in ours[0]} == {r[f].dtype.kind for r in real[0]}, f
             assert {r[f].shape for r in ours[0]} == {r[f].shape for r in real[0]}, f
-    real_head = (REAL / METADATA_FILE).read_bytes()[:136]
+    real_head = (real_raw / METADATA_FILE).read_bytes()[:136]
     our_head = (tree / METADATA_FILE).read_bytes()[:136]
     assert our_head[116:128] == real_head[116:128]  # version and endianness
     assert our_head[128:132] == real_head[128:132]  # compressed (miCOMPRESSED) like MATLAB -v7
 
 
 @pytest.mark.realdata
-def test_spike_files_match_real_structure(tree, units):
-    real_root = _need_real() / SPIKES_DIR
-    real_paths = [str(n["path"].item()) for n in sio.loadmat(REAL / METADATA_FILE)["neuron"][0]]
+def test_spike_files_match_real_structure(tree, units, real_raw):
+    real_root = real_raw / SPIKES_DIR
+    real_paths = [str(n["path"].item()) for n in sio.loadmat(real_raw / METADATA_FILE)["neuron"][0]]
     real_by_sweep = {}
     for p in real_paths:  # one real file per rig (sweep length)
         sweep = float(sio.loadmat(real_root / p)["data"]["set"][0, 0][0, 0]["length_signal_ms"].item())
@@ -339,8 +333,8 @@ def test_wavs(tree):
 
 
 @pytest.mark.realdata
-def test_wav_header_matches_real(tree):
-    real_dir = _need_real() / SPIKES_DIR / WAV_DIR
+def test_wav_header_matches_real(tree, real_raw):
+    real_dir = real_raw / SPIKES_DIR / WAV_DIR
     for stim in (STIMULI[0], STIMULI[16]):
         real = (real_dir / stim.wav_name).read_bytes()[:44]
         ours = (tree / SPIKES_DIR / WAV_DIR / stim.wav_name).read_bytes()[:44]

@@ -1,9 +1,11 @@
 """The output as the command line guards it, end to end: one conversion per output, what a user sees when
 it is refused, a stop before or once the output is in place. The rules themselves (the lock, placing all or
-none, what may be replaced, never an input) are unit-tested on ns1nwb.write in test_write.py.
+none, what may be replaced, never an input) are unit-tested on ns1nwb.write in tests/nwb/test_write.py.
 
-Rows run the CLI in-process like ``tests/test_faults.py`` (whose fixtures and helpers they share), except the
-rows about two conversions at once or the interpreter's last moments, which run real processes.
+Rows run the CLI in-process like ``tests/cli/test_faults.py`` (whose fixtures and helpers they share), except the
+rows about two conversions at once or the interpreter's last moments, which run real processes. Rows whose
+conversion must still be running when it is stopped convert ``tree`` or ``wav_tree`` (wavs, test_data_5ms.mat);
+the others convert ``lean_tree`` (no wavs: its one ``warning:`` line aside, nothing else may be printed).
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import pytest
 from pynwb import NWBHDF5IO
 
 from ns1nwb.constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
-from ns1nwb.exceptions import OutputComplete
+from ns1nwb.exceptions import Ns1Warning, OutputComplete
 from ns1nwb.write import lock_path
 from rawedit import unit_spike_file
 from cliharness import (ENOSPC, NATIVE, Spy, assert_error, assert_ok, console_script, convert_cli,
@@ -37,6 +39,14 @@ def _n_units(path: Path) -> int:
 
 def _no_lock(output: Path) -> bool:
     return not any(p.name.endswith(".ns1nwb.lock") for p in output.parent.iterdir())
+
+
+def _other_lines(stderr: str) -> list[str]:
+    """stderr without the one ``warning:`` line of a tree without wavs (``lean_tree``): nothing else may be there."""
+    lines = stderr.splitlines()
+    wavs = [line for line in lines if line.startswith("warning: ") and "natural-sound wavs missing" in line]
+    assert len(wavs) == 1, stderr
+    return [line for line in lines if line not in wavs]
 
 
 def _hold_lock(output: Path, pid: int = 4242) -> int:
@@ -68,35 +78,36 @@ main()
 """
 
 
-def test_second_conversion_while_the_first_writes_is_refused(tree, out, tmp_path):
+def test_second_conversion_while_the_first_writes_is_refused(lean_tree, out, tmp_path):
     """Two real processes, one output: the second, started while the first holds the output, is refused at
     once (exit 2, one line naming the first's pid); the first writes and says so; exactly one "wrote"."""
     go = tmp_path / "go"
-    first = subprocess.Popen([sys.executable, "-c", _WAITING_CONVERSION, str(go), "convert", str(tree), str(out),
-                              *NATIVE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = subprocess.Popen([sys.executable, "-c", _WAITING_CONVERSION, str(go), "convert", str(lean_tree),
+                              str(out), *NATIVE], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     try:
         deadline = time.monotonic() + 120
         while first.poll() is None and time.monotonic() < deadline and not leftovers(out.parent):
             time.sleep(0.02)  # the first has its lock and is writing its temporary file
         assert first.poll() is None and lock_path(out).exists(), first.communicate()
-        second = subprocess.run([*console_script(), "convert", str(tree), str(out), *NATIVE],
+        second = subprocess.run([*console_script(), "convert", str(lean_tree), str(out), *NATIVE],
                                 capture_output=True, text=True, timeout=300)
         go.touch()
         stdout, stderr = first.communicate(timeout=300)
     finally:
         if first.poll() is None:
             first.kill()
-    assert first.returncode == 0 and stdout.startswith(f"wrote {out}") and stderr == "", stderr
+    assert first.returncode == 0 and stdout.startswith(f"wrote {out}"), stderr
+    assert _other_lines(stderr) == [], stderr  # the one warning: its wavs are missing
     assert second.returncode == 2 and second.stdout == "", second.stderr
     assert second.stderr.splitlines() == [
         f"error: {out}: another ns1nwb process is writing it; wait for it to end or choose another output"]
     assert _n_units(out) == 2 and leftovers(out.parent) == [] and _no_lock(out)
 
 
-def test_two_conversions_started_together(tree, out):
+def test_two_conversions_started_together(lean_tree, out):
     """Two real processes started at the same moment: one writes, the other is refused (by the lock or, if
     the first was already done, because the file exists); never two "wrote"."""
-    command = [*console_script(), "convert", str(tree), str(out), *NATIVE]
+    command = [*console_script(), "convert", str(lean_tree), str(out), *NATIVE]
     procs = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
     results = [(p.wait(timeout=300), *p.communicate()) for p in procs]
     assert sorted(code for code, _, _ in results) == [0, 2], results
@@ -270,10 +281,11 @@ def _signal_after_placing(monkeypatch, inside: Path, signum: int) -> list[str]:
 
 
 @pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
-def test_stop_just_after_the_rename(tree, out, monkeypatch, console_handlers, signum):
+@let_warnings_through
+def test_stop_just_after_the_rename(lean_tree, out, monkeypatch, console_handlers, signum):
     """The file is complete: one line saying so (not "nothing was written"), exit 1, no lock left."""
     fired = _signal_after_placing(monkeypatch, out, signum)
-    line = assert_error(convert_cli(tree, out), 1, "interrupted after the output was written", str(out))
+    line = assert_error(convert_cli(lean_tree, out), 1, "interrupted after the output was written", str(out))
     assert fired == [str(out)] and "nothing was written" not in line
     assert _n_units(out) == 2 and leftovers(out.parent) == [] and _no_lock(out)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the deferral ended with the command
@@ -287,12 +299,12 @@ def test_stop_after_the_first_dandi_session_moves_them_all(lean_tree, out_dir, m
     assert len(fired) == 1 and len(list(folder.rglob("*_ecephys.nwb"))) == 2 and leftovers(folder) == []
 
 
-def test_library_call_raises_after_the_output_is_complete(tree, out, monkeypatch, console_handlers):
+def test_library_call_raises_after_the_output_is_complete(lean_tree, out, monkeypatch, console_handlers):
     import ns1nwb
 
     _signal_after_placing(monkeypatch, out, signal.SIGINT)
-    with pytest.raises(OutputComplete):
-        ns1nwb.convert(tree, out, audio_rate_hz=None)
+    with pytest.raises(OutputComplete), pytest.warns(Ns1Warning, match="wavs missing"):
+        ns1nwb.convert(lean_tree, out, audio_rate_hz=None)
     assert _n_units(out) == 2 and _no_lock(out)
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
@@ -323,10 +335,10 @@ main()
 
 
 @pytest.mark.parametrize("name", ["SIGINT", "SIGTERM"])
-def test_real_stop_in_a_finaliser_after_the_rename(tree, out, name):
-    proc = subprocess.run([sys.executable, "-c", _STOP_IN_A_FINALISER, name, "convert", str(tree), str(out), *NATIVE],
-                          capture_output=True, text=True, timeout=300)
+def test_real_stop_in_a_finaliser_after_the_rename(lean_tree, out, name):
+    proc = subprocess.run([sys.executable, "-c", _STOP_IN_A_FINALISER, name, "convert", str(lean_tree), str(out),
+                           *NATIVE], capture_output=True, text=True, timeout=300)
     assert "Traceback" not in proc.stderr and "Exception ignored" not in proc.stderr, proc.stderr
     assert proc.returncode == 1, proc.stderr
-    assert proc.stderr.splitlines() == [f"error: interrupted after the output was written; {out} is complete"]
+    assert _other_lines(proc.stderr) == [f"error: interrupted after the output was written; {out} is complete"]
     assert _n_units(out) == 2 and leftovers(out.parent) == [] and _no_lock(out)

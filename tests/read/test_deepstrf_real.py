@@ -8,7 +8,6 @@ are compared on the generated tree, which has the file.
 
 from __future__ import annotations
 
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -29,13 +28,6 @@ from ns1nwb.deepstrf import NS1Dataset
 from test_deepstrf_lists import sparse_nwb  # noqa: F401  (a fixture)
 
 SEED_FILES = ("MetadataSHEnCneurons.mat", "spikesandwav")
-
-
-def _converted(raw: Path, out: Path, **options) -> Path:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ns1nwb.convert(raw, out, **options)
-    return out
 
 
 def _seed_folder(raw: Path, folder: Path) -> Path:
@@ -80,8 +72,9 @@ def _assert_same_dataset(ours, seed) -> None:
 
 
 @pytest.fixture(scope="module")
-def real_native(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _converted(real_raw, tmp_path_factory.mktemp("deepstrf_real") / "ns1.nwb", audio_rate_hz=None)
+def real_native(real_nwb: Path) -> Path:
+    """The real release at the native rate: the default conversion, the suite's shared file."""
+    return real_nwb
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +128,9 @@ def test_one_batch_through_deepstrfs_collate(real_all_nwb):
 
 
 @pytest.fixture(scope="module")
-def sample_native(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _converted(sample_raw, tmp_path_factory.mktemp("deepstrf_sample") / "sample.nwb", audio_rate_hz=None)
+def sample_native(sample_nwb: Path) -> Path:
+    """The sample tree at the native rate: the default conversion, the suite's shared file."""
+    return sample_nwb
 
 
 @pytest.mark.parametrize("return_waveform", [False, True])
@@ -179,9 +173,9 @@ def test_another_step(sample_native, return_waveform):
     assert all(tuple(s.shape) == expected for s in dataset.stims)
 
 
-def test_bad_input_names_the_file(sample_raw, sample_native, tmp_path):
+def test_bad_input_names_the_file(sample_48k_nwb, sample_native):
     with pytest.raises(NwbContentError, match="without --audio-rate"):
-        NS1Dataset(_converted(sample_raw, tmp_path / "48k.nwb", audio_rate_hz=48000), return_waveform=True)
+        NS1Dataset(sample_48k_nwb, return_waveform=True)
     with pytest.raises(ValueError, match="220.5 samples") as caught:
         NS1Dataset(sample_native, return_waveform=True, audio_fs=44100)
     assert str(caught.value).startswith(str(sample_native))
