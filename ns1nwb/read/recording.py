@@ -397,40 +397,16 @@ class Recording:
         Each Segment has an Epoch for its stimulus presentation. ``unit`` limits the
         block to one unit (and the trials it was recorded in).
         """
-        import neo
-        import quantities as pq
+        from .neo_export import to_neo_block
 
         positions = self._unit_positions(None) if unit is None else [self._unit_position(unit)]
-        block = neo.Block(name="NS1", description="NS1 responses, one segment per presentation")
+        by_file: dict[int, list[tuple[int, str]]] = {}
         names = self.units["unit_name"]
-        by_file: dict[int, list[int]] = {}
         for position in positions:
-            by_file.setdefault(self._unit_refs[position].file, []).append(position)
-        for f_index, members in by_file.items():
-            nwb = self._files[f_index]
-            locals_ = [self._unit_refs[p].local for p in members]
-            times_list, trials_list = zip(*(nwb.spikes(local, local + 1) for local in locals_))
-            recorded = np.zeros(nwb.trial_start_s.shape[0], dtype=bool)
-            for local in locals_:
-                recorded |= nwb.observed(local)
-            stimuli = self.stimuli
-            for row in np.flatnonzero(recorded):
-                length_ms = float(nwb.trial_length_ms[row])
-                stimulus = int(nwb.trial_stimulus[row])
-                segment = neo.Segment(name=f"trial {row}", index=int(row))
-                segment.annotate(stimulus_index=stimulus, repeat_index=int(nwb.trial_repeat[row]),
-                                 session_id=str(nwb.trial_session[row]))
-                segment.epochs.append(neo.Epoch(times=[0.0] * pq.ms, durations=[length_ms] * pq.ms,
-                                                labels=[stimuli.loc[stimulus, "stimulus_name"]], name="stimulus"))
-                for position, local, times, trials in zip(members, locals_, times_list, trials_list):
-                    if not nwb.observed(local)[row]:
-                        continue
-                    spikes = np.sort(nwb.relative_ms(times[trials == row], trials[trials == row]))
-                    stop = max(length_ms, float(spikes[-1]) + 1e-3 if spikes.size else 0.0)
-                    segment.spiketrains.append(neo.SpikeTrain(spikes * pq.ms, t_start=0.0 * pq.ms,
-                                                              t_stop=stop * pq.ms, name=str(names[position])))
-                block.segments.append(segment)
-        return block
+            ref = self._unit_refs[position]
+            by_file.setdefault(ref.file, []).append((ref.local, str(names[position])))
+        return to_neo_block([(self._files[f], members) for f, members in by_file.items()],
+                            self.stimuli["stimulus_name"])
 
 
 def _runs(members: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
