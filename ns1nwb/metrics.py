@@ -73,13 +73,7 @@ def noise_ratio(counts: np.ndarray) -> float:
         return float("nan")
     total = float(np.mean(np.var(x, axis=1)))
     signal = (n * float(np.var(x.mean(axis=0))) - total) / (n - 1)
-    noise = total - signal
-    if total <= 0.0:
-        return float("nan")
-    # Relative tolerance: if every repeat is identical, the signal power is rounding noise around 0.
-    if signal <= 1e-12 * total:
-        return float("inf")
-    return max(noise, 0.0) / signal
+    return _power_ratio(total, signal)
 
 
 def sweep_counts(times_per_repeat: Sequence[np.ndarray], sweep_ms: float,
@@ -167,13 +161,7 @@ def pooled_noise_ratio(counts_per_sound: Sequence[np.ndarray]) -> float:
         sound_total = float(np.sum(centred ** 2)) / n
         total += sound_total
         signal += (n * float(np.sum(centred.mean(axis=0) ** 2)) - sound_total) / (n - 1)
-    noise = total - signal
-    if total <= 0.0:
-        return float("nan")
-    # Relative tolerance: if every repeat is identical, the signal power is rounding noise around 0.
-    if signal <= 1e-12 * total:
-        return float("inf")
-    return max(noise, 0.0) / signal
+    return _power_ratio(total, signal)
 
 
 def unit_noise_ratio(spike_times: Sequence[Sequence[np.ndarray]], sweep_ms: float | Sequence[float],
@@ -259,3 +247,13 @@ def _sound_counts(spike_times: Sequence[Sequence[np.ndarray]], sweeps: list[floa
     flat = np.bincount(row_start[row[counted]] + column[counted], minlength=int(row_start[-1])).astype(float)
     return [flat[sound_start[s]:sound_start[s + 1]].reshape(int(n_repeats[s]), int(widths[s]))
             for s in range(len(spike_times))]
+
+
+def _power_ratio(total: float, signal: float) -> float:
+    """Noise power over signal power: NaN without any power, inf when the signal is all there is."""
+    if total <= 0.0:
+        return float("nan")
+    # Relative tolerance: if every repeat is identical, the signal power is rounding noise around 0.
+    if signal <= 1e-12 * total:
+        return float("inf")
+    return max(total - signal, 0.0) / signal
