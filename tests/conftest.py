@@ -65,15 +65,13 @@ def sample_48k_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -
 
 
 @pytest.fixture(scope="session")
-def two_block_conversion(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
-    """A generated 2-unit tree (seed 5: 2 recording blocks, with test_data_5ms.mat) and its ``convert --dandi
-    --dandiset-id 000000`` folder: ``<base>/raw`` and ``<base>/dandiset`` (one file per block, dandiset.yaml);
-    (base, the ConversionResult)."""
-    from ns1nwb.sample_data import write_sample_tree
-
+def two_block_conversion(base_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Any]:
+    """``base_raw`` (2 units in 2 recording blocks, with test_data_5ms.mat) and its ``convert --dandi
+    --dandiset-id 000000`` folder: ``<base>/raw`` (a link to base_raw) and ``<base>/dandiset`` (one file per
+    block, dandiset.yaml); (base, the ConversionResult)."""
     def make(base: Path) -> tuple[Path, Any]:
-        raw = write_sample_tree(base / "raw", n_units=2, seed=5)
-        return base, _converted_quietly(raw, base / "dandiset", dandi=True, dandiset_id="000000")
+        (base / "raw").symlink_to(base_raw, target_is_directory=True)
+        return base, _converted_quietly(base_raw, base / "dandiset", dandi=True, dandiset_id="000000")
 
     return made_once(tmp_path_factory, "two_block_dandi", make)
 
@@ -149,6 +147,23 @@ def real_dandi(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
         return _converted_quietly(raw, folder / "000000", dandi=True, dandiset_id="000000")
 
     return made_once(tmp_path_factory, "real_dandi", make)
+
+
+@pytest.fixture(scope="session")
+def real_release(real_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """``read_raw_tree(real_raw)``, read once (treat it as read-only)."""
+    from ns1nwb import read_raw_tree
+
+    return made_once(tmp_path_factory, "real_release", lambda folder: read_raw_tree(real_raw))
+
+
+@pytest.fixture(scope="session")
+def small_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A generated 3-unit tree (2 recording blocks) without test_data_5ms.mat."""
+    from ns1nwb.sample_data import write_sample_tree
+
+    return made_once(tmp_path_factory, "small_raw", lambda folder: write_sample_tree(
+        folder / "raw", n_units=3, seed=0, with_spectrogram=False))
 
 
 # --------------------------------------------------------------------------- trees for the refusal rows

@@ -488,11 +488,12 @@ def test_conversion_writes_what_pynwb_writes(tree, request, tmp_path):
 
     from ns1nwb import build_nwbfile
 
-    raw = request.getfixturevalue(f"{tree}_raw")
     converted = request.getfixturevalue(f"{tree}_nwb")
+    release = request.getfixturevalue("real_release") if tree == "real" else read_raw_tree(
+        request.getfixturevalue("sample_raw"))
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
-        nwbfile = build_nwbfile(read_raw_tree(raw))
+        nwbfile = build_nwbfile(release)
         with NWBHDF5IO(tmp_path / "pynwb.nwb", mode="w") as io:
             io.write(nwbfile)
     expected, got = _hdf5_layout(tmp_path / "pynwb.nwb"), _hdf5_layout(converted)

@@ -27,10 +27,8 @@ from ns1nwb.exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, 
 from ns1nwb import read_raw_tree
 from ns1nwb.nwb.naming import check_nwb_names
 from ns1nwb.release import plan_blocks
-from ns1nwb.sample_data import write_sample_tree
 from rawedit import (assert_refused, copy_tree_sharing_wavs, load_spikes, loop_folders, neurons, save, save_neurons,
                      struct, times_to_seconds, truncate, unit_paths, unit_spike_file, wav_links)
-from shared import made_once
 
 META_FIELDS = ["path", "NrOfElectrodes", "ElectrodeNumber", "depth", "NoiseRatio", "singleT", "singleN"]
 INT_FIELDS = ("NrOfElectrodes", "ElectrodeNumber", "depth", "singleN")
@@ -39,16 +37,9 @@ INT_FIELDS = ("NrOfElectrodes", "ElectrodeNumber", "depth", "singleN")
 # --------------------------------------------------------------------------- fixtures and helpers
 
 
-@pytest.fixture(scope="session")
-def small_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 3-unit tree without test_data_5ms.mat. Read-only: tests copy it."""
-    return made_once(tmp_path_factory, "small_raw", lambda folder: write_sample_tree(
-        folder / "raw", n_units=3, seed=0, with_spectrogram=False))
-
-
 @pytest.fixture
 def tree(small_raw: Path, tmp_path: Path) -> Path:
-    """A private copy of ``small_raw`` whose MAT files may be changed.
+    """A private copy of ``small_raw`` (conftest.py: 3 units, no test_data_5ms.mat) whose MAT files may be changed.
 
     Its wav folder is a symlink to the shared one (copying 20 MB per test is slow): tests that remove a wav
     make it a folder of links first (``rawedit.wav_links``).
@@ -736,9 +727,7 @@ def test_spectrogram_read(tree):
 # --------------------------------------------------------------------------- 13. the real release
 
 
-@pytest.fixture(scope="session")
-def real_release(real_raw, tmp_path_factory):
-    return made_once(tmp_path_factory, "real_release", lambda folder: read_raw_tree(real_raw))
+# (real_release: tests/conftest.py)
 
 
 @pytest.mark.realdata
