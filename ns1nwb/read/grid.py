@@ -6,7 +6,7 @@ times in ms after onset rounded to integer ms (``np.round``), kept in
 summed per ``dt_ms`` bin, then optionally smoothed with the unnormalised
 ``np.hanning(K)`` kernel, ``K = int(window_ms // dt_ms)`` made odd, zero padded.
 
-One numpy path, whatever the order of the spikes (:class:`_Binning`):
+One numpy path, whatever the order of the spikes (:class:`Binning`):
 
 1. counts: each spike's (row, rounded ms) becomes one key; two spikes of a row in one rounded ms must
    be neighbours to count once. They are in a file's order (each unit's spikes ascending in time, its
@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import math
 import numbers
+from typing import Any
 
 import numpy as np
 
 from ..constants import DEFAULT_DT_MS, RESPONSE_WINDOW_MS
 
-__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times"]
+__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times", "Binning"]
 
 
 def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
@@ -86,7 +87,7 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
         default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) every sum is a whole number of 1/256ths below
         2**24 (exact in float32, whatever the order), so they are summed as integers.
     """
-    binning = _Binning(dt_ms, kernel)
+    binning = Binning(dt_ms, kernel)
     relative_ms = np.asarray(relative_ms, dtype=np.float64)
     row = np.asarray(row)
     if row.shape != relative_ms.shape:
@@ -101,13 +102,15 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
     return out
 
 
-class _Binning:
+class Binning:
     """The seed's binning and smoothing for one bin width and kernel, in three steps: :meth:`counts`,
     :meth:`smoothed`, :meth:`write`.
 
     Each row is one row of ``stride`` values in a flat array: ``pad`` zeros, the T bins, ``pad`` zeros,
     so that shifting the whole array by up to ``pad`` (a kernel tap) never carries a value into another
-    row's bins: the seed's zero padding.
+    row's bins: the seed's zero padding. The arrays are reused from one call to the next (new memory
+    costs a page fault per 4 kB, more than the sums), so each step's result must be written before the
+    next step's counts.
     """
 
     def __init__(self, dt_ms: float, kernel: np.ndarray | None):
@@ -122,6 +125,15 @@ class _Binning:
         most = self.width * sum(abs(weight) for _, weight in self.taps) * (self.denominator or 1)
         self.count_type = _small_int_type(self.width if self.denominator is None else most)
         self.sum_type = self.count_type if self.denominator is not None else np.float64
+        self._arrays: dict[str, np.ndarray] = {}
+
+    def _array(self, name: str, size: int, dtype: Any) -> np.ndarray:
+        """``size`` values of the array ``name``, reused (grown when too small), not cleared."""
+        array = self._arrays.get(name)
+        if array is None or array.size < size:
+            # With room to spare: each new array costs its page faults again.
+            array = self._arrays[name] = np.empty(size + size // 2, dtype=dtype)
+        return array[:size]
 
     def counts(self, relative_ms: np.ndarray, row: np.ndarray, n_rows: int) -> np.ndarray:
         """Spikes per (row, bin), each rounded ms of a row once: flat, ``n_rows * stride`` small integers."""
@@ -137,7 +149,8 @@ class _Binning:
             keys.sort()
         places = keys[_firsts(keys)].astype(np.int64)
         places //= self.width
-        counts = np.zeros(n_rows * self.stride, dtype=self.count_type)
+        counts = self._array("counts", n_rows * self.stride, self.count_type)
+        counts.fill(0)
         # Places count from the first bin of row 0, after its padding; np.add.at counts a place twice if asked.
         np.add.at(counts[self.pad:], places, self.count_type(1))
         return counts
@@ -146,10 +159,11 @@ class _Binning:
         """The kernel's weighted sum of the counts shifted by each tap (the counts themselves without a kernel)."""
         if self.taps == [(0, 1.0)]:
             return counts
+        sums = self._array("sums", counts.size, self.sum_type)
         if self.denominator is None:
             # Float64 sums in kernel order, as the seed's: such kernels are long (dt_ms < 4 or a wide window),
             # so each tap is added at the bins that hold spikes only, not shifted over the whole array.
-            sums = np.zeros(counts.size, dtype=np.float64)
+            sums.fill(0)
             places = np.flatnonzero(counts != 0)  # quicker than nonzero on integers
             values = counts[places].astype(np.float64)
             for shift, weight in self.taps:
@@ -157,9 +171,12 @@ class _Binning:
             return sums
         # Integer sums do not depend on the order: the centre tap's product fills the sums, and the taps of
         # one weight share one product.
+        term = self._array("term", counts.size, self.sum_type)
         centre = [weight for shift, weight in self.taps if shift == 0]
-        sums = counts * self.sum_type(round(centre[0] * self.denominator)) if centre else np.zeros_like(counts)
-        term = np.empty_like(counts)
+        if centre:
+            np.multiply(counts, self.sum_type(round(centre[0] * self.denominator)), out=sums)
+        else:
+            sums.fill(0)
         factor_in_term = None
         for shift, weight in sorted(self.taps, key=lambda tap: tap[1]):
             factor = round(weight * self.denominator)

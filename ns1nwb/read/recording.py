@@ -18,7 +18,7 @@ import numpy as np
 from ..constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS, WAV_HEADER_RATE_HZ, \
     WAV_TRUE_RATE_HZ
 from .files import NwbFile, NwbFileHandle, as_text, open_files
-from .grid import bin_layout, bin_spike_times, hanning_kernel
+from .grid import Binning, bin_layout, hanning_kernel
 from .selection import as_index, check_window_ms, stimulus_indices, unit_positions
 
 __all__ = ["Recording", "open"]
@@ -250,6 +250,7 @@ class Recording:
         n_units, n_stimuli, n_repeats, n_bins = grid.shape
         n_rows = n_stimuli * n_repeats
         grid_rows = grid.reshape(n_units * n_rows, n_bins)
+        binning = Binning(dt_ms, kernel)
         for f_index, members in by_file.items():
             nwb = self._files[f_index]
             stimulus_slot = np.full(max(nwb.n_stimuli, int(nwb.trial_stimulus.max(initial=0)) + 1), -1, np.int64)
@@ -272,9 +273,11 @@ class Recording:
                     # np.take: quicker than indexing with the file's small unsigned integers.
                     row = np.repeat(np.arange(len(step)) * n_rows, n_spikes[first:last + 1])
                     row += np.take(trial_slot, trials[mine])
-                    relative_ms = (times[mine] - np.take(onset_s, trials[mine])) * 1000.0
-                    bin_spike_times(relative_ms, row, len(step) * n_rows, dt_ms, kernel,
-                                    out=grid_rows[out * n_rows:(out + len(step)) * n_rows])
+                    relative_ms = np.take(onset_s, trials[mine])
+                    np.subtract(times[mine], relative_ms, out=relative_ms)
+                    relative_ms *= 1000.0
+                    sums = binning.smoothed(binning.counts(relative_ms, row, len(step) * n_rows))
+                    binning.write(sums, grid_rows[out * n_rows:(out + len(step)) * n_rows])
             missing: dict[int, np.ndarray] = {}  # per unit: the grid rows its recorded trials do not fill
             for out, local in members:
                 if local not in missing:
