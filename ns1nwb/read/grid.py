@@ -122,8 +122,9 @@ class Binning:
         self.stride = self.n_bins + 2 * self.pad
         #: Integer sums in 1/denominator ths (exact), or None: float64 sums in kernel order, as the seed's.
         self.denominator = _integer_denominator(self.taps, self.width)
+        # A bin counts at most ``width`` spikes; integer sums reach at most ``most``.
         most = self.width * sum(abs(weight) for _, weight in self.taps) * (self.denominator or 1)
-        self.count_type = _small_int_type(self.width if self.denominator is None else most)
+        self.count_type = _small_int_type(self.width if self.denominator is None else max(self.width, most))
         self.sum_type = self.count_type if self.denominator is not None else np.float64
         self._arrays: dict[str, np.ndarray] = {}
 
