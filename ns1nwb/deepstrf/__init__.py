@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import lists
 from .lists import (
     HEARING_RANGE_HZ,
     NS1_RAHMAN_TEST_INDICES,
@@ -19,15 +20,7 @@ from .lists import (
     read_lists,
 )
 
-__all__ = [
-    "NS1Dataset",
-    "DatasetLists",
-    "read_lists",
-    "NS1_RAHMAN_TRAINVAL_INDICES",
-    "NS1_RAHMAN_TEST_INDICES",
-    "SPECIES",
-    "HEARING_RANGE_HZ",
-]
+__all__ = ["NS1Dataset", *lists.__all__]
 
 
 def __getattr__(name: str) -> Any:
