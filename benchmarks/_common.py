@@ -150,21 +150,6 @@ def best_of_alternating(sides: dict[str, Callable[[], Any]], repeats: int) -> di
 # --------------------------------------------------------------------------- reporting
 
 
-def one_worker_best(fn: Callable[[], Any], repeats: int) -> float:
-    """Best time of ``fn`` with ``NS1NWB_WORKERS=1``: ns1nwb on one core, for the info rows."""
-    import os
-
-    before = os.environ.get("NS1NWB_WORKERS")
-    os.environ["NS1NWB_WORKERS"] = "1"
-    try:
-        return best_of_alternating({"one": fn}, repeats)["one"]
-    finally:
-        if before is None:
-            del os.environ["NS1NWB_WORKERS"]
-        else:
-            os.environ["NS1NWB_WORKERS"] = before
-
-
 def fmt_seconds(seconds: float) -> str:
     if seconds < 1.0:
         return f"{seconds * 1000:.1f} ms"

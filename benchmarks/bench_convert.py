@@ -2,19 +2,16 @@
 
 - time: ``ns1nwb.convert(raw, tmp/ns1.nwb, overwrite=True)`` vs the bare
   ``scipy.io.loadmat`` of the metadata and the 119 spike files, in this process, after one
-  untimed run of each (imports excluded from both). Target <= 4x. ns1nwb uses the machine's
-  cores (``NS1NWB_WORKERS``, at most 4); an info row repeats it on one core.
+  untimed run of each (imports excluded from both). Target <= 4x. Both run on one core.
 - peak memory: the maximum resident set size of one fresh child ``python -c`` doing one
-  conversion (and, for scale, of one doing the bare loadmat). Target < 1.5 GB. The largest single
-  process of the tree (the converter); an info row gives the largest of its forked spike-file readers
-  (``getrusage(RUSAGE_CHILDREN)`` in that child, after the conversion).
+  conversion (and, for scale, of one doing the bare loadmat). Target < 1.5 GB.
 - size: the written ``.nwb`` vs the raw folder (sum of its file sizes). Target <= 0.6.
 
 With ``--all-clusters``, the same for the whole release as the tree holds it, after the rows above:
 ``convert(raw, tmp/ns1_all.nwb, overwrite=True, all_clusters=True)`` vs a bare ``loadmat`` of the
 metadata, every ``cluster.NN.data*.mat`` under ``spikesandwav/`` and every ``clusterquality.mat``,
 side by side in the same run. Targets: time <= 2.5x (the whole release's target: run it on a tree made by
-``make_release_sized_tree.py``); peak RSS of one all-clusters conversion in a fresh child < 1.5 GB. Its one-core and size rows are info. (Off by default: it about doubles the run time.)
+``make_release_sized_tree.py``); peak RSS of one all-clusters conversion in a fresh child < 1.5 GB. Its size rows are info. (Off by default: it about doubles the run time.)
 
     python benchmarks/bench_convert.py [--raw PATH] [--repeats N] [--all-clusters]
 """
@@ -38,7 +35,6 @@ from _common import (
     fmt_seconds,
     folder_size,
     make_parser,
-    one_worker_best,
     parse_args,
     print_header,
     print_warnings,
@@ -73,25 +69,11 @@ def child_peak_rss(code: str) -> tuple[int, str]:
     return usage.ru_maxrss * scale, output
 
 
-#: What a conversion child prints last: the largest RSS (kB on Linux) among its reaped children.
-CHILDREN_TAG = "children ru_maxrss:"
-
-
 def convert_child_code(raw: Path, output: Path, all_clusters: bool) -> str:
-    """A fresh child's conversion; it prints the largest of its own children (reader pool, writer)."""
-    return (f"import resource, warnings; warnings.simplefilter('ignore')\n"
+    """A fresh child's conversion."""
+    return (f"import warnings; warnings.simplefilter('ignore')\n"
             f"from ns1nwb import convert\n"
-            f"convert({str(raw)!r}, {str(output)!r}, overwrite=True, all_clusters={all_clusters!r})\n"
-            f"print({CHILDREN_TAG!r}, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
-
-
-def children_peak(output: str) -> int | None:
-    """The child's report of its largest child process (bytes), None when it forked none."""
-    for line in output.splitlines():
-        if line.startswith(CHILDREN_TAG):
-            value = int(line[len(CHILDREN_TAG):])
-            return value * (1 if sys.platform == "darwin" else 1024) or None
-    return None
+            f"convert({str(raw)!r}, {str(output)!r}, overwrite=True, all_clusters={all_clusters!r})")
 
 
 def loadmat_child_code(raw: Path, function: str) -> str:
@@ -122,13 +104,11 @@ def main(argv: list[str] | None = None) -> int:
 
         # Peak memory first, in fresh children (nothing of this process is inherited).
         import_code = "import ns1nwb, pynwb, scipy.io, h5py"
-        peak_convert, child_out = child_peak_rss(convert_child_code(raw, Path(tmp) / "ns1_child.nwb", False))
-        peak_convert_children = children_peak(child_out)
+        peak_convert, _ = child_peak_rss(convert_child_code(raw, Path(tmp) / "ns1_child.nwb", False))
         peak_loadmat, _ = child_peak_rss(loadmat_child_code(raw, "bare_loadmat"))
         peak_imports, _ = child_peak_rss(import_code)
         if args.all_clusters:
-            peak_all, child_out = child_peak_rss(convert_child_code(raw, Path(tmp) / "ns1_all_child.nwb", True))
-            peak_all_children = children_peak(child_out)
+            peak_all, _ = child_peak_rss(convert_child_code(raw, Path(tmp) / "ns1_all_child.nwb", True))
             peak_loadmat_all, _ = child_peak_rss(loadmat_child_code(raw, "bare_loadmat_all"))
             (Path(tmp) / "ns1_all_child.nwb").unlink(missing_ok=True)
 
@@ -147,7 +127,6 @@ def main(argv: list[str] | None = None) -> int:
                 {"baseline": lambda: bare_loadmat(raw), "ns1nwb": lambda: convert(raw, output, overwrite=True)},
                 args.repeats,
             )
-            one_core = one_worker_best(lambda: convert(raw, output, overwrite=True), args.repeats)
         out_size = output.stat().st_size
 
         if args.all_clusters:
@@ -166,8 +145,6 @@ def main(argv: list[str] | None = None) -> int:
                      "ns1nwb": lambda: convert(raw, output_all, overwrite=True, all_clusters=True)},
                     args.repeats,
                 )
-                one_core_all = one_worker_best(
-                    lambda: convert(raw, output_all, overwrite=True, all_clusters=True), args.repeats)
             out_all_size = output_all.stat().st_size
 
     raw_size = folder_size(raw)
@@ -178,13 +155,9 @@ def main(argv: list[str] | None = None) -> int:
     table.add("convert (ns1nwb) vs bare loadmat (baseline)", fmt_seconds(best["baseline"]),
               fmt_seconds(best["ns1nwb"]), f"{best['ns1nwb'] / best['baseline']:.2f}x",
               f"ns1nwb/baseline <= {TARGET_TIME_RATIO:g}", verdict(best["ns1nwb"] <= TARGET_TIME_RATIO * best["baseline"]))
-    table.add("(info) convert with NS1NWB_WORKERS=1 (one core)", fmt_seconds(best["baseline"]),
-              fmt_seconds(one_core), f"{one_core / best['baseline']:.2f}x", "-", "-")
     table.add("peak RSS of a fresh child: loadmat / convert", fmt_bytes(peak_loadmat), fmt_bytes(peak_convert),
               f"{peak_convert / peak_loadmat:.2f}x", f"ns1nwb < {fmt_bytes(TARGET_PEAK_BYTES)}",
               verdict(peak_convert < TARGET_PEAK_BYTES))
-    table.add("(info) its largest spike-file reader process (RUSAGE_CHILDREN)", "-",
-              fmt_bytes(peak_convert_children) if peak_convert_children else "none forked", "-", "-", "-")
     table.add("(info) peak RSS of a child that only imports", "-", fmt_bytes(peak_imports), "-", "-", "-")
     table.add("output .nwb size vs raw folder size", fmt_bytes(raw_size), fmt_bytes(out_size),
               f"{out_size / raw_size:.2f}", f"<= {TARGET_SIZE_RATIO}", verdict(out_size / raw_size <= TARGET_SIZE_RATIO))
@@ -196,13 +169,9 @@ def main(argv: list[str] | None = None) -> int:
         table.add(f"all clusters: convert vs bare loadmat of metadata + {n_files}",
                   fmt_seconds(best_all["baseline"]), fmt_seconds(best_all["ns1nwb"]), f"{ratio_all:.2f}x",
                   f"ns1nwb/baseline <= {TARGET_ALL_TIME_RATIO:g}", verdict(ratio_all <= TARGET_ALL_TIME_RATIO))
-        table.add("(info) all clusters, NS1NWB_WORKERS=1 (one core)", fmt_seconds(best_all["baseline"]),
-                  fmt_seconds(one_core_all), f"{one_core_all / best_all['baseline']:.2f}x", "-", "-")
         table.add("all clusters: peak RSS of a fresh child: loadmat / convert", fmt_bytes(peak_loadmat_all),
                   fmt_bytes(peak_all), f"{peak_all / peak_loadmat_all:.2f}x",
                   f"ns1nwb < {fmt_bytes(TARGET_PEAK_BYTES)}", verdict(peak_all < TARGET_PEAK_BYTES))
-        table.add("(info) its largest spike-file reader process (RUSAGE_CHILDREN)", "-",
-                  fmt_bytes(peak_all_children) if peak_all_children else "none forked", "-", "-", "-")
         mat_size = sum(p.stat().st_size for p in [raw / METADATA_FILE, *clusters, *qualities])
         table.add("(info) all clusters: .nwb size vs raw folder size", fmt_bytes(raw_size), fmt_bytes(out_all_size),
                   f"{out_all_size / raw_size:.2f}", "-", "-")

@@ -2,9 +2,8 @@
 
 baseline: ``loadmat`` of ``MetadataSHEnCneurons.mat`` and of the 119 spike files it lists
 (default options, nothing else). ns1nwb: ``ns1nwb.read_raw_tree(raw)``, which also parses
-every field into plain Python objects, checks the values, hashes every file and reads the 20 wavs,
-with spike files read in forked workers (``NS1NWB_WORKERS``, at most 4 cores); an info row
-repeats it on one core. Target: ns1nwb / baseline <= 1.3.
+every field into plain Python objects, checks the values, hashes every file and reads the 20 wavs.
+Both run on one core. Target: ns1nwb / baseline <= 1.3.
 
     python benchmarks/bench_load.py [--raw PATH] [--repeats N]
 """
@@ -19,7 +18,6 @@ from _common import (
     best_of_alternating,
     fmt_seconds,
     make_parser,
-    one_worker_best,
     parse_args,
     print_header,
     print_warnings,
@@ -56,14 +54,11 @@ def main(argv: list[str] | None = None) -> int:
             args.repeats,
         )
         wav_seconds = min(timed(lambda: _read_wavs(raw))[0] for _ in range(args.repeats))
-        one_core = one_worker_best(lambda: ns1nwb.read_raw_tree(raw), args.repeats)
 
     ratio = best["ns1nwb"] / best["baseline"]
     table = Table()
     table.add(f"load metadata + {n_files} spike files", fmt_seconds(best["baseline"]), fmt_seconds(best["ns1nwb"]),
               f"{ratio:.3f}x", f"ns1nwb/baseline <= {TARGET_RATIO}", verdict(ratio <= TARGET_RATIO))
-    table.add("(info) read_raw_tree with NS1NWB_WORKERS=1 (one core)", fmt_seconds(best["baseline"]),
-              fmt_seconds(one_core), f"{one_core / best['baseline']:.3f}x", "-", "-")
     table.add("(info) of which the 20 wavs (soundfile.read)", "-", fmt_seconds(wav_seconds),
               f"{wav_seconds / best['ns1nwb']:.1%} of ns1nwb", "-", "-")
     print(table.render())

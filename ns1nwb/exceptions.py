@@ -50,7 +50,7 @@ class MissingDependencyError(Ns1Error, ImportError):
 
 
 class SettingError(Ns1Error, ValueError):
-    """An ns1nwb environment setting (such as ``NS1NWB_WORKERS``) has an invalid value."""
+    """An ns1nwb environment setting has an invalid value."""
 
 
 class OutputComplete(KeyboardInterrupt):

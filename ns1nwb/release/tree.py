@@ -19,8 +19,7 @@ from ..constants import METADATA_FILE, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, 
 from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
 from .matfile import load_mat, plain_value, read_source
 from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile
-from .parallel import spike_file_results
-from .spike_files import check_spike_values
+from .spike_files import check_spike_values, read_spike_file
 from .validate import check_cluster_quality, check_metadata_row, check_spectrogram, check_unit_path, check_wav
 
 __all__ = ["read_raw_tree"]
@@ -262,15 +261,15 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
         found_files += [(None, rel_path, {}, path) for path, rel_path in zip(others, other_paths)]
 
     sources = [meta_source]
-    with spike_file_results([found for *_, found in found_files]) as all_contents:
-        if progress:
-            from tqdm import tqdm
+    all_contents = map(read_spike_file, [found for *_, found in found_files])
+    if progress:
+        from tqdm import tqdm
 
-            all_contents = tqdm(all_contents, total=len(found_files), desc="reading spike files", unit="file")
-        for (index, rel_path, row, found), (content, source) in zip(found_files, all_contents):
-            check_spike_values(found, content.times, warn)
-            units.append(RawUnit(index, rel_path, row, found, content.raw_sets()))
-            sources.append(source)
+        all_contents = tqdm(all_contents, total=len(found_files), desc="reading spike files", unit="file")
+    for (index, rel_path, row, found), (content, source) in zip(found_files, all_contents):
+        check_spike_values(found, content.times, warn)
+        units.append(RawUnit(index, rel_path, row, found, content.raw_sets()))
+        sources.append(source)
 
     if not units:
         raise RawFormatError(f"{meta_path}: none of the {len(rows)} units has a spike file under {root / SPIKES_DIR}")

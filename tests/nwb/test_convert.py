@@ -517,7 +517,6 @@ def test_write_nwbfile_of_a_plain_build(base_raw, tmp_path, monkeypatch):
     (raw / "spikesandwav" / WAV_DIR).mkdir()
     for wav in sorted((base_raw / "spikesandwav" / WAV_DIR).iterdir())[:2]:
         (raw / "spikesandwav" / WAV_DIR / wav.name).symlink_to(wav)
-    monkeypatch.setenv("NS1NWB_WORKERS", "2")
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.filterwarnings("ignore", ".*18 of 20 natural-sound wavs missing", Ns1Warning)
