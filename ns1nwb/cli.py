@@ -159,7 +159,7 @@ def inspect_command(path: Path, max_messages: int) -> None:
     """Run the NWB Inspector (DANDI configuration) on a file or folder; exit 1 on CRITICAL findings."""
     from .dandi import inspect_path
 
-    summary = inspect_path(path)
+    summary = inspect_path(path, progress=True)
     click.echo(summary.report(max_messages))
     if summary.n_critical:
         sys.exit(1)
@@ -229,17 +229,24 @@ def plot_command(file: str, unit: str, stimulus: str, output: Path, dt_ms: int, 
 
 @cli.command("info")
 @click.argument("path")  # a str: it may be an http(s) URL
-@click.option("--no-inspect", is_flag=True, help="Skip the NWB Inspector (a few seconds per file).")
+@click.option("--inspect/--no-inspect", default=None,
+              help="Run the NWB Inspector (about 2 s a file); default: on a file, not on a folder.")
+@click.option("--units", "list_units", is_flag=True,
+              help="List every unit instead: index (what --unit and response_grid take), name, subject, session, "
+                   "quality.")
 @_handle_errors
-def info_command(path: str, no_inspect: bool) -> None:
+def info_command(path: str, inspect: bool | None, list_units: bool) -> None:
     """Summarise PATH (a file, a folder of per-session files or a URL) in one screen.
 
     Units, good units, recording blocks, subjects, trials, stimuli, spikes, size, session
     start, clock and notes, and the NWB Inspector's verdict (DANDI configuration).
     """
-    from .info import summarize
+    from .info import summarize, unit_table
 
-    click.echo(summarize(path, inspect=not no_inspect).report())
+    if list_units:
+        click.echo(unit_table(path))
+        return
+    click.echo(summarize(path, inspect=inspect, progress=True).report())
 
 
 #: Ctrl-C, and the signals that stop a command as Ctrl-C does: ``timeout`` and batch schedulers (SIGTERM), a

@@ -129,8 +129,10 @@ def _one_line(text: str) -> str:
     return lines[-1] if lines else ""
 
 
-def inspect_path(path: str | os.PathLike) -> InspectionSummary:
+def inspect_path(path: str | os.PathLike, progress: bool = False) -> InspectionSummary:
     """Run the NWB Inspector with DANDI's configuration on a file or every ``.nwb`` under a folder.
+
+    ``progress``: a bar (stderr) over the files, when there are several.
 
     Raises
     ------
@@ -160,6 +162,10 @@ def inspect_path(path: str | os.PathLike) -> InspectionSummary:
     config = load_config("dandi")
     counts: dict[str, int] = {}
     messages: list[str] = []
+    if progress and len(files) > 1:
+        from tqdm import tqdm
+
+        files = tqdm(files, desc="inspecting", unit="file")
     for file in files:
         try:
             with warnings.catch_warnings():

@@ -14,7 +14,7 @@ import numpy as np
 
 from .read.files import is_url
 
-__all__ = ["RecordingInfo", "summarize"]
+__all__ = ["RecordingInfo", "summarize", "unit_table"]
 
 _NOTES_LINES = 4
 _WIDTH = 100
@@ -144,16 +144,40 @@ def _quality_counts(codes: Any) -> dict[int, int]:
     return {int(code): int(count) for code, count in zip(found, counts)}
 
 
-def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo:
+#: The columns ``ns1nwb info --units`` lists, those the file has, in this order.
+UNIT_TABLE_COLUMNS = ("unit_name", "subject_id", "session_id", "single_unit_label", "is_good", "cluster_quality",
+                      "n_spikes")
+
+
+def unit_table(path: str | os.PathLike) -> str:
+    """Every unit of ``path`` (anything :func:`ns1nwb.open` takes), one line each: its index (what
+    ``response_grid(units=...)`` and ``ns1nwb plot --unit`` take), name, subject, session and quality."""
+    import pandas as pd
+
+    from .read import open as open_recording
+
+    with open_recording(path) as rec:
+        units = rec.units
+        table = units[[column for column in UNIT_TABLE_COLUMNS if column in units]]
+    table.index.name = "index"
+    with pd.option_context("display.max_rows", None, "display.max_columns", None, "display.width", 1000,
+                           "display.max_colwidth", 200):
+        return table.to_string()
+
+
+def summarize(path: str | os.PathLike, *, inspect: bool | None = None, progress: bool = False) -> RecordingInfo:
     """Summarise a pooled ns1nwb file, a folder of per-session files or an http(s) URL.
 
     Parameters
     ----------
     path : str or os.PathLike
         Anything :func:`ns1nwb.open` takes.
-    inspect : bool, default True
+    inspect : bool, optional
         Also run the NWB Inspector (DANDI configuration, :func:`ns1nwb.dandi.inspect_path`)
-        on local files; a few seconds per file.
+        on local files, about 2 s a file. None (default): on a single file, not on a folder
+        (the release's 15 session files would take half a minute).
+    progress : bool, default False
+        Show a progress bar (stderr) while the Inspector reads several files.
 
     Returns
     -------
@@ -201,12 +225,15 @@ def summarize(path: str | os.PathLike, *, inspect: bool = True) -> RecordingInfo
             n_metadata_units=int(np.asarray(units["in_metadata"], dtype=bool).sum()) if "in_metadata" in units else None,
             quality_counts=_quality_counts(units["cluster_quality"]) if "cluster_quality" in units else None,
         )
-    if not inspect:
-        info.inspection_note = "not run (--no-inspect)"
-    elif is_url(text):
+    if is_url(text):
         info.inspection_note = "not run on a URL (download the file and run `ns1nwb inspect FILE`)"
+    elif inspect is None and info.n_files > 1:
+        info.inspection_note = (f"not run on a folder ({info.n_files} files, about 2 s each): add --inspect, or run "
+                                "`ns1nwb inspect FOLDER`")
+    elif inspect is False:
+        info.inspection_note = "not run (--no-inspect)"
     else:
         from .dandi import inspect_path
 
-        info.inspection = inspect_path(path)
+        info.inspection = inspect_path(path, progress=progress)
     return info

@@ -50,7 +50,7 @@ def _selection(rec: Any, unit: int | str, stimulus: int | str) -> tuple[int, int
         position = unit_positions([digits_as_int(unit)], len(units), lambda: units["unit_name"])[0]
         index = stimulus_indices([digits_as_int(stimulus)], len(stimuli), lambda: stimuli["stimulus_name"])[0]
     except (TypeError, ValueError, KeyError, IndexError) as err:
-        raise NwbContentError(f"{err.args[0] if err.args else err}; `ns1nwb info FILE` lists them") from None
+        raise NwbContentError(f"{err.args[0] if err.args else err}; `ns1nwb info FILE --units` lists them") from None
     return position, index
 
 

@@ -93,6 +93,40 @@ def test_cli_info_runs_the_inspector(cluster_nwbs):
     assert "2 (" in result.output  # units line
 
 
+@pytest.mark.parametrize("flags, runs", [([], False), (["--inspect"], True), (["--no-inspect"], False)])
+def test_cli_info_inspects_a_folder_when_asked(session_folder, flags, runs):
+    """On a folder the Inspector (about 2 s a file) runs only when asked, with a bar over the files; the
+    note says how to ask."""
+    result = CliRunner().invoke(cli, ["info", str(session_folder), *flags])
+    assert result.exit_code == 0, result.output
+    assert ("inspected 2 file(s) with the DANDI configuration" in result.stdout) is runs
+    assert ("inspecting" in result.stderr and "2/2" in result.stderr) is runs  # the bar reaches the end
+    if not flags:
+        assert "not run on a folder (2 files, about 2 s each): add --inspect" in result.stdout
+
+
+@pytest.mark.parametrize("which", ["sample", "folder"])
+def test_cli_info_units_lists_every_unit(which, sample_nwb, session_folder):
+    """``info --units``: one line per unit, its index the one ``--unit`` and ``response_grid`` take, with name,
+    subject, session and quality; what the plot error points to."""
+    path = sample_nwb if which == "sample" else session_folder
+    result = CliRunner().invoke(cli, ["info", str(path), "--units"])
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    header = lines[0].split()
+    assert header[:4] == ["unit_name", "subject_id", "session_id", "single_unit_label"]
+    with ns1nwb.open(path) as rec:
+        units = rec.units
+        rows = [line.split() for line in lines[2:]]  # pandas: the header, then the index's name
+        assert lines[1].split() == ["index"] and len(rows) == len(units)
+        for position, row in enumerate(rows):
+            assert row[:4] == [str(position), units.unit_name[position], units.subject_id[position],
+                               units.session_id[position]]
+            assert row[5] == str(units.is_good[position])
+    plot = CliRunner().invoke(cli, ["plot", str(path), "--unit", "99", "--stimulus", "0", "-o", "x.png"])
+    assert plot.exit_code == 2 and "`ns1nwb info FILE --units` lists them" in plot.stderr
+
+
 def test_cli_info_no_inspect_and_errors(session_folder, tmp_path):
     result = CliRunner().invoke(cli, ["info", str(session_folder), "--no-inspect"])
     assert result.exit_code == 0, result.output
