@@ -22,7 +22,7 @@ from .nwb import build_nwbfile
 from .nwb.naming import check_nwb_names, session_id_of, subject_id_of
 from .release import BlockPlan, RawRelease, RecordingBlock, plan_blocks, read_raw_tree
 from .release.cluster_files import UnreadFile, describe_unread
-from .user_metadata import load_metadata, subject_metadata, synthetic_clock_start
+from .user_metadata import check_subject_ids, load_metadata, subject_metadata, synthetic_clock_start
 from .write import check_replaceable, output_lock, refuse_inputs, staged_files, temporary_name, write_to
 
 __all__ = ["ConversionResult", "convert", "parse_audio_rate", "AUDIO_RATE_RANGE_HZ"]
@@ -147,6 +147,7 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
         release = read_raw_tree(raw, strict=strict, progress=progress, all_clusters=all_clusters)
         plan = plan_blocks(release, synthetic_clock_start(metadata))
         check_nwb_names(release, plan)
+        check_subject_ids(metadata, sorted({subject_id_of(block) for block in plan.blocks}))
         if dandi:
             files = [([block], output / dandi_layout.dandi_file_path(subject_id_of(block), session_id_of(block, plan.clock)))
                      for block in plan.blocks]
