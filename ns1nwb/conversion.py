@@ -21,7 +21,8 @@ from .exceptions import OutputComplete
 from .nwb import build_nwbfile
 from .nwb.naming import check_nwb_names, session_id_of, subject_id_of
 from .release import BlockPlan, RawRelease, RecordingBlock, plan_blocks, read_raw_tree
-from .user_metadata import load_metadata, subject_metadata, synthetic_clock_start
+from .release.cluster_files import UnreadFile, describe_unread
+from .user_metadata import check_subject_ids, load_metadata, subject_metadata, synthetic_clock_start
 from .write import check_replaceable, output_lock, refuse_inputs, staged_files, temporary_name, write_to
 
 __all__ = ["ConversionResult", "convert", "parse_audio_rate", "AUDIO_RATE_RANGE_HZ"]
@@ -65,6 +66,8 @@ class ConversionResult:
     skipped_units: list[str]
     #: Cluster files under spikesandwav/ not in the metadata and not converted (without ``all_clusters``).
     unread_clusters: list[str] = field(default_factory=list)
+    #: The other ``.mat`` files under spikesandwav/ that were not read, and why (:class:`RawRelease.unread_files`).
+    unread_files: list[UnreadFile] = field(default_factory=list)
     #: subject id -> subject fields left at their defaults (per-session output only).
     defaulted_subject_fields: dict[str, list[str]] = field(default_factory=dict)
 
@@ -80,6 +83,8 @@ class ConversionResult:
         if self.unread_clusters:
             text += (f"\n{len(self.unread_clusters)} cluster files under spikesandwav/ are not in the metadata and "
                      "were not converted (--all-clusters converts them)")
+        if self.unread_files:
+            text += "\n" + describe_unread(self.unread_files)
         defaulted = {s: f for s, f in self.defaulted_subject_fields.items() if f}
         if defaulted:
             text += "\nsubject fields left at their defaults (set them under `subjects:` in --metadata): " + \
@@ -111,8 +116,9 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
     dandiset_id : str, optional
         With ``dandi``: write a minimal ``dandiset.yaml`` when the folder has none.
     all_clusters : bool, default False
-        Every sorted cluster of the release (every ``cluster.NN.data*.mat`` under ``spikesandwav/``), not
-        only the units of the metadata: they follow them, in path order, with ``in_metadata`` False.
+        Every sorted cluster of the release (every ``cluster.NN.data.mat`` under ``spikesandwav/``, one file per
+        number and folder: :func:`ns1nwb.read_raw_tree`), not only the units of the metadata: they follow them,
+        in path order, with ``in_metadata`` False.
 
     Raises
     ------
@@ -141,6 +147,7 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
         release = read_raw_tree(raw, strict=strict, progress=progress, all_clusters=all_clusters)
         plan = plan_blocks(release, synthetic_clock_start(metadata))
         check_nwb_names(release, plan)
+        check_subject_ids(metadata, sorted({subject_id_of(block) for block in plan.blocks}))
         if dandi:
             files = [([block], output / dandi_layout.dandi_file_path(subject_id_of(block), session_id_of(block, plan.clock)))
                      for block in plan.blocks]
@@ -160,6 +167,7 @@ def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
         warnings=release.warnings,
         skipped_units=[s.path for s in release.skipped_units],
         unread_clusters=release.unread_clusters,
+        unread_files=release.unread_files,
         defaulted_subject_fields=({subject_id_of(b): subject_metadata(metadata, subject_id_of(b))[1] for b in plan.blocks}
                                   if dandi else {}),
     )

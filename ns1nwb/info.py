@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import textwrap
 from dataclasses import dataclass
@@ -21,9 +22,56 @@ _WIDTH = 100
 
 
 def _text(value: Any) -> str:
+    """A stored text as str; bytes that are not UTF-8 keep their readable part (the rest shows as U+FFFD)."""
     if isinstance(value, np.ndarray):
         value = value.ravel()[0] if value.size else ""
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def _stored_text(group: Any, path: str) -> str | None:
+    """The text of the scalar (or first element) of dataset ``path``; None when it is absent or not a
+    dataset of text (an optional part of the file: shown as absent, never an error)."""
+    import h5py
+
+    found = group.get(path)
+    if not isinstance(found, h5py.Dataset) or found.dtype.kind not in "SOU":
+        return None
+    return _text(found[()])
+
+
+def _attribute_text(obj: Any, name: str) -> str | None:
+    """The text of attribute ``name``; None when absent or unreadable (h5py decodes text attributes itself)."""
+    try:
+        return _text(obj.attrs.get(name, "")) or None
+    except (OSError, TypeError, ValueError):  # UnicodeDecodeError is a ValueError
+        return None
+
+
+def _source_script(group: Any) -> dict[str, Any]:
+    """``general/source_script`` as a JSON object; {} when absent, not JSON or not an object (a list, null)."""
+    try:
+        script = json.loads(_stored_text(group, "general/source_script") or "{}")
+    except ValueError:
+        return {}
+    return script if isinstance(script, dict) else {}
+
+
+def _audio_rate(rec: Any) -> float | None:
+    """The stored waveforms' rate; None without waveforms, NaN (unknown) when the file names a waveform but
+    its rate cannot be read (a missing template, no ``rate``, not a positive number)."""
+    names = rec.stimuli.get("waveform_series")
+    if names is None or not any(names):
+        return None
+    try:
+        rate = float(rec.audio_rate)
+    except (KeyError, TypeError, ValueError, OSError):  # an optional part: unknown, not an internal error
+        return math.nan
+    return rate if math.isfinite(rate) and rate > 0 else math.nan
+
+
+def _count(column: Any, test: Any) -> int | None:
+    """How many rows of ``column`` pass ``test``; None (unknown) without the column."""
+    return None if column is None else int(np.count_nonzero(test(column)))
 
 
 def _start_key(text: str) -> Any:
@@ -51,9 +99,11 @@ class RecordingInfo:
     subjects: list[str]
     n_trials: int
     n_stimuli: int
-    n_natural: int
-    n_with_waveform: int
-    n_with_spectrogram: int
+    #: None: unknown (the stimuli table lacks the column it is counted from).
+    n_natural: int | None
+    n_with_waveform: int | None
+    n_with_spectrogram: int | None
+    #: None: no stored waveform; NaN: waveforms whose rate cannot be read.
     audio_rate_hz: float | None
     n_spikes: int
     session_starts: list[str]
@@ -65,20 +115,30 @@ class RecordingInfo:
     inspection_note: str = ""
     #: Units named by MetadataSHEnCneurons.mat (column ``in_metadata``); None when the file has no such column.
     n_metadata_units: int | None = None
+    #: Units whose ``in_metadata`` is unknown (missing: a file of the folder written without the column).
+    n_metadata_unknown: int = 0
     #: Units per ``cluster_quality`` code (-1: the folder has no clusterquality.mat); None without the column.
     quality_counts: dict[int, int] | None = None
+    #: Units whose ``cluster_quality`` is unknown (missing: a file of the folder written without the column).
+    n_quality_unknown: int = 0
 
     def _cluster_lines(self) -> list[str]:
-        """Metadata units vs the other clusters, and units per quality code (all-clusters files)."""
+        """Metadata units vs the other clusters, and units per quality code (all-clusters files); then the units
+        whose values are unknown (files of a folder written without the columns)."""
         parts = []
         if self.n_metadata_units is not None:
-            others = self.n_units - self.n_metadata_units
+            others = self.n_units - self.n_metadata_units - self.n_metadata_unknown
             parts.append(f"{self.n_metadata_units} in the metadata, {others} other cluster{'s' * (others != 1)}")
         if self.quality_counts is not None:
             codes = ", ".join(f"{'none' if code < 0 else code}: {count}"
                               for code, count in sorted(self.quality_counts.items(), key=lambda kv: (kv[0] < 0, kv[0])))
             parts.append(f"cluster_quality {codes or '-'}")
-        return [_clip(f"  clusters         {'; '.join(parts)}")] if parts else []
+        lines = [_clip(f"  clusters         {'; '.join(parts)}")] if parts else []
+        unknown = [f"{n} unit{'s' * (n != 1)} without {column}" for n, column in
+                   ((self.n_metadata_unknown, "in_metadata"), (self.n_quality_unknown, "cluster_quality")) if n]
+        if unknown:
+            lines.append(_clip(f"  {'':<16} unknown: {', '.join(unknown)}"))
+        return lines
 
     def _clock_text(self) -> str:
         """What the time axis of the file(s) is: a pooled file of several blocks has no real clock."""
@@ -91,6 +151,21 @@ class RecordingInfo:
             return "SYNTHETIC (the raw files carry no timestamps; only times within a trial are real)"
         return self.clock or "not recorded"
 
+    def _stimuli_text(self) -> str:
+        """How many stimuli of each kind, with waveform (at which rate) and with spectrogram; 'unknown' for
+        what the file does not say."""
+        n = self.n_stimuli
+        kinds = "types unknown" if self.n_natural is None else f"{self.n_natural} natural, {n - self.n_natural} DRC"
+        if self.n_with_waveform is None:
+            waveforms = "waveforms unknown"
+        else:
+            rate = self.audio_rate_hz
+            at = "" if rate is None else " at an unknown rate" if math.isnan(rate) else f" at {rate:.10g} Hz"
+            waveforms = f"{self.n_with_waveform} with waveform{at}, {n - self.n_with_waveform} without"
+        spectrograms = ("spectrograms unknown" if self.n_with_spectrogram is None
+                        else f"{self.n_with_spectrogram} with spectrogram")
+        return f"{n} ({kinds}); {waveforms}; {spectrograms}"
+
     def report(self) -> str:
         """The summary as text, about 20 lines."""
         if is_url(self.source):
@@ -102,8 +177,6 @@ class RecordingInfo:
         size = "size unknown (remote)" if self.file_size_bytes is None else f"{self.file_size_bytes / 1e6:,.1f} MB"
         starts = sorted(set(self.session_starts), key=_start_key)
         start = starts[0] if len(starts) == 1 else f"{starts[0]} .. {starts[-1]} ({len(starts)} sessions)"
-        natural, drc = self.n_natural, self.n_stimuli - self.n_natural
-        rate = f" at {self.audio_rate_hz:.10g} Hz" if self.audio_rate_hz else ""
         lines = [
             f"{self.source}  ({kind}, {size}, NWB {self.nwb_version or '?'}, {self.software or 'unknown software'})",
             f"  units            {self.n_units} ({self.n_good_units} good: single unit Yes/Maybe at depth >= 0)",
@@ -111,9 +184,7 @@ class RecordingInfo:
             f"  recording blocks {self.n_blocks}",
             f"  subjects         {len(self.subjects)} ({', '.join(self.subjects)})",
             f"  trials           {self.n_trials:,} presentations",
-            f"  stimuli          {self.n_stimuli} ({natural} natural, {drc} DRC); "
-            f"{self.n_with_waveform} with waveform{rate}, {self.n_stimuli - self.n_with_waveform} without; "
-            f"{self.n_with_spectrogram} with spectrogram",
+            f"  stimuli          {self._stimuli_text()}",
             f"  spikes           {self.n_spikes:,}",
             f"  session start    {start}",
             f"  clock            {self._clock_text()}",
@@ -136,12 +207,24 @@ class RecordingInfo:
         return "\n".join(lines)
 
 
-def _quality_counts(codes: Any) -> dict[int, int]:
-    """Units per quality code; a missing code (negative sentinel, or NaN in a float column) counts as -1."""
+def _quality_counts(codes: Any) -> tuple[dict[int, int], int]:
+    """(units per quality code, a negative sentinel counted as -1; units whose code is missing: NaN, from a
+    file of a folder written without the column)."""
     values = np.asarray(codes, dtype=np.float64)
-    values = np.where(np.isfinite(values) & (values >= 0), values, -1).astype(np.int64)
-    found, counts = np.unique(values, return_counts=True)
-    return {int(code): int(count) for code, count in zip(found, counts)}
+    known = values[np.isfinite(values)]
+    found, counts = np.unique(np.where(known >= 0, known, -1).astype(np.int64), return_counts=True)
+    return {int(code): int(count) for code, count in zip(found, counts)}, int(values.size - known.size)
+
+
+def _in_metadata_counts(column: Any) -> tuple[int, int]:
+    """(units named by the metadata, units with no value: a file without the column). A missing value is
+    unknown, not True."""
+    return int(column.eq(True).sum()), int(column.isna().sum())
+
+
+def _subjects(column: Any) -> list[str]:
+    """The subject ids; a unit without one (a file without the column) adds 'unknown'."""
+    return sorted({str(s) for s in column.dropna()} | ({"unknown"} if column.isna().any() else set()))
 
 
 #: The columns ``ns1nwb info --units`` lists, those the file has, in this order.
@@ -190,18 +273,12 @@ def summarize(path: str | os.PathLike, *, inspect: bool | None = None, progress:
         units, stimuli = rec.units, rec.stimuli
         files = rec.files
         n_trials = sum(int(nwb.h5["intervals/trials/start_time"].shape[0]) for nwb in files)
-        starts = [_text(nwb.h5["session_start_time"][()]) if "session_start_time" in nwb.h5 else "?" for nwb in files]
+        starts = [_stored_text(nwb.h5, "session_start_time") or "?" for nwb in files]
         first = files[0].h5
-        notes = _text(first["general/notes"][()]) if "general/notes" in first else ""
-        script: dict[str, Any] = {}
-        if "general/source_script" in first:
-            try:
-                script = json.loads(_text(first["general/source_script"][()]))
-            except ValueError:
-                script = {}
-        nwb_version = _text(first.attrs.get("nwb_version", "")) or None
+        script = _source_script(first)
         sources = [nwb.source for nwb in files]
-        audio_rate = rec.audio_rate
+        metadata_counts = _in_metadata_counts(units["in_metadata"]) if "in_metadata" in units else (None, 0)
+        quality = _quality_counts(units["cluster_quality"]) if "cluster_quality" in units else (None, 0)
         info = RecordingInfo(
             source=text,
             n_files=len(files),
@@ -209,21 +286,23 @@ def summarize(path: str | os.PathLike, *, inspect: bool | None = None, progress:
             n_units=len(units),
             n_good_units=int(units["is_good"].eq(True).sum()) if "is_good" in units else 0,  # NaN is not good
             n_blocks=int(units["session_id"].nunique()) if "session_id" in units else len(files),
-            subjects=sorted({str(s) for s in units["subject_id"]}) if "subject_id" in units else [],
+            subjects=_subjects(units["subject_id"]) if "subject_id" in units else [],
             n_trials=n_trials,
             n_stimuli=len(stimuli),
-            n_natural=int((stimuli["stimulus_type"] == "natural").sum()),
-            n_with_waveform=int(np.asarray(stimuli["has_waveform"], dtype=bool).sum()),
-            n_with_spectrogram=int((stimuli["spectrogram_series"].astype(str) != "").sum()),
-            audio_rate_hz=audio_rate,
+            n_natural=_count(stimuli.get("stimulus_type"), lambda c: c == "natural"),
+            n_with_waveform=_count(stimuli.get("has_waveform"), lambda c: np.asarray(c, dtype=bool)),
+            n_with_spectrogram=_count(stimuli.get("spectrogram_series"), lambda c: c.astype(str) != ""),
+            audio_rate_hz=_audio_rate(rec),
             n_spikes=int(units["n_spikes"].sum()),
             session_starts=starts,
-            clock=script.get("clock"),
+            clock=str(script["clock"]) if isinstance(script.get("clock"), str) else None,
             software=" ".join(str(script[k]) for k in ("software", "version") if k in script) or None,
-            nwb_version=nwb_version,
-            notes=notes,
-            n_metadata_units=int(np.asarray(units["in_metadata"], dtype=bool).sum()) if "in_metadata" in units else None,
-            quality_counts=_quality_counts(units["cluster_quality"]) if "cluster_quality" in units else None,
+            nwb_version=_attribute_text(first, "nwb_version"),
+            notes=_stored_text(first, "general/notes") or "",
+            n_metadata_units=metadata_counts[0],
+            n_metadata_unknown=metadata_counts[1],
+            quality_counts=quality[0],
+            n_quality_unknown=quality[1],
         )
     if is_url(text):
         info.inspection_note = "not run on a URL (download the file and run `ns1nwb inspect FILE`)"

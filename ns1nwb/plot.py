@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from .cochleagram import cochleagram_bands
-from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, RESPONSE_WINDOW_MS
+from .constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_BANDS, RESPONSE_WINDOW_MS
 from .exceptions import MissingDependencyError, NwbContentError, OutputError
 
 __all__ = ["plot_response", "response_figure", "psth"]
@@ -43,15 +43,57 @@ def _selection(rec: Any, unit: int | str, stimulus: int | str) -> tuple[int, int
     """
     from .read.selection import digits_as_int, stimulus_indices, unit_positions
 
+    def names(table: Any, column: str, what: str) -> Any:
+        if column not in table:  # an optional column: an index still selects
+            raise NwbContentError(f"{_source(rec)}: no {column} column to find the {what} by name; give its index")
+        return table[column]
+
     try:
         if isinstance(unit, (list, tuple, np.ndarray)):
             raise TypeError(f"one unit is asked for (an index or a unit_name), got {type(unit).__name__}")
         units, stimuli = rec.units, rec.stimuli
-        position = unit_positions([digits_as_int(unit)], len(units), lambda: units["unit_name"])[0]
-        index = stimulus_indices([digits_as_int(stimulus)], len(stimuli), lambda: stimuli["stimulus_name"])[0]
+        position = unit_positions([digits_as_int(unit)], len(units), lambda: names(units, "unit_name", "unit"))[0]
+        index = stimulus_indices([digits_as_int(stimulus)], len(stimuli),
+                                 lambda: names(stimuli, "stimulus_name", "stimulus"))[0]
+    except NwbContentError:
+        raise
     except (TypeError, ValueError, KeyError, IndexError) as err:
         raise NwbContentError(f"{err.args[0] if err.args else err}; `ns1nwb info FILE --units` lists them") from None
     return position, index
+
+
+def _source(rec: Any) -> str:
+    """The file a recording's stimuli and unit labels come from (the first of a folder's)."""
+    return rec.files[0].source
+
+
+def _label(table: Any, column: str, row: Any, fallback: str) -> str:
+    """``table[column][row]`` as text; ``fallback`` when the file has no such column or no value there."""
+    value = table[column].loc[row] if column in table else None
+    return fallback if value is None or (isinstance(value, float) and np.isnan(value)) or value == "" else str(value)
+
+
+def _stored_spectrogram(rec: Any, index: int) -> np.ndarray | None:
+    """The stimulus' stored (34, T) spectrogram; None when the file has none for it (a dynamic random chord).
+
+    Raises
+    ------
+    NwbContentError
+        The file names a spectrogram that is missing or not (34, T) frames: the damaged-file error, naming it.
+    """
+    name = rec.stimuli["spectrogram_series"].loc[index] if "spectrogram_series" in rec.stimuli else ""
+    if not name or not isinstance(name, str):
+        return None
+    try:
+        spec = rec.spectrogram(index)
+    except (KeyError, IndexError, TypeError, ValueError, OSError) as err:
+        detail = err.args[0] if isinstance(err, KeyError) and err.args else err
+        raise NwbContentError(f"{_source(rec)}: damaged ns1nwb file (stimulus {index}'s spectrogram {name!r} "
+                              f"cannot be read: {detail})") from None
+    if spec.ndim != 2 or spec.shape[0] != N_BANDS or not spec.shape[1]:
+        raise NwbContentError(f"{_source(rec)}: damaged ns1nwb file (stimulus {index}'s spectrogram {name!r} has "
+                              f"{spec.shape} values, not {N_BANDS} bands by frames)")
+    return spec
 
 
 def psth(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: float = DEFAULT_DT_MS, smooth: bool = True,
@@ -135,8 +177,10 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
 
     position, index = _selection(rec, unit, stimulus)
     units, stimuli = rec.units, rec.stimuli
-    info = stimuli.loc[index]
-    unit_name = str(units["unit_name"].iloc[position])
+    # Names and category are labels: a file without them still plots (by index).
+    unit_name = _label(units, "unit_name", units.index[position], "(no unit_name)")
+    stimulus_name = _label(stimuli, "stimulus_name", index, f"stimulus {index}")
+    category = _label(stimuli, "sound_category", index, "category unknown")
     # The unit's own repeats (an all-clusters file has units with fewer than the stimulus' nominal count).
     grid = rec.response_grid(units=[position], stimuli=[index], dt_ms=dt_ms, smooth=smooth, window_ms=window_ms)
     n_repeats = grid.shape[2]
@@ -147,10 +191,7 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
     ax_spec, ax_raster, ax_psth = fig.subplots(3, 1, sharex=True, height_ratios=[1.1, 1.0, 0.9])
 
     # Spectrogram: the authors' cochleagram, 5-ms frames, 34 bands at 1/6 octave from 500 Hz (log frequency).
-    try:
-        spec = rec.spectrogram(index)
-    except KeyError:
-        spec = None
+    spec = _stored_spectrogram(rec, index)
     if spec is not None:
         t_edges = np.arange(spec.shape[1] + 1) * (window / spec.shape[1])
         cell_edges = _band_cell_edges_hz()
@@ -165,7 +206,7 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
         ax_spec.set_title(f"cochleagram ('spec-log', Rahman et al.): {spec.shape[0]} bands, "
                           f"{spec.shape[1]} frames", fontsize="small", loc="right")
     else:
-        ax_spec.text(0.5, 0.5, f"no stored spectrogram for {info['stimulus_name']}\n"
+        ax_spec.text(0.5, 0.5, f"no stored spectrogram for {stimulus_name}\n"
                                "(the release has no waveforms of the dynamic random chords)",
                      ha="center", va="center", transform=ax_spec.transAxes)
         ax_spec.set_yticks([])
@@ -201,7 +242,7 @@ def response_figure(rec: Any, unit: int | str, stimulus: int | str, *, dt_ms: fl
     ax_psth.set_xlim(0, window)
 
     fig.suptitle(f"unit {position}: {unit_name}\n"
-                 f"sound {index}: {info['stimulus_name']} ({info['sound_category']})")
+                 f"sound {index}: {stimulus_name} ({category})")
     return fig
 
 

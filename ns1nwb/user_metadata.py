@@ -21,7 +21,8 @@ import yaml
 
 from .exceptions import MetadataError
 
-__all__ = ["load_metadata", "validate_metadata", "metadata_schema", "subject_metadata", "synthetic_clock_start",
+__all__ = ["load_metadata", "validate_metadata", "check_subject_ids", "metadata_schema", "subject_metadata",
+           "synthetic_clock_start",
            "parse_datetime", "species_url", "publication_url", "FERRET_TAXON_URL"]
 
 
@@ -91,9 +92,33 @@ MAX_METADATA_VALUES = 10_000
 MAX_METADATA_DEPTH = 20
 
 
+class _DuplicateKey(yaml.YAMLError):
+    """A key written twice in one mapping (PyYAML keeps the last value silently)."""
+
+    def __init__(self, key: Any, first_line: int, line: int):
+        where = f"lines {first_line} and {line}" if line != first_line else f"line {line}"
+        super().__init__(f"key {key!r} written twice in one mapping ({where})")
+
+
 class _MetadataLoader(yaml.SafeLoader):
     """PyYAML's safe loader, keeping dates and times as the text written: the schema checks them as strings
-    (an impossible date such as 2012-02-30 is then a schema error naming the field, not a crash)."""
+    (an impossible date such as 2012-02-30 is then a schema error naming the field, not a crash), and refusing
+    a key written twice in one mapping (PyYAML would keep the last value silently)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        first_line: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base`: its keys may be overridden
+                continue
+            key = self.construct_object(key_node, deep=True)
+            line = key_node.start_mark.line + 1
+            try:
+                if key in first_line:
+                    raise _DuplicateKey(key, first_line[key], line)
+                first_line[key] = line
+            except TypeError:  # an unhashable key: PyYAML's own error says so
+                break
+        return super().construct_mapping(node, deep=deep)
 
 
 _MetadataLoader.add_constructor("tag:yaml.org,2002:timestamp",
@@ -136,18 +161,48 @@ def _check_text(text: str, source: str, where: str) -> None:
                             f"(U+{ord(surrogate):04X}), which is not text")
 
 
-def validate_metadata(metadata: dict[str, Any], source: str = "metadata") -> None:
+def _key_line(node: Any, path: list[Any]) -> int | None:
+    """The line (from 1) where the key (or list item) at ``path`` is written in the YAML ``node`` tree; None
+    when it cannot be found (an alias, a key spelled otherwise)."""
+    line = None
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            found = next(((k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)),
+                         None)
+            if found is None:
+                return None
+            line, node = found[0].start_mark.line + 1, found[1]
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+            node = node.value[part]
+            line = node.start_mark.line + 1
+        else:
+            return None
+    return line
+
+
+def validate_metadata(metadata: dict[str, Any], source: str = "metadata", yaml_node: Any = None) -> None:
     """Raise :class:`MetadataError` naming every field that breaks the schema, or the first value that is
-    too large, recursive, or text HDF5 cannot store."""
+    too large, recursive, or text HDF5 cannot store. With the YAML ``yaml_node`` tree the file was read from,
+    each field is named with its line."""
     import jsonschema
 
     _check_values(metadata, source)
+
+    def line_of(path: list[Any]) -> str:
+        line = _key_line(yaml_node, path) if yaml_node is not None else None
+        return f" (line {line})" if line else ""
 
     validator = jsonschema.Draft7Validator(metadata_schema(), format_checker=jsonschema.FormatChecker())
     errors = sorted(validator.iter_errors(metadata), key=lambda e: list(e.absolute_path))
     if errors:
         problems = []
         for error in errors:
+            path = list(error.absolute_path)
+            if error.validator == "additionalProperties" and isinstance(error.instance, dict):
+                known = error.schema.get("properties", {})
+                problems += [f"{_error_location(error)}: unknown key {key!r}{line_of(path + [key])}"
+                             for key in error.instance if key not in known]
+                continue
             if error.validator == "additionalProperties":
                 message = error.message.replace("Additional properties are not allowed", "unknown key")
             elif error.validator == "pattern" and "age" in error.absolute_path:
@@ -156,7 +211,7 @@ def validate_metadata(metadata: dict[str, Any], source: str = "metadata") -> Non
                 message = f"{error.instance!r} is not one of {error.validator_value}"
             else:
                 message = error.message
-            problems.append(f"{_error_location(error)}: {message}")
+            problems.append(f"{_error_location(error)}{line_of(path)}: {message}")
         raise MetadataError(f"{source}: invalid metadata: " + "; ".join(problems))
 
 
@@ -192,6 +247,7 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
         other than the ferret without its NCBI taxon URL.
     """
     user: dict[str, Any] = {}
+    subject_lines: dict[str, int | None] = {}
     if file_path is not None:
         path = Path(file_path)
         try:
@@ -200,18 +256,25 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
             raise MetadataError(f"{path}: cannot read metadata file ({err.strerror or err})") from err
         except UnicodeDecodeError as err:
             raise MetadataError(f"{path}: not UTF-8 text (byte {err.start}); save the file as UTF-8") from err
+        loader = _MetadataLoader(text)  # (a SafeLoader) as yaml.load, keeping the node tree for line numbers
         try:
-            user = yaml.load(text, Loader=_MetadataLoader) or {}  # noqa: S506  (a SafeLoader)
+            node = loader.get_single_node()
+            user = (loader.construct_document(node) if node is not None else None) or {}
+        except _DuplicateKey as err:
+            raise MetadataError(f"{path}: {err}; keep one") from None
         except yaml.YAMLError as err:
             raise MetadataError(f"{path}: not valid YAML ({str(err).splitlines()[0]})") from err
         except RecursionError:
             raise MetadataError(f"{path}: nested too deeply to be a metadata file") from None
+        finally:
+            loader.dispose()
         if not isinstance(user, dict):
             raise MetadataError(f"{path}: the top level must be a mapping of keys, found {type(user).__name__}")
         _check_values(user, str(path))  # bounded: before the copy below expands every alias
         # The schema speaks JSON: YAML's other types (!!binary, !!set, integer keys) become strings.
         user = json.loads(json.dumps(user, default=str))
-        validate_metadata(user, str(path))
+        validate_metadata(user, str(path), node)
+        subject_lines = {str(k): _key_line(node, ["subjects", k]) for k in user.get("subjects", {})}
         if "session_start_time" in user:
             parse_datetime(user["session_start_time"], f"{path}: session_start_time")
     merged = _merge(_defaults(), user)
@@ -227,7 +290,27 @@ def load_metadata(file_path: str | os.PathLike | None = None) -> dict[str, Any]:
         user_keys.update(f"subjects.{subject_id}.{f}" for f in fields)
     user_keys.update(f"subject.{f}" for f in user.get("subject", {}))
     merged["user_keys"] = sorted(user_keys)
+    # The file and where each of its ``subjects.<id>`` is written (id -> line), for check_subject_ids.
+    merged["subject_lines"] = (source, subject_lines)
     return merged
+
+
+def check_subject_ids(metadata: dict[str, Any], subject_ids: list[str]) -> None:
+    """Refuse a ``subjects.<id>`` of the user's file that names none of the conversion's subjects (a typo
+    would leave that ferret at the defaults without a word).
+
+    Raises
+    ------
+    MetadataError
+        One line naming the file, the id, its line and the subjects there are.
+    """
+    source, lines = metadata.get("subject_lines", ("metadata", {}))
+    unknown = [key for key in lines if key not in subject_ids]
+    if unknown:
+        key = unknown[0]
+        line = f" (line {lines[key]})" if lines.get(key) else ""
+        raise MetadataError(f"{source}: subjects.{key}{line} is none of the subjects of this conversion "
+                            f"({', '.join(subject_ids)}); correct the id or remove it")
 
 
 def synthetic_clock_start(metadata: dict[str, Any]) -> datetime | None:

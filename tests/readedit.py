@@ -42,12 +42,17 @@ def add_unit_column(path: Path, name: str, values: np.ndarray, description: str 
 
 def remove_unit_columns(path: Path, *names: str) -> Path:
     """Delete per-unit columns (as a file written before they existed)."""
+    return remove_columns(path, "units", *names)
+
+
+def remove_columns(path: Path, table: str, *names: str) -> Path:
+    """Delete columns of the table at ``table`` (``units``, ``processing/stimuli/stimuli``...)."""
     with h5py.File(path, "r+") as f:
-        units = f["units"]
+        group = f[table]
         for name in names:
-            if name in units:
-                del units[name]
-        _set_colnames(units, [c for c in _colnames(units) if c not in names])
+            if name in group:
+                del group[name]
+        _set_colnames(group, [c for c in _colnames(group) if c not in names])
     return path
 
 

@@ -137,3 +137,62 @@ def _assert_one_line(path: Path, *needles: str) -> None:
     assert caught.value.exit_code == 2 and "\n" not in message, message
     for needle in needles:
         assert needle in message, f"{needle!r} not in {message!r}"
+
+
+# --------------------------------------------------------------------------- issue 25: duplicate and unknown keys
+
+
+@pytest.mark.parametrize("text, needles", [
+    pytest.param("lab: A\nlab: B\n", ["key 'lab' written twice", "lines 1 and 2"], id="top-level"),
+    pytest.param("subjects:\n  exp45: {sex: F}\n  exp45: {sex: M}\n", ["key 'exp45'", "lines 2 and 3"],
+                 id="subject-id"),
+    pytest.param("subject:\n  sex: F\n  age: P8M\n  sex: M\n", ["key 'sex'", "lines 2 and 4"], id="subject-field"),
+    pytest.param("subject: {sex: F, sex: M}\n", ["key 'sex'", "(line 1)"], id="flow-mapping"),
+    pytest.param("keywords: [a]\nsubjects:\n  exp57:\n    weight: 1 kg\n    weight: 2 kg\n",
+                 ["key 'weight'", "lines 4 and 5"], id="per-subject-field"),
+    pytest.param("lab: x\ncolour: blue\n", ["(top level): unknown key 'colour' (line 2)"], id="unknown-key"),
+    pytest.param("subject:\n  sex: F\n  eye_colour: blue\n", ["subject: unknown key 'eye_colour' (line 3)"],
+                 id="unknown-subject-key"),
+    pytest.param("subjects:\n  exp45:\n    sex: F\n    sexx: M\n    agee: P1Y\n",
+                 ["subjects.exp45: unknown key 'sexx' (line 4)", "subjects.exp45: unknown key 'agee' (line 5)"],
+                 id="unknown-per-subject-keys"),
+    pytest.param("subjects:\n  exp57: {sex: female}\n", ["subjects.exp57.sex (line 2): 'female' is not one of"],
+                 id="a-bad-value-with-its-line"),
+])
+def test_duplicate_and_unknown_keys_name_the_file_the_key_and_its_line(tmp_path, text, needles):
+    """PyYAML keeps the last of two equal keys silently: refused, as the schema refuses an unknown key, in one
+    line naming the file, the key and where it is written."""
+    metadata = _yaml(tmp_path, text)
+    with pytest.raises(MetadataError) as caught:
+        load_metadata(metadata)
+    message = str(caught.value)
+    assert message.startswith(f"{metadata}: ") and "\n" not in message
+    for needle in needles:
+        assert needle in message, message
+
+
+def test_a_merge_key_may_be_overridden(tmp_path):
+    """``<<: *base`` then a key of the base: YAML's override, not a duplicate."""
+    metadata = load_metadata(_yaml(tmp_path, "subjects:\n  exp45: &f {sex: F, age: P8M}\n"
+                                             "  exp57:\n    <<: *f\n    sex: M\n"))
+    assert metadata["subjects"]["exp57"] == {"sex": "M", "age": "P8M"}
+
+
+def test_a_subject_id_of_no_ferret_is_refused(tmp_path):
+    from ns1nwb.user_metadata import check_subject_ids
+
+    metadata = load_metadata(_yaml(tmp_path, "subjects:\n  exp45: {sex: F}\n  exp54: {sex: M}\n"))
+    check_subject_ids(metadata, ["exp45", "exp54"])
+    with pytest.raises(MetadataError) as caught:
+        check_subject_ids(metadata, ["exp45", "exp57"])
+    assert str(caught.value) == (f"{tmp_path / 'meta.yaml'}: subjects.exp54 (line 3) is none of the subjects of this "
+                                 "conversion (exp45, exp57); correct the id or remove it")
+    check_subject_ids(load_metadata(None), ["exp45"])  # the defaults name no subject
+
+
+def test_convert_refuses_a_subject_id_of_no_ferret(base_raw, tmp_path):
+    """End to end: after reading the tree (its ferrets are exp45 and exp57), before writing anything."""
+    metadata = _yaml(tmp_path, "subjects:\n  exp45: {sex: F}\n  exp75: {sex: M}\n")
+    out = tmp_path / "ns1.nwb"
+    assert_error(convert_cli(base_raw, out, "--metadata", metadata), 2, str(metadata), "subjects.exp75 (line 3)",
+                 "exp45, exp57", output=out)

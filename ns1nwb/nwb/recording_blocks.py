@@ -18,17 +18,19 @@ __all__ = ["add_recording_blocks_to_nwbfile"]
 
 
 def add_recording_blocks_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLayout) -> None:
-    """One row per recording block: its first onset to its last sweep's end on the file clock, its true
-    start (ISO 8601 with the UTC offset), subject, penetrations and session_id."""
+    """One row per recording block: its first trial's start to its last trial's stop on the file clock, its
+    true start (ISO 8601 with the UTC offset), subject, penetrations and session_id."""
     from hdmf.common import ElementIdentifiers
     from pynwb.epoch import TimeIntervals
 
     specs = specs_of("recording_blocks")
     blocks = ctx.blocks
     sessions = [session_id_of(b, ctx.plan.clock) for b in blocks]
-    offsets = np.array([layout.block_offset_s[session] for session in sessions])
-    starts = offsets + np.array([min(p.onset_ms for p in b.presentations) / 1000.0 for b in blocks])
-    stops = offsets + np.array([b.duration_s for b in blocks])
+    # From the trials' own start and stop times: the same numbers, not the same sums in another order (which
+    # left a block's stop 1 ulp before its last trial's).
+    rows = [np.array([layout.row_of[(session, key)] for key in b.by_key]) for b, session in zip(blocks, sessions)]
+    starts = np.array([layout.start_s[own].min() for own in rows])
+    stops = np.array([layout.stop_s[own].max() for own in rows])
     own_units = set(ctx.unit_indices)
     values = {
         "session_id": sessions,

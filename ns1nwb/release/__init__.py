@@ -3,6 +3,7 @@
 - :mod:`.model`: the dataclasses (release, unit, set, repeat, wav);
 - :mod:`.matfile`: MAT files read once, values as plain Python;
 - :mod:`.spike_files`: one cluster file -> its sets;
+- :mod:`.cluster_files`: which ``.mat`` files of a folder are cluster files (one per number);
 - :mod:`.tree`: the whole folder (:func:`read_raw_tree`);
 - :mod:`.validate`: every raw value checked, in one place;
 - :mod:`.blocks`: recording blocks and their clock, from the timestamps.

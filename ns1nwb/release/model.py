@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..constants import SPECTROGRAM_FILE, WAV_TRUE_RATE_HZ
+from .cluster_files import UnreadFile, cluster_number, describe_unread
 
 __all__ = ["RawRepeat", "RawSet", "RawUnit", "RawWav", "SkippedUnit", "RawRelease", "SourceFile", "UNKNOWN"]
 
@@ -124,9 +125,8 @@ class RawUnit:
 
     @property
     def cluster_number(self) -> int | None:
-        """NN of the file name ``cluster.NN.data*.mat`` (its element of ``clusterquality``), or None."""
-        match = re.match(r"cluster\.(\d+)\.", self.spike_file.name)
-        return int(match.group(1)) if match else None
+        """NN of the file name ``cluster.NN.data.mat`` (its element of ``clusterquality``), or None."""
+        return cluster_number(self.spike_file.name)
 
 
 @dataclass
@@ -180,6 +180,9 @@ class RawRelease:
     #: Cluster files under ``spikesandwav/`` that the metadata does not name and that were not read
     #: (``all_clusters=False``), relative to ``spikesandwav/``.
     unread_clusters: list[str] = field(default_factory=list)
+    #: The other ``.mat`` files under ``spikesandwav/`` that were not read, each with why: a cluster number
+    #: another file of its folder holds, or a name that is not a cluster file's (``clusterquality.mat`` aside).
+    unread_files: list[UnreadFile] = field(default_factory=list)
 
     @property
     def n_spikes(self) -> int:
@@ -235,5 +238,7 @@ class RawRelease:
         if self.unread_clusters:
             lines.append(f"  {len(self.unread_clusters)} cluster files under spikesandwav/ are not in the metadata "
                          "and were not read (all_clusters=True reads them)")
+        if self.unread_files:
+            lines.append("  " + describe_unread(self.unread_files))
         return "\n".join(lines)
 

@@ -8,7 +8,6 @@ and collects what was tolerated as warnings (``strict`` makes them errors).
 from __future__ import annotations
 
 import os
-import re
 import warnings
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -17,6 +16,8 @@ import numpy as np
 
 from ..constants import METADATA_FILE, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
 from ..exceptions import Ns1Warning, RawFileNotFoundError, RawFormatError, StrictModeError
+from .cluster_files import (CLUSTER_QUALITY_FILE, DUPLICATE_NUMBER, NOT_A_CLUSTER_NAME, UnreadFile, classify_folder,
+                            cluster_number)
 from .matfile import load_mat, plain_value, read_source
 from .model import RawRelease, RawUnit, RawWav, SkippedUnit, SourceFile
 from .spike_files import check_spike_values, read_spike_file
@@ -45,19 +46,36 @@ def _checked_spike_path(root: Path, rel_path: str, metadata_file: Path) -> Path:
 
 
 
-#: A sorted cluster's spike file: ``cluster.NN.data.mat`` (or the ``_1`` variant).
-_CLUSTER_FILE = re.compile(r"^cluster\.(\d+)\.data.*\.mat$")
-CLUSTER_QUALITY_FILE = "clusterquality.mat"
+def _mat_files(root: Path) -> dict[Path, list[str]]:
+    """The ``.mat`` names (any case of the suffix) of every folder under ``spikesandwav/`` that has any,
+    ``clusterquality.mat`` aside; links to folders are not followed, so a link loop cannot trap the walk."""
+    found = {}
+    for folder, _, names in os.walk(root / SPIKES_DIR, followlinks=False):
+        mats = sorted(n for n in names if n.lower().endswith(".mat") and n != CLUSTER_QUALITY_FILE)
+        if mats:
+            found[Path(folder)] = mats
+    return found
 
 
-def _cluster_files(root: Path) -> list[Path]:
-    """Every ``cluster.NN.data*.mat`` under ``spikesandwav/``, in path order (links to folders not followed,
-    so a link loop cannot trap the walk)."""
+def _other_clusters(root: Path, read_files: set[Path]) -> tuple[list[Path], list[UnreadFile], dict[Path, int]]:
+    """The cluster files under ``spikesandwav/`` besides ``read_files`` (resolved paths), one per number and
+    folder, in path order; the ``.mat`` files that are not read and why; each folder's (resolved) highest
+    cluster number."""
     spikes_root = root / SPIKES_DIR
-    found = []
-    for folder, _, names in os.walk(spikes_root, followlinks=False):
-        found += [Path(folder) / name for name in names if _CLUSTER_FILE.match(name)]
-    return sorted(found, key=lambda p: p.relative_to(spikes_root).as_posix())
+    others: list[Path] = []
+    unread: list[UnreadFile] = []
+    highest: dict[Path, int] = {}
+    for folder, names in _mat_files(root).items():
+        rel_folder = folder.relative_to(spikes_root)
+        files = classify_folder(names, [n for n in names if _resolved_or_as_is(folder / n) in read_files])
+        others += [folder / name for name in files.clusters]
+        unread += [UnreadFile((rel_folder / name).as_posix(), DUPLICATE_NUMBER, (rel_folder / holder).as_posix())
+                   for name, holder in files.duplicates]
+        unread += [UnreadFile((rel_folder / name).as_posix(), NOT_A_CLUSTER_NAME) for name in files.not_clusters]
+        highest[_resolved_or_as_is(folder)] = max((n for n in map(cluster_number, names) if n is not None), default=0)
+    others.sort(key=lambda p: p.relative_to(spikes_root).as_posix())
+    unread.sort(key=lambda u: (u.reason, u.path))
+    return others, unread, highest
 
 
 def _resolved_or_as_is(path: Path) -> Path:
@@ -68,21 +86,20 @@ def _resolved_or_as_is(path: Path) -> Path:
         return path
 
 
-def _cluster_quality(folder: Path, cluster_files: list[Path], sources: list[SourceFile]) -> np.ndarray | None:
+def _cluster_quality(folder: Path, highest_cluster: int, sources: list[SourceFile]) -> np.ndarray | None:
     """The codes of ``folder/clusterquality.mat`` (element NN-1 for ``cluster.NN``), or None without the file.
 
     Raises
     ------
     RawFormatError
         The file is unreadable, holds no code vector, codes outside 1-3, or fewer codes than the folder's
-        highest cluster number.
+        highest cluster number ``highest_cluster``.
     """
     path = folder / CLUSTER_QUALITY_FILE
     if not path.is_file():
         return None
     data, source = read_source(path)
-    numbers = [int(_CLUSTER_FILE.match(f.name).group(1)) for f in cluster_files]  # type: ignore[union-attr]
-    codes = check_cluster_quality(path, load_mat(path, data).get("clusterquality"), max(numbers, default=0))
+    codes = check_cluster_quality(path, load_mat(path, data).get("clusterquality"), highest_cluster)
     sources.append(source)
     return codes
 
@@ -197,9 +214,12 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
     progress : bool, default False
         Show a progress bar over the spike files (tqdm, only on a terminal).
     all_clusters : bool, default False
-        Also read every ``cluster.NN.data*.mat`` under ``spikesandwav/`` that the metadata does not name
-        (the release's 477 other clusters): they follow the metadata's units, in path order, with no
-        metadata. Without it they are only counted (:attr:`RawRelease.unread_clusters`).
+        Also read every cluster file under ``spikesandwav/`` that the metadata does not name (the release's
+        477 other clusters): they follow the metadata's units, in path order, with no metadata. Without it
+        they are only counted (:attr:`RawRelease.unread_clusters`). A cluster file is ``cluster.NN.data.mat``
+        or ``cluster.NN.data_1.mat``, one per number and folder (:mod:`ns1nwb.release.cluster_files`); a
+        second file with a taken number is not read (a warning names them with ``all_clusters``), and
+        neither is any other ``.mat`` name: both are counted (:attr:`RawRelease.unread_files`).
 
     Returns
     -------
@@ -248,11 +268,15 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
         found_files.append((index, rel_path, row, found))
 
     # The clusters the metadata does not name: read with all_clusters, else only counted.
-    cluster_files = _cluster_files(root)
-    read_files = {found.resolve() for *_, found in found_files}
-    others = [f for f in cluster_files if _resolved_or_as_is(f) not in read_files]
     spikes_root = root / SPIKES_DIR
+    others, unread, highest = _other_clusters(root, {found.resolve() for *_, found in found_files})
     other_paths = [f.relative_to(spikes_root).as_posix() for f in others]
+    duplicates = [u for u in unread if u.reason == DUPLICATE_NUMBER]
+    if all_clusters and duplicates:  # one line for all of them (the summary counts them with or without)
+        named = ", ".join(f"{u.path} (cluster {cluster_number(PurePosixPath(u.path).name)} is "
+                          f"{PurePosixPath(u.holder).name})" for u in duplicates[:5])
+        warn(f"{spikes_root}: not reading {len(duplicates)} file(s) whose cluster number another file of their "
+             f"folder has (one file per cluster): {named}{', ...' if len(duplicates) > 5 else ''}")
     if all_clusters:
         for path, rel_path in zip(others, other_paths):
             if len(PurePosixPath(rel_path).parts) != 3:
@@ -273,14 +297,12 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
 
     if not units:
         raise RawFormatError(f"{meta_path}: none of the {len(rows)} units has a spike file under {root / SPIKES_DIR}")
-    by_folder: dict[Path, list[Path]] = {}
-    for path in cluster_files:
-        by_folder.setdefault(path.parent, []).append(path)
     qualities: dict[Path, np.ndarray | None] = {}
     for unit in units:
-        folder = unit.spike_file.parent
+        folder = _resolved_or_as_is(unit.spike_file.parent)  # one key however the folder was reached
         if folder not in qualities:
-            qualities[folder] = _cluster_quality(folder, by_folder.get(folder, [unit.spike_file]), sources)
+            folder_highest = highest.get(folder, unit.cluster_number or 0)
+            qualities[folder] = _cluster_quality(folder, folder_highest, sources)
         codes, number = qualities[folder], unit.cluster_number
         if codes is not None and number is not None and 1 <= number <= codes.size:
             unit.cluster_quality = int(codes[number - 1])
@@ -297,4 +319,5 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
         warnings=warn.messages,
         source_files=sources,
         unread_clusters=[] if all_clusters else other_paths,
+        unread_files=unread,
     )

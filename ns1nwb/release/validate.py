@@ -200,9 +200,11 @@ def check_wav(path: Path, samples: np.ndarray, rate: int) -> None:
                              f"window ({_MIN_WAV_SAMPLES} samples); the file is truncated")
     finite = np.isfinite(samples)
     if not finite.all():
-        first = int(np.flatnonzero(~finite)[0])
-        raise RawFormatError(f"{path}: sample {first} is {samples[first]!r} ({int((~finite).sum())} NaN or infinite "
-                             "samples); the file is corrupt")
+        # (samples, channels): the first bad sample's index in time and its value as a plain number.
+        sample, channel = (int(i[0]) for i in np.nonzero(~finite))
+        where = f" (channel {channel + 1})" if samples.ndim == 2 and samples.shape[1] > 1 else ""
+        raise RawFormatError(f"{path}: sample {sample}{where} is {float(samples[sample, channel])}; "
+                             f"{int((~finite).sum())} NaN or infinite samples, the file is corrupt")
 
 
 def check_spectrogram(path: Path, x_nfht: Any) -> np.ndarray:

@@ -116,6 +116,31 @@ def test_recording_blocks_table_and_true_onsets(small_raw, small_nwb):
         assert "POOLED CONVENIENCE FILE" in notes and "--dandi" in notes
 
 
+def _converted_files(request: pytest.FixtureRequest, name: str) -> list[Path]:
+    if name == "cluster_nwbs":
+        return list(request.getfixturevalue(name)[:2])
+    if name == "two_block_dandi":
+        return sorted((request.getfixturevalue(name) / "dandiset").rglob("*.nwb"))
+    return [request.getfixturevalue(name)]
+
+
+@pytest.mark.parametrize("name", ["small_nwb", "sample_nwb", "cluster_nwbs", "two_block_dandi",
+                                  pytest.param("real_nwb", marks=pytest.mark.realdata)])
+def test_each_block_spans_its_trials(request, name):
+    """Issue 25: a block's stop_time was 1 ulp before its last trial's stop_time on some trees (the same times
+    summed in another order). Every block starts at or before each of its trials and stops at or after each."""
+    for path in _converted_files(request, name):
+        with h5py.File(path, "r") as f:
+            blocks, trials = f["intervals/recording_blocks"], f["intervals/trials"]
+            trial_sessions = np.array(_text(trials["session_id"][:]))
+            starts, stops = trials["start_time"][:], trials["stop_time"][:]
+            for b, session in enumerate(_text(blocks["session_id"][:])):
+                own = trial_sessions == session
+                assert own.any(), (path, session)
+                assert blocks["start_time"][b] == starts[own].min() and blocks["stop_time"][b] == stops[own].max(), \
+                    (path.name, session, blocks["stop_time"][b] - stops[own].max())
+
+
 def test_per_session_files_describe_themselves(lean, tmp_path):
     with pytest.warns(Ns1Warning, match="natural-sound wavs missing"):
         result = ns1nwb.convert(lean, tmp_path / "dandiset", audio_rate_hz=None, dandi=True)

@@ -212,9 +212,10 @@ def test_info_counts_metadata_units_and_quality_codes(short_tree, tmp_path):
         assert rec.units.in_metadata.dtype == bool and list(rec.units.cluster_quality) == [1, 2, 3, 1, -1, 3, 1, -1]
         np.testing.assert_array_equal(rec.response_grid(units=rec.units.in_metadata, stimuli=[4]),
                                       rec.response_grid(units=np.flatnonzero(in_metadata), stimuli=[4]))
-    # A float column with NaN for "no clusterquality.mat" counts as none too.
+    # A missing value (NaN in a float column) is unknown, not "no clusterquality.mat" (-1, what ns1nwb writes).
     add_unit_column(path, "cluster_quality", np.array([1, np.nan, 3, 1, 1, 3, 1, np.nan]))
-    assert summarize(path, inspect=False).quality_counts == {-1: 2, 1: 4, 3: 2}
+    info = summarize(path, inspect=False)
+    assert info.quality_counts == {1: 4, 3: 2} and info.n_quality_unknown == 2
 
 
 def test_info_has_no_cluster_line_without_the_columns(sample_nwb, tmp_path):

@@ -23,7 +23,10 @@ import pytest
 import scipy.io as sio
 import soundfile as sf
 
-from ns1nwb.constants import METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR
+from ns1nwb.constants import (METADATA_FILE, N_BANDS, N_NATURAL, SPECTROGRAM_FILE, SPIKES_DIR, STIMULI, WAV_DIR,
+                              WAV_HEADER_RATE_HZ)
+from ns1nwb.exceptions import RawFormatError
+from ns1nwb.release.validate import check_wav
 from clusters import write_quality
 from rawedit import (assert_refused, load_spikes, save, set_first_spike, set_metadata, set_stim_param, set_sweep,
                      set_timestamps, timestamps_of, truncate, unit_spike_file)
@@ -221,14 +224,35 @@ def _sample_1000(value: float) -> Callable[[Path], None]:
     pytest.param(lambda p: p.write_bytes(b""), "not a readable wav", id="zero-bytes"),
     pytest.param(lambda p: p.write_text("RIFF? no\n"), "not a readable wav", id="not-a-wav"),
     # Issue 16 item 6: NaN or inf samples in a wav were stored as is (and the spectrogram was NaN).
-    pytest.param(_sample_1000(NAN), ["sample 1000", "nan"], id="nan-sample"),
-    pytest.param(_sample_1000(INF), ["sample 1000", "inf"], id="inf-sample"),
-    pytest.param(_sample_1000(-INF), ["sample 1000", "-inf"], id="-inf-sample"),
+    pytest.param(_sample_1000(NAN), "sample 1000 is nan; 1 NaN", id="nan-sample"),
+    pytest.param(_sample_1000(INF), "sample 1000 is inf; 1 NaN", id="inf-sample"),
+    pytest.param(_sample_1000(-INF), "sample 1000 is -inf; 1 NaN", id="-inf-sample"),
 ])
 def test_bad_wav(wav_tree: Path, damage: Callable[[Path], None], problem: str | list[str]) -> None:
     path = _wav(wav_tree, 3)
     damage(path)
     assert_refused(wav_tree, str(path), *([problem] if isinstance(problem, str) else problem))
+
+
+def _bad_samples(shape: tuple[int, ...], bad: dict[tuple[int, ...], float]) -> np.ndarray:
+    samples = np.zeros(shape, np.float32)
+    for where, value in bad.items():
+        samples[where] = value
+    return samples
+
+
+@pytest.mark.parametrize("samples, message", [
+    pytest.param(_bad_samples((250_000, 1), {(1000, 0): -INF}), "sample 1000 is -inf; 1 NaN", id="mono"),
+    pytest.param(_bad_samples((250_000, 2), {(2000, 1): NAN}), "sample 2000 (channel 2) is nan; 1 NaN",
+                 id="stereo-second-channel"),
+    pytest.param(_bad_samples((250_000, 2), {(7, 1): INF, (5, 0): NAN, (9, 0): NAN}),
+                 "sample 5 (channel 1) is nan; 3 NaN", id="the-first-of-several"),
+])
+def test_a_bad_wav_sample_is_named_by_its_index_and_plain_value(samples: np.ndarray, message: str) -> None:
+    """Issue 25: the message printed ``array([-inf], dtype=float32)`` (the row of the 2-D samples)."""
+    with pytest.raises(RawFormatError) as caught:
+        check_wav(Path("x.wav"), samples, WAV_HEADER_RATE_HZ)
+    assert str(caught.value).startswith(f"x.wav: {message}") and "array" not in str(caught.value)
 
 
 # --------------------------------------------------------------------------- test_data_5ms.mat (check_spectrogram)
