@@ -147,10 +147,11 @@ def inspect_path(path: str | os.PathLike, progress: bool = False) -> InspectionS
     from nwbinspector import inspect_nwbfile, load_config
 
     from .exceptions import NwbContentError
+    from .read.files import nwb_files_in
 
     target = Path(path)
     if target.is_dir():
-        files = sorted(target.rglob("*.nwb"))
+        files = nwb_files_in(target)  # hidden entries left out (._x.nwb, temporaries), as ns1nwb.open does
     elif target.is_file():
         files = [target]
     else:

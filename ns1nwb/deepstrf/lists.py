@@ -30,6 +30,7 @@ from ..constants import (
 from ..exceptions import NwbContentError
 from ..read import Recording
 from ..read import open as open_recording
+from ..read.selection import unit_positions
 
 __all__ = [
     "DatasetLists",
@@ -160,42 +161,15 @@ def _check_dt_ms(dt_ms: Any, source: str) -> int:
 
 
 def _unit_positions(units: Any, rec: Recording, source: str) -> list[int]:
-    """Rows of ``rec.units`` that ``units`` asks for, in order; the reader's rules, errors naming the file."""
+    """Rows of ``rec.units`` that ``units`` asks for, in order: the reader's rules (a boolean pandas Series by its
+    index), its errors naming the file; at least one unit."""
     table = rec.units
-    n_units = len(table)
-    if units is None:
-        return list(range(n_units))
-    if isinstance(units, (str, numbers.Number, np.generic)):
-        units = [units]
     try:
-        values = units.to_numpy() if hasattr(units, "to_numpy") else np.asarray(list(units), dtype=object)
-    except TypeError:
-        raise TypeError(f"{source}: units must be None, a unit, a sequence of units or a boolean mask, "
-                        f"got {units!r}") from None
-    if values.ndim != 1:
-        raise ValueError(f"{source}: units must be one-dimensional, got shape {values.shape}")
-    items = list(values)
-    if items and all(isinstance(v, (bool, np.bool_)) for v in items):
-        if len(items) != n_units:
-            raise ValueError(f"{source}: a boolean unit mask needs {n_units} values (one per unit), got {len(items)}")
-        positions = [int(i) for i in np.flatnonzero(np.asarray(items, dtype=bool))]
-    else:
-        names = list(table["unit_name"]) if any(isinstance(v, str) for v in items) else []
-        positions = []
-        for value in items:
-            if isinstance(value, str):
-                if value not in names:
-                    raise KeyError(f"{source}: no unit named {value!r}")
-                positions.append(names.index(value))
-            elif isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
-                raise TypeError(f"{source}: a unit must be an index (int) or a unit_name, got {value!r} "
-                                f"({type(value).__name__})")
-            elif not -n_units <= value < n_units:
-                raise IndexError(f"{source}: unit index {value} out of range for {n_units} units")
-            else:
-                positions.append(int(value) % n_units)
+        positions = unit_positions(units, len(table), lambda: list(table["unit_name"]))
+    except (TypeError, ValueError, KeyError, IndexError) as err:
+        raise type(err)(f"{source}: {err.args[0] if err.args else err}") from None
     if not positions:
-        raise ValueError(f"{source}: units={units!r} selects no unit (a deepSTRF dataset needs at least one)")
+        raise ValueError(f"{source}: the units argument selects no unit (a deepSTRF dataset needs at least one)")
     return positions
 
 

@@ -9,6 +9,8 @@ counts in ``ns1nwb info``), so either is an error naming both files.
 from __future__ import annotations
 
 import contextlib
+import errno
+import math
 import os
 from pathlib import Path
 from typing import Any, Iterator, NamedTuple
@@ -16,8 +18,10 @@ from typing import Any, Iterator, NamedTuple
 import numpy as np
 
 from ..exceptions import NwbContentError
+from .checks import check_ragged_ends, check_spike_ends, check_stimulus_ids, check_trials, damaged, table_length
 
-__all__ = ["NwbFile", "NwbFileHandle", "open_files", "open_h5", "check_distinct", "as_text", "is_url"]
+__all__ = ["NwbFile", "NwbFileHandle", "open_files", "open_h5", "check_distinct", "as_text", "is_url",
+           "nwb_files_in"]
 
 #: Unit columns that are per-spike (ragged) or references, not one value per unit.
 _NOT_PER_UNIT = {"spike_times", "spike_trial", "obs_intervals", "electrodes"}
@@ -26,6 +30,10 @@ _READ_ERRORS = (KeyError, ValueError, TypeError, IndexError, OSError, RuntimeErr
 #: HDF5 chunk cache per dataset: room for a few 1-MB spike chunks, so that reading the spike arrays
 #: unit by unit does not inflate a chunk two units share twice.
 _CHUNK_CACHE_BYTES = 8 * 1024 * 1024
+#: errno of a file that HDF5 could not lock (another process has it open for writing).
+_LOCKED = (errno.EAGAIN, errno.EWOULDBLOCK)
+#: What HDF5 says then (a truncated file says "sblock", so not just "lock").
+_LOCKED_TEXT = ("unable to lock file", "already open for write")
 
 
 def is_url(text: str | os.PathLike) -> bool:
@@ -63,24 +71,37 @@ class NwbFile:
             units = self._table("units")
             trials = self._table("intervals/trials")
             stimuli = self._table("processing/stimuli/stimuli")
-            self.spike_ends = self._column(units, "spike_times_index")[:].astype(np.int64)
             self._spike_times = self._column(units, "spike_times")
             self._spike_trial = self._column(units, "spike_trial")
-            trial_ends = self._column(units, "spike_trial_index")[:]
-            self.trial_start_s = self._column(trials, "start_time")[:]
-            self.trial_stop_s = trials["stop_time"][:] if "stop_time" in trials else self.trial_start_s
-            self.trial_stimulus = self._column(trials, "stimulus_index")[:].astype(np.int64)
-            self.trial_repeat = self._column(trials, "repeat_index")[:].astype(np.int64)
-            self.trial_session = as_text(self._column(trials, "session_id")[:])
-            self.trial_length_ms = self._column(trials, "length_signal_ms")[:]
-            self.unit_session = as_text(self._column(units, "session_id")[:])
-            self.n_stimuli = int(self._column(stimuli, "id").shape[0])
-            self._column(stimuli, "n_repeats")
+            unit_columns = self._columns(units, ("spike_times_index", "spike_trial_index", "session_id"),
+                                         ("id", "metadata_row"))
+            trial_columns = self._columns(trials, ("start_time", "stimulus_index", "repeat_index", "session_id",
+                                                   "length_signal_ms"), ("id", "stop_time"))
+            stimulus_columns = self._columns(stimuli, ("id", "n_repeats"), ())
+            # Shapes first (nothing read): a damaged column millions of values long is refused unread.
+            table_length(self.source, "units", unit_columns, ("spike_times_index", "spike_trial_index", "metadata_row"))
+            table_length(self.source, "units", {"spike_times": self._spike_times, "spike_trial": self._spike_trial},
+                         ("spike_trial",), per="spike")
+            check_ragged_ends(self.source, unit_columns["spike_times_index"], self._spike_times)
+            check_ragged_ends(self.source, unit_columns["spike_trial_index"], self._spike_trial)
+            table_length(self.source, "intervals/trials", trial_columns, ("stimulus_index", "repeat_index"))
+            self.n_stimuli = table_length(self.source, "processing/stimuli/stimuli", stimulus_columns, ("id",))
+            self.spike_ends = unit_columns["spike_times_index"][:].astype(np.int64)
+            check_spike_ends(self.source, self.spike_ends, unit_columns["spike_trial_index"][:])
+            self.trial_start_s = trial_columns["start_time"][:]
+            self.trial_stop_s = trial_columns["stop_time"][:] if "stop_time" in trial_columns else self.trial_start_s
+            self.trial_stimulus = trial_columns["stimulus_index"][:].astype(np.int64)
+            self.trial_repeat = trial_columns["repeat_index"][:].astype(np.int64)
+            self.trial_session = as_text(trial_columns["session_id"][:])
+            self.trial_length_ms = trial_columns["length_signal_ms"][:]
+            self.unit_session = as_text(unit_columns["session_id"][:])
+            check_stimulus_ids(self.source, stimulus_columns["id"][:])
+            check_trials(self.source, self.trial_session, self.trial_stimulus, self.trial_repeat, self.n_stimuli)
             #: Each unit's metadata row (-1: not in the metadata), or None when the file has no such column.
-            self.metadata_row = units["metadata_row"][:].astype(np.int64) if "metadata_row" in units else None
+            self.metadata_row = unit_columns["metadata_row"][:].astype(np.int64) if "metadata_row" in unit_columns \
+                else None
             identifier = h5file["identifier"][()] if "identifier" in h5file else b""
             self.identifier = identifier.decode() if isinstance(identifier, bytes) else str(identifier)
-            self._check_shapes(trial_ends)
         self.n_units = self.spike_ends.size
         self.spike_starts = np.concatenate([[0], self.spike_ends[:-1]])
         self._trial_row: dict[tuple[str, int, int], int] | None = None
@@ -98,6 +119,12 @@ class NwbFile:
             raise
         except _READ_ERRORS as err:
             detail = err.args[0] if isinstance(err, KeyError) and err.args else err
+            detail = " ".join(str(detail).split())[:300]  # one line
+            if isinstance(err, OSError) and is_url(self.source):  # the server, or the file
+                raise NwbContentError(f"{self.source}: cannot read its data over HTTP, or the file is damaged "
+                                      f"({detail})") from None
+            if isinstance(err, OSError):  # HDF5 could not read (a chunk that does not decompress, a cut file)
+                raise self.damaged_error(f"cannot read its data: {detail}") from None
             raise NwbContentError(f"{self.source}: not a readable ns1nwb file ({detail}); "
                                   "convert the raw release with `ns1nwb convert`") from None
 
@@ -122,30 +149,15 @@ class NwbFile:
                                   "convert the raw release with `ns1nwb convert`")
         return found
 
-    def _corrupt(self, what: str) -> NwbContentError:
-        return NwbContentError(f"{self.source}: damaged ns1nwb file ({what})")
+    def _columns(self, table: Any, required: tuple[str, ...], optional: tuple[str, ...]) -> dict[str, Any]:
+        """The datasets ``required`` (see :meth:`_column`) and those of ``optional`` the table has (not read)."""
+        found = {name: self._column(table, name) for name in required}
+        found.update({name: self._column(table, name) for name in optional if name in table})
+        return found
 
-    def _check_shapes(self, trial_ends: np.ndarray) -> None:
-        """Cheap checks (no spike data read) that the ragged columns and tables agree."""
-        ends, n_spikes = self.spike_ends, self._spike_times.shape[0] if self._spike_times.ndim == 1 else -1
-        if n_spikes < 0 or (ends.size and (np.any(np.diff(ends) < 0) or ends[0] < 0 or ends[-1] != n_spikes)) \
-                or (not ends.size and n_spikes):
-            raise self._corrupt("units/spike_times_index does not match units/spike_times")
-        if self._spike_trial.shape != self._spike_times.shape:
-            raise self._corrupt(f"units/spike_trial has {self._spike_trial.shape[0]:,} values for "
-                                f"{n_spikes:,} spike times")
-        if not np.array_equal(trial_ends, ends):
-            raise self._corrupt("units/spike_trial_index does not match units/spike_times_index")
-        if self.unit_session.shape != ends.shape or (
-                self.metadata_row is not None and self.metadata_row.shape != ends.shape):
-            raise self._corrupt("the units table's columns have different lengths")
-        n_trials = self.trial_start_s.shape[0]
-        if any(column.shape[:1] != (n_trials,) for column in
-               (self.trial_stimulus, self.trial_repeat, self.trial_session, self.trial_length_ms,
-                self.trial_stop_s)):
-            raise self._corrupt("the trials table's columns have different lengths")
-        if n_trials and (self.trial_stimulus.min() < 0 or self.trial_repeat.min() < 0):
-            raise self._corrupt("negative stimulus_index or repeat_index in the trials table")
+    def damaged_error(self, what: str) -> NwbContentError:
+        """The damaged-file error naming this file (see :func:`~ns1nwb.read.checks.damaged`)."""
+        return damaged(self.source, what)
 
     def close(self) -> None:
         """Close the h5py file, then what it reads through (remfile, its session): each one even if one
@@ -212,10 +224,14 @@ class NwbFile:
                 self._obs_intervals = False  # looked up once: group lookups cost more than the rest
                 return None
             with self.readable():
-                data, ends = units["obs_intervals"][:], units["obs_intervals_index"][:].astype(np.int64)
-            if data.ndim != 2 or data.shape[1] != 2 or ends.shape != (self.n_units,) or \
-                    np.any(np.diff(ends) < 0) or (ends.size and ends[-1] != data.shape[0]):
-                raise self._corrupt("units/obs_intervals does not match its index or the units table")
+                data, index = units["obs_intervals"], units["obs_intervals_index"]
+                # The shapes first (nothing read), then the two arrays whole.
+                if data.ndim != 2 or data.shape[1] != 2 or index.shape != (self.n_units,):
+                    raise self.damaged_error("units/obs_intervals does not match its index or the units table")
+                check_ragged_ends(self.source, index, data)
+                data, ends = data[:], index[:].astype(np.int64)
+            if np.any(np.diff(ends) < 0) or (ends.size and ends[0] < 0):
+                raise self.damaged_error("units/obs_intervals_index is not a non-decreasing index")
             self._obs_intervals = (data, ends)
         data, ends = self._obs_intervals
         return data[(ends[local - 1] if local else 0):ends[local]]
@@ -231,10 +247,10 @@ class NwbFile:
                 # Per-spike and ragged columns (spike_times, spike_trial, obs_intervals...) are not per unit.
                 if name in _NOT_PER_UNIT or f"{name}_index" in units or name not in units:
                     continue
-                values = self._group_names(units[name]) if name == "electrode_group" else units[name][:]
-                if values.shape[:1] != (self.n_units,):
-                    raise self._corrupt(f"units/{name} has {values.shape[0]} rows for {self.n_units} units")
-                data[name] = as_text(values)
+                column = units[name]
+                if column.shape[:1] != (self.n_units,):  # checked before reading: the shape is in the header
+                    raise self.damaged_error(f"units/{name} has shape {column.shape} for {self.n_units} units")
+                data[name] = as_text(self._group_names(column) if name == "electrode_group" else column[:])
         data["n_spikes"] = np.diff(np.concatenate([[0], self.spike_ends]))
         return pd.DataFrame(data)
 
@@ -274,13 +290,36 @@ class NwbFile:
             times, trials = self._spike_times[begin:end], self._spike_trial[begin:end]
         if trials.size and (trials.dtype.kind not in "iu" or trials.min() < 0
                             or trials.max() >= self.trial_start_s.shape[0]):
-            raise self._corrupt(f"a spike's trial row is not a row of the trials table ({trials.dtype} "
+            raise self.damaged_error(f"a spike's trial row is not a row of the trials table ({trials.dtype} "
                                 f"{trials.min()}-{trials.max()}, {self.trial_start_s.shape[0]} trials)")
         return times, trials
 
     def relative_ms(self, times_s: np.ndarray, trial_rows: np.ndarray) -> np.ndarray:
         """ms after each spike's trial onset (trial rows from :meth:`spikes`)."""
         return (times_s - self.trial_start_s[trial_rows]) * 1000.0
+
+    def template_data(self, name: str) -> Any:
+        """The data of the stimulus template ``name`` (an h5py dataset, not read: see :meth:`read`)."""
+        with self.readable():
+            series = self.h5.get(f"stimulus/templates/{name}")
+            data = series.get("data") if series is not None else None
+        if data is None:
+            raise self.damaged_error(f"stimulus/templates/{name}/data, named by the stimuli table, is missing")
+        return data
+
+    def template_rate(self, name: str) -> float:
+        """The sampling rate (Hz) of the stimulus template ``name``: a positive finite number."""
+        with self.readable():
+            timing = self.h5.get(f"stimulus/templates/{name}/starting_time")
+            rate = float(timing.attrs["rate"]) if timing is not None and "rate" in timing.attrs else math.nan
+        if not math.isfinite(rate) or rate <= 0:
+            raise self.damaged_error(f"stimulus/templates/{name} has no positive sampling rate (rate {rate:g} Hz)")
+        return rate
+
+    def read(self, dataset: Any, selection: Any = slice(None)) -> np.ndarray:
+        """``dataset[selection]``; a chunk HDF5 cannot read is the damaged-file error (see :meth:`readable`)."""
+        with self.readable():
+            return dataset[selection]
 
 
 def _reference_addresses(column: Any) -> np.ndarray | None:
@@ -311,16 +350,32 @@ def open_h5(source: str | os.PathLike) -> tuple[Any, list[Any]]:
     try:
         handle = h5py.File(path, "r", rdcc_nbytes=_CHUNK_CACHE_BYTES)
     except OSError as err:
-        raise NwbContentError(f"{path}: not an HDF5/NWB file ({err})") from None
+        detail = " ".join(str(err).split())
+        if err.errno in _LOCKED or any(text in detail.lower() for text in _LOCKED_TEXT):
+            # HDF5's file lock: another process writes the file (it is whole again once that one closes it).
+            raise NwbContentError(f"{path}: is open for writing by another program ({detail}); wait for it to "
+                                  "finish, or close the file there") from None
+        raise NwbContentError(f"{path}: not an HDF5/NWB file ({detail})") from None
     return handle, [handle]
 
 
+def nwb_files_in(folder: Path) -> list[Path]:
+    """The ``.nwb`` files under ``folder`` (searched recursively), sorted; hidden entries left out: a name
+    starting with a dot, or inside a folder whose name does (macOS ``._x.nwb``, the temporaries and staging
+    folders of a conversion under way or killed, ``.<name>.<hex>.ns1nwb-partial``)."""
+    return [file for file in sorted(folder.rglob("*.nwb"))
+            if not any(part.startswith(".") for part in file.relative_to(folder).parts) and file.is_file()]
+
+
 def _sources(path: str | os.PathLike) -> list[str | os.PathLike]:
+    """The files to open: ``path``, or the ``.nwb`` files of a folder (:func:`nwb_files_in`)."""
     text = str(path)
     if not is_url(text) and Path(text).is_dir():
-        sources: list[str | os.PathLike] = sorted(Path(text).rglob("*.nwb"))
+        sources: list[str | os.PathLike] = list(nwb_files_in(Path(text)))
         if not sources:
-            raise NwbContentError(f"{text}: folder has no .nwb files")
+            hidden = next(Path(text).rglob("*.nwb"), None)
+            ignored = f" (only hidden entries, ignored: {hidden.relative_to(text)})" if hidden else ""
+            raise NwbContentError(f"{text}: folder has no .nwb files{ignored}")
         return sources
     return [path]
 
@@ -345,6 +400,8 @@ def check_distinct(files: list[NwbFile]) -> None:
         if "unit_name" not in units:
             continue
         with nwb.readable():
+            if units["unit_name"].shape != (nwb.n_units,):
+                raise nwb.damaged_error(f"units/unit_name has shape {units['unit_name'].shape} for {nwb.n_units} units")
             names = as_text(units["unit_name"][:])
         mine: set[tuple[str, str]] = set()
         for name, session in zip(names, nwb.unit_session):

@@ -13,9 +13,13 @@ One numpy path, whatever the order of the spikes (:class:`Binning`):
    trials one after the other), which a few passes check; in any other order the keys are sorted first.
    The bins' counts go into a dense array of small integers, one zero-padded row per row;
 2. smoothing: a kernel in 1/256ths (the default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) is exact in
-   integers: the counts, shifted by each tap, are added as whole arrays. Other kernels are summed in
-   float64 in kernel order, as the seed's, at the bins holding spikes (they are long: dt_ms below 4 or
-   wide windows, where whole-array adds would cost bins x taps);
+   integers: the counts, shifted by each tap, are added as whole arrays. Other kernels of fewer than
+   :data:`PREFIX_SUM_TAPS` taps are summed in float64 in kernel order, as the seed's, at the bins holding
+   spikes (whole-array adds would cost bins x taps). Longer Hann kernels (wide windows, small dt_ms) are
+   summed with prefix sums, at a cost that does not grow with the window: ``np.hanning(K)[n] = 0.5 - 0.5
+   cos(2 pi n / (K - 1))``, so each value is a window sum of the counts, and of the counts times a cosine and
+   a sine, in exact fixed point (:meth:`Binning.hann_sums`): within one float32 rounding of the seed's values
+   (equal on the tests' data), zeros exactly zero;
 3. the sums are written to the float32 grid.
 """
 
@@ -29,7 +33,16 @@ import numpy as np
 
 from ..constants import DEFAULT_DT_MS, RESPONSE_WINDOW_MS
 
-__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times", "Binning"]
+__all__ = ["hanning_kernel", "bin_layout", "bin_spike_times", "Binning", "PREFIX_SUM_TAPS"]
+
+#: Hann kernels (``np.hanning(K)``) from this many taps on are summed with prefix sums (their cost does not grow
+#: with K); shorter kernels tap by tap at the bins holding spikes (cost spikes x taps, quicker up to about 65 taps
+#: on the release at dt_ms 1 and 5).
+PREFIX_SUM_TAPS = 65
+#: The Hann sums' cosines and sines in whole 2**-50 ths (int64 prefix sums of at most 4995 counts a row stay
+#: below 2**63), and how many values they sum at a time (their arrays stay in the cache).
+_FIXED_POINT = 2.0 ** 50
+_HANN_VALUES_PER_STEP = 1 << 15
 
 
 def hanning_kernel(window_ms: float, dt_ms: float) -> np.ndarray:
@@ -85,7 +98,9 @@ def bin_spike_times(relative_ms: np.ndarray, row: np.ndarray, n_rows: int, dt_ms
         Smoothed values are summed in float64 over the kernel's taps in kernel order and rounded
         once to float32, as the seed does; for kernels whose weights are multiples of 1/256 (the
         default ``np.hanning(5)`` = (0, 0.5, 1, 0.5, 0)) every sum is a whole number of 1/256ths below
-        2**24 (exact in float32, whatever the order), so they are summed as integers.
+        2**24 (exact in float32, whatever the order), so they are summed as integers. Hann kernels of
+        :data:`PREFIX_SUM_TAPS` taps or more are summed with prefix sums (a cost independent of the
+        width): the same values to within one float32 rounding, zeros exactly zero.
     """
     binning = Binning(dt_ms, kernel)
     relative_ms = np.asarray(relative_ms, dtype=np.float64)
@@ -118,10 +133,14 @@ class Binning:
         weights = np.ones(1) if kernel is None or np.size(kernel) == 0 else np.asarray(kernel, dtype=np.float64)
         self.taps = [(offset - weights.size // 2, float(weight)) for offset, weight in enumerate(weights.reshape(-1))
                      if weight != 0.0]
-        self.pad = max((abs(shift) for shift, _ in self.taps), default=0)
-        self.stride = self.n_bins + 2 * self.pad
         #: Integer sums in 1/denominator ths (exact), or None: float64 sums in kernel order, as the seed's.
         self.denominator = _integer_denominator(self.taps, self.width)
+        #: A long Hann kernel's (half width, factors; see _hann_terms): summed with prefix sums; or None.
+        self.hann = _hann_terms(weights, self.n_bins) if self.denominator is None and weights.size % 2 and \
+            weights.size >= PREFIX_SUM_TAPS and np.array_equal(weights, np.hanning(weights.size)) else None
+        # Prefix sums clip each window at a row's ends: no padding needed.
+        self.pad = 0 if self.hann is not None else max((abs(shift) for shift, _ in self.taps), default=0)
+        self.stride = self.n_bins + 2 * self.pad
         # A bin counts at most ``width`` spikes; integer sums reach at most ``most``.
         most = self.width * sum(abs(weight) for _, weight in self.taps) * (self.denominator or 1)
         self.count_type = _small_int_type(self.width if self.denominator is None else max(self.width, most))
@@ -160,6 +179,8 @@ class Binning:
         """The kernel's weighted sum of the counts shifted by each tap (the counts themselves without a kernel)."""
         if self.taps == [(0, 1.0)]:
             return counts
+        if self.hann is not None:
+            return self.hann_sums(counts)
         sums = self._array("sums", counts.size, self.sum_type)
         if self.denominator is None:
             # Float64 sums in kernel order, as the seed's: such kernels are long (dt_ms < 4 or a wide window),
@@ -189,11 +210,63 @@ class Binning:
             _add_shifted(sums, counts if factor == 1 else term, shift)
         return sums
 
+    def hann_sums(self, counts: np.ndarray) -> np.ndarray:
+        """The counts smoothed with a Hann kernel ``np.hanning(K)``, by prefix sums along each row.
+
+        With ``h = K // 2`` and ``theta = 2 pi / (K - 1)``, value t is the sum over the bins j of the window
+        ``t - h < j < t + h`` (taps 0 and K - 1 weigh 0) of ``x[j] (0.5 - 0.5 cos(theta (j - t + h)))``
+        = ``0.5 S - 0.5 cos(theta (h - t)) C + 0.5 sin(theta (h - t)) D``, where S, C and D are the window's
+        sums of ``x[j]``, ``x[j] cos(theta j)`` and ``x[j] sin(theta j)``: each the difference of two prefix
+        sums. The cosines and sines are taken in 2**-50 ths, so that the prefix sums are exact int64 sums
+        (at most 4995 counts a row: below 2**63): a window without spikes is exactly 0, and a value's error is
+        that of its own window's few terms, not of the whole row's.
+        """
+        half, terms = self.hann
+        n_bins = self.n_bins
+        n_rows = counts.size // n_bins
+        sums = self._array("sums", counts.size, np.float64).reshape(n_rows, n_bins)
+        inside = max(n_bins - half, 0)  # the values whose window ends inside the row
+        start = min(half - 1, n_bins)  # those from which it starts inside the row
+        step = max(1, _HANN_VALUES_PER_STEP // n_bins)  # rows at a time: arrays that stay in the cache
+        prefix = np.zeros((step, n_bins + 1), dtype=np.int64)
+        window = np.empty((step, n_bins), dtype=np.int64)
+        term = np.empty((step, n_bins), dtype=np.float64)
+        for first in range(0, n_rows, step):
+            rows = counts[first * n_bins:(first + step) * n_bins].reshape(-1, n_bins)
+            n = rows.shape[0]
+            for at_bin, at_value in terms:  # S, then C and D
+                if at_bin is None:
+                    np.cumsum(rows, axis=1, out=prefix[:n, 1:])
+                else:
+                    np.multiply(rows, at_bin, out=prefix[:n, 1:])
+                    np.cumsum(prefix[:n, 1:], axis=1, out=prefix[:n, 1:])
+                window[:n, :inside] = prefix[:n, half:half + inside]
+                window[:n, inside:] = prefix[:n, n_bins:]
+                window[:n, start:] -= prefix[:n, :n_bins - start]
+                if at_bin is None:
+                    np.multiply(window[:n], at_value, out=sums[first:first + n])
+                else:
+                    sums[first:first + n] += np.multiply(window[:n], at_value, out=term[:n])
+        return sums.reshape(-1)
+
     def write(self, sums: np.ndarray, out: np.ndarray) -> None:
         """The bins of ``sums`` (from :meth:`smoothed`) as float32 into ``out`` (n_rows, T)."""
         out[...] = sums.reshape(-1, self.stride)[:, self.pad:self.pad + self.n_bins]  # exact (see bin_spike_times)
         if self.denominator not in (None, 1):
             out *= np.float32(1.0 / self.denominator)  # a power of two: exact
+
+
+def _hann_terms(weights: np.ndarray, n_bins: int) -> tuple[int, list[tuple[Any, Any]]]:
+    """What :meth:`Binning.hann_sums` needs for ``np.hanning(K)`` over rows of ``n_bins``: ``h = K // 2``, and
+    for the plain sum, the cosine and the sine, (the factor of each bin, in 2**-50 ths; the factor of each value).
+    """
+    half = weights.size // 2
+    theta = 2.0 * np.pi / (weights.size - 1)
+    bins = np.arange(n_bins)
+    phase = theta * (half - bins)
+    return half, [(None, 0.5),
+                  (np.rint(np.cos(theta * bins) * _FIXED_POINT).astype(np.int64), -0.5 / _FIXED_POINT * np.cos(phase)),
+                  (np.rint(np.sin(theta * bins) * _FIXED_POINT).astype(np.int64), 0.5 / _FIXED_POINT * np.sin(phase))]
 
 
 def _add_shifted(sums: np.ndarray, term: np.ndarray, shift: int) -> None:

@@ -28,6 +28,8 @@ def to_neo_block(files: list[tuple[NwbFile, list[tuple[int, str]]]], stimulus_na
     for nwb, members in files:
         locals_ = [local for local, _ in members]
         times_list, trials_list = zip(*(nwb.spikes(local, local + 1) for local in locals_))
+        for (local, name), times, trials in zip(members, times_list, trials_list):
+            _check_on_trial_clock(nwb, local, name, times, trials)
         recorded = np.zeros(nwb.trial_start_s.shape[0], dtype=bool)
         for local in locals_:
             recorded |= nwb.observed(local)
@@ -48,3 +50,17 @@ def to_neo_block(files: list[tuple[NwbFile, list[tuple[int, str]]]], stimulus_na
                                                           t_stop=stop * pq.ms, name=name))
             block.segments.append(segment)
     return block
+
+
+def _check_on_trial_clock(nwb: NwbFile, local: int, name: str, times: np.ndarray, trials: np.ndarray) -> None:
+    """A unit's spikes lie in presentations it was recorded in, at or after their onsets: else the file is
+    damaged (neo would refuse the spike train with a message listing every spike time)."""
+    elsewhere = ~nwb.observed(local)[trials]
+    if elsewhere.any():
+        row = int(trials[np.argmax(elsewhere)])
+        raise nwb.damaged_error(f"unit {name} has spikes in trial row {row} (session {nwb.trial_session[row]}), a "
+                                f"presentation it was not recorded in")
+    early = times < nwb.trial_start_s[trials]
+    if early.any():
+        row = int(trials[np.argmax(early)])
+        raise nwb.damaged_error(f"unit {name} has a spike before the onset of its trial row {row}")

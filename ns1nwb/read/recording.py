@@ -15,11 +15,12 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from ..constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL, RESPONSE_WINDOW_MS, WAV_HEADER_RATE_HZ, \
-    WAV_TRUE_RATE_HZ
+from ..constants import DEFAULT_DT_MS, DEFAULT_WINDOW_MS, N_NATURAL
 from .files import NwbFile, NwbFileHandle, as_text, open_files
 from .grid import Binning, bin_layout, hanning_kernel
-from .selection import as_index, check_window_ms, stimulus_indices, unit_positions
+from .selection import as_index, check_grid_fits, check_rate_hz, check_smooth, check_window_ms, stimulus_indices, \
+    unit_positions
+from .sounds import cochleagram_on_grid, stored_spectrogram, window_samples
 
 __all__ = ["Recording", "open"]
 
@@ -131,7 +132,7 @@ class Recording:
         names = [n for n in self.stimuli["waveform_series"] if n]
         if not names:
             return None
-        return float(self._files[0].h5[f"stimulus/templates/{names[0]}/starting_time"].attrs["rate"])
+        return self._files[0].template_rate(names[0])
 
     # -- unit selection
     def _unit_positions(self, units: Any) -> list[int]:
@@ -180,16 +181,18 @@ class Recording:
 
         Parameters
         ----------
-        units : None, int, str, sequence of int/str, or boolean mask
+        units : None, int, str, sequence of int/str, slice, or boolean mask
             None for all units (in :attr:`units` order); e.g. ``rec.units.is_good`` for the 73.
             Indices must be integers: floats are refused (``TypeError``), even integral ones.
-            A unit asked for twice appears twice.
+            A unit asked for twice appears twice. A boolean pandas Series is applied by its index,
+            as pandas does (``rec.units.sort_values("depth_um").is_good`` selects the good units);
+            an index that is not the rows of :attr:`units` is refused. A slice selects rows by position.
         stimuli : iterable of int, default range(20)
             Stimulus indices (integers, floats refused), in the order wanted; a stimulus asked
             for twice appears twice. Natural sounds and DRCs may be mixed (see Returns).
         dt_ms : float, whole milliseconds from 1 to 4995, default 5
         smooth : bool, default True
-            Apply the unnormalised Hanning kernel (``window_ms`` wide).
+            Apply the unnormalised Hanning kernel (``window_ms`` wide); True or False only.
         window_ms : float, default 21
             A finite number of ms from 0 to 4995 (the response window); checked even when
             ``smooth`` is False.
@@ -208,10 +211,13 @@ class Recording:
         Raises
         ------
         TypeError, ValueError, IndexError, KeyError
-            A bad unit, stimulus, ``dt_ms`` or ``window_ms``, before anything is read.
+            A bad unit, stimulus, ``dt_ms``, ``smooth`` or ``window_ms``, before anything is read.
+        MemoryError
+            The grid would not fit in the memory available (one line: its size, and how to ask for less).
         """
         positions = self._unit_positions(units)
         asked = stimulus_indices(stimuli, self._files[0].n_stimuli)
+        smooth = check_smooth(smooth)
         check_window_ms(window_ms)
         _, n_bins = bin_layout(dt_ms)
         kernel = hanning_kernel(window_ms, dt_ms) if smooth else None
@@ -223,6 +229,10 @@ class Recording:
             by_file.setdefault(ref.file, []).append((out_index, ref.local))
         n_repeats = self._most_repeats(by_file, distinct)
         n_stimuli = len(distinct)
+        # Estimated before allocating: the grid, and its copy when a stimulus is asked for twice.
+        per_stimulus = len(positions) * n_repeats * n_bins * np.dtype(np.float32).itemsize
+        check_grid_fits((len(positions), len(asked), n_repeats, n_bins),
+                        per_stimulus * (n_stimuli + (len(asked) if len(asked) != n_stimuli else 0)))
         # Not zeros: every value of each unit's rows is written when its spikes are binned.
         grid = np.empty((len(positions), n_stimuli, n_repeats, n_bins), dtype=np.float32)
         if grid.size:
@@ -289,14 +299,15 @@ class Recording:
                 grid_rows[out * n_rows:(out + 1) * n_rows][missing[local]] = np.nan
 
     # -- stimuli
-    def _template(self, stimulus: int, column: str) -> Any:
+    def _template(self, stimulus: int, column: str) -> tuple[NwbFile, str]:
+        """(the file, the name of stimulus ``stimulus``'s template in ``column`` of the stimuli table)."""
         self._check_open()
         stimulus = stimulus_indices([stimulus], self._files[0].n_stimuli)[0]
         name = self.stimuli.loc[stimulus, column]
         if not name:
             kind = column.split("_")[0]
             raise KeyError(f"stimulus {stimulus} has no stored {kind} (dynamic random chords have none)")
-        return self._files[0].h5[f"stimulus/templates/{name}"]
+        return self._files[0], str(name)
 
     def spectrogram(self, stimulus: int, dt_ms: float | None = None) -> np.ndarray:
         """The sound's 34-band 'spec-log' cochleagram (Rahman et al. 2019, 2020), as stored or at any whole-ms step.
@@ -309,7 +320,8 @@ class Recording:
             None: what the file stores (the published ``X_nfht`` when the raw tree had ``test_data_5ms.mat``,
             else the same recipe computed at conversion from the native wav samples). A whole number of ms:
             computed now with :func:`ns1nwb.cochleagram` from the stored waveform, so that frame n lines up
-            with bin n of ``response_grid(dt_ms=dt_ms)``.
+            with bin n of ``response_grid(dt_ms=dt_ms)``; up to half the sound (a frame spans 2 x dt_ms):
+            2500 ms for the NS1 sounds, whose T is then 1.
 
         Returns
         -------
@@ -346,24 +358,18 @@ class Recording:
         KeyError
             The stimulus has no stored spectrogram (``dt_ms=None``) or no stored waveform (``dt_ms`` given).
         ValueError
-            ``dt_ms`` is not a positive whole number of ms (at most 4995), or the stored rate is too low for
-            the 34 bands.
+            ``dt_ms`` is not a positive whole number of ms, is longer than half the sound (2500 ms for the NS1
+            sounds), or the stored rate is too low for the 34 bands.
         """
         if dt_ms is None:
-            data = self._template(stimulus, "spectrogram_series")["data"][:]
-            return np.ascontiguousarray(data[:, 0, :].T, dtype=np.float32)
+            return stored_spectrogram(*self._template(stimulus, "spectrogram_series"))
         bin_layout(dt_ms)  # before any reading: a bad step is the caller's error whatever the stimulus
         try:
-            series = self._template(stimulus, "waveform_series")
+            nwb, name = self._template(stimulus, "waveform_series")
         except KeyError:
             raise KeyError(f"stimulus {stimulus} has no stored waveform to compute a cochleagram from at "
                            f"dt_ms={dt_ms!r} (dt_ms=None gives the stored spectrogram, if any)") from None
-        rate = float(series["starting_time"].attrs["rate"])
-        try:
-            return _cochleagram_on_grid(series["data"][:], rate, dt_ms)
-        except ValueError as err:
-            raise ValueError(f"stimulus {stimulus}: no cochleagram from a waveform stored at {rate:g} Hz: {err}") \
-                from None
+        return cochleagram_on_grid(nwb, name, dt_ms, f"stimulus {stimulus}")
 
     def waveform(self, stimulus: int, rate_hz: float | None = None) -> np.ndarray:
         """The sound's waveform (pascals, inferred), cropped or zero padded to the 4995-ms window (float32).
@@ -376,22 +382,12 @@ class Recording:
             None: the stored samples at :attr:`audio_rate`. A rate: the whole stored waveform resampled with
             :func:`ns1nwb.resample.sinc_resample`, torchaudio's windowed-sinc resampler as deepSTRF applies it,
             then cut to the window. Native samples go in at the wav header's 48828 Hz as deepSTRF reads them
-            (on the true 48828.125-Hz clock the result lags by 2.6 ppm, 13 us at 5 s).
+            (on the true 48828.125-Hz clock the result lags by 2.6 ppm, 13 us at 5 s). A positive finite
+            number (``ValueError`` otherwise).
         """
-        series = self._template(stimulus, "waveform_series")
-        rate = float(series["starting_time"].attrs["rate"])
         if rate_hz is not None:
-            from ..resample import sinc_resample
-
-            source_hz = float(WAV_HEADER_RATE_HZ) if rate == WAV_TRUE_RATE_HZ else rate
-            n_samples = int(round(RESPONSE_WINDOW_MS / 1000.0 * float(rate_hz)))
-            data = sinc_resample(series["data"][:], source_hz, float(rate_hz))[:n_samples]
-        else:
-            n_samples = int(round(RESPONSE_WINDOW_MS / 1000.0 * rate))
-            data = series["data"][:n_samples].astype(np.float32)
-        if data.size < n_samples:
-            data = np.concatenate([data, np.zeros(n_samples - data.size, dtype=np.float32)])
-        return data
+            rate_hz = check_rate_hz(rate_hz)
+        return window_samples(*self._template(stimulus, "waveform_series"), rate_hz)
 
     # -- neo
     def to_neo(self, unit: int | str | None = None) -> "Any":
@@ -437,27 +433,6 @@ def _steps(run: list[tuple[int, int]], n_spikes: np.ndarray, n_values: int) -> l
             steps.append([(out, local)])
             total = int(n_spikes[local])
     return steps
-
-
-def _cochleagram_on_grid(samples: np.ndarray, stored_rate_hz: float, dt_ms: float) -> np.ndarray:
-    """The 'spec-log' cochleagram of a whole stored waveform, cut or padded to the response grid's T frames.
-
-    ``samples`` is the whole waveform (pascals), not cropped to the 4995-ms window: the recipe's frame count
-    ``(n_samples - h) // h`` assumes the whole sound, as the authors had it. Native samples (48828.125 Hz,
-    ``--audio-rate native``) go in at the wav header's 48828 Hz, the rate MATLAB's ``audioread`` reported to the
-    authors, so that their numbers come out exactly; any other stored rate (``--audio-rate 48000``, resampled on
-    the true clock) is its own rate. Returns float32 (34, T), dB re 1; frames past T are dropped, missing last
-    ones are -70 dB (the recipe's floor, what silence gives).
-    """
-    from ..cochleagram import DEFAULT_FLOOR_DB, cochleagram
-
-    width, n_frames = bin_layout(dt_ms)
-    rate_hz = float(WAV_HEADER_RATE_HZ) if stored_rate_hz == WAV_TRUE_RATE_HZ else float(stored_rate_hz)
-    levels = cochleagram(samples, rate_hz, float(width))
-    if levels.shape[1] >= n_frames:
-        return np.ascontiguousarray(levels[:, :n_frames])
-    padding = np.full((levels.shape[0], n_frames - levels.shape[1]), DEFAULT_FLOOR_DB, dtype=np.float32)
-    return np.concatenate([levels, padding], axis=1)
 
 
 def open(path: str | os.PathLike) -> Recording:  # noqa: A001  (ns1nwb.open mirrors builtins.open on purpose)

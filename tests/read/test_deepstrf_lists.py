@@ -208,7 +208,7 @@ def test_a_file_without_sounds(base_raw, tmp_path):
     ({"dt_ms": float("nan")}, ValueError, "dt_ms=nan"),
     ({"units": ["no/such/cluster"]}, KeyError, "no unit named 'no/such/cluster'"),
     ({"units": [8]}, IndexError, "unit index 8 out of range for 8 units"),
-    ({"units": [1.0]}, TypeError, "must be an index"),
+    ({"units": [1.0]}, TypeError, "must be an integer"),
     ({"units": [True, False]}, ValueError, "needs 8 values"),
     ({"units": []}, ValueError, "selects no unit"),
     ({"units": [[0, 1]]}, ValueError, "one-dimensional"),

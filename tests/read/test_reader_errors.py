@@ -23,6 +23,7 @@ from localserver import closed_port_url, serve_files
 import ns1nwb
 from ns1nwb import NwbContentError
 from ns1nwb.cli import cli
+from ns1nwb.read.files import nwb_files_in
 
 
 # --------------------------------------------------------------------------- damaged and foreign files
@@ -79,7 +80,7 @@ DAMAGED = {
     "plain HDF5": (_plain_hdf5, "missing units"),
     "units is a dataset": (_units_is_a_dataset, "units is not a table"),
     "no processing/stimuli": (_no_stimuli_table, "missing processing/stimuli/stimuli"),
-    "spike trial column too short": (_short_trial_column, "spike times"),
+    "spike trial column too short": (_short_trial_column, "spike_trial has .* values for the .* spikes"),
     "spike_times_index past the end": (_spike_times_index_past_the_end, "spike_times_index"),
 }
 
@@ -211,6 +212,52 @@ def test_the_pooled_file_inside_a_dandi_folder_is_an_error(two_block_dandi, tmp_
         ns1nwb.open(folder)
     assert "pooled.nwb" in str(caught.value) and "_ecephys.nwb" in str(caught.value)
     _one_line_exit_2(CliRunner().invoke(cli, ["info", str(folder), "--no-inspect"]), "pooled.nwb")
+
+
+def _hidden_entries(folder: Path, sample_nwb: Path) -> None:
+    """What macOS and a conversion under way (or killed) leave in a folder: an AppleDouble ``._x.nwb``, a
+    temporary beside a target, its backup, and a hidden staging folder holding a whole copy of a file."""
+    (folder / "._sample.nwb").write_bytes(b"\x00\x05\x16\x07" + bytes(4092))  # AppleDouble header, not HDF5
+    (folder / ".sample.nwb.0123456789ab.ns1nwb-partial").write_bytes(b"half an HDF5 file")
+    copy(sample_nwb, folder / ".sample.nwb.0123456789ab.ns1nwb-partial.old")
+    staging = folder / "sub-x" / ".dandiset.0123456789ab.ns1nwb-partial" / "sub-x"
+    staging.mkdir(parents=True)
+    copy(sample_nwb, staging / "sub-x_ses-1_ecephys.nwb")  # read, it would be "the same file twice"
+    (staging / "._sub-x_ses-1_ecephys.nwb").write_text("x")
+    (folder / "sub-x" / "not-a-file.nwb").mkdir()
+
+
+def test_a_folder_read_ignores_hidden_entries(sample_nwb, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    copy(sample_nwb, folder / "sample.nwb")
+    _hidden_entries(folder, sample_nwb)
+    assert nwb_files_in(folder) == [folder / "sample.nwb"]  # what `ns1nwb inspect` lists too
+    with ns1nwb.open(folder) as rec, ns1nwb.open(sample_nwb) as alone:
+        assert [source for source, _ in rec.files] == [str(folder / "sample.nwb")]
+        np.testing.assert_array_equal(rec.response_grid(stimuli=[1]), alone.response_grid(stimuli=[1]))
+    result = CliRunner().invoke(cli, ["info", str(folder), "--no-inspect"])
+    assert result.exit_code == 0, result.output
+    pytest.importorskip("matplotlib")
+    result = CliRunner().invoke(cli, ["plot", str(folder), "-u", "0", "-s", "3", "-o", str(tmp_path / "x.png")])
+    assert result.exit_code == 0, result.output
+
+
+def test_a_folder_of_hidden_entries_only_says_so(sample_nwb, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    _hidden_entries(folder, sample_nwb)
+    with pytest.raises(NwbContentError, match=r"folder has no .nwb files \(only hidden entries, ignored: "):
+        ns1nwb.open(folder)
+
+
+def test_a_hidden_folder_given_itself_is_read(sample_nwb, tmp_path):
+    """Only names below the folder asked for count: a folder that is itself hidden is read."""
+    folder = tmp_path / ".hidden"
+    folder.mkdir()
+    copy(sample_nwb, folder / "sample.nwb")
+    with ns1nwb.open(folder) as rec:
+        assert len(rec.units) == 8
 
 
 # --------------------------------------------------------------------------- URLs (127.0.0.1 only)

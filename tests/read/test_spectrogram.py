@@ -178,6 +178,18 @@ def test_bad_step_is_a_one_line_value_error(dt_ms, nwb_48k):
     assert "dt_ms" in str(caught.value) and "\n" not in str(caught.value)
 
 
+@pytest.mark.parametrize("which", ["48k", "native"])
+def test_the_longest_step_is_half_the_sound(which, nwb_48k, nwb_native):
+    """Issue 25 (LOW): a frame spans 2 x dt_ms, so the recipe has frames up to dt_ms = 2500 for the NS1 sounds
+    (T = 1 there); above, one line says so and gives the bound (it raised from inside the cochleagram)."""
+    with ns1nwb.open(nwb_48k if which == "48k" else nwb_native) as rec:
+        assert rec.spectrogram(3, dt_ms=2500).shape == (34, 1)
+        for dt_ms in (2501, 3000, 4995):
+            with pytest.raises(ValueError, match=f"dt_ms={dt_ms}: a cochleagram frame spans 2 x dt_ms, longer than "
+                                                 "stimulus 3's .* samples .*; dt_ms may be at most 2500 here"):
+                rec.spectrogram(3, dt_ms=dt_ms)
+
+
 def test_whole_float_and_numpy_steps_are_accepted(nwb_48k):
     with ns1nwb.open(nwb_48k) as rec:
         expected = rec.spectrogram(3, dt_ms=10)
