@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR
+from .constants import METADATA_FILE, POOLED_TIMELINE, SPECTROGRAM_FILE, SPIKES_DIR
 from .exceptions import OutputComplete
 from .nwb import build_nwbfile
 from .nwb.naming import check_nwb_names, session_id_of, subject_id_of
@@ -74,17 +74,26 @@ class ConversionResult:
         else:
             where = f"{len(self.output_paths)} files under {Path(os.path.commonpath(self.output_paths))}"
         text = (f"wrote {where}: {self.n_units} units, {self.n_spikes:,} spikes, {self.n_trials:,} trials, "
-                f"{self.n_sessions} recording blocks ({self.clock} clock)")
+                f"{self.n_sessions} recording block{'s' * (self.n_sessions != 1)} {self.time_axis()}")
         if self.skipped_units:
             text += f"; {len(self.skipped_units)} units skipped (spike file missing)"
         if self.unread_clusters:
             text += (f"\n{len(self.unread_clusters)} cluster files under spikesandwav/ are not in the metadata and "
                      "were not converted (--all-clusters converts them)")
         defaulted = {s: f for s, f in self.defaulted_subject_fields.items() if f}
-        if defaulted:
-            text += "\nsubject fields left at their defaults (set them under `subjects:` in --metadata): " + \
-                "; ".join(f"{s}: {', '.join(f)}" for s, f in sorted(defaulted.items()))
+        if defaulted:  # a line per ferret, its fields in a column
+            width = max(map(len, defaulted))
+            text += "\nsubject fields left at their defaults (set them under `subjects:` in --metadata):" + \
+                "".join(f"\n  {s:<{width}}  {', '.join(f)}" for s, f in sorted(defaulted.items()))
         return text
+
+    def time_axis(self) -> str:
+        """Where the written times sit: a pooled file of several blocks is on a pooled timeline."""
+        if self.clock == "synthetic":
+            return "on a synthetic clock (the raw files carry no timestamps)"
+        if len(self.output_paths) == 1 and self.n_sessions > 1:
+            return f"on a {POOLED_TIMELINE}"
+        return "on the wall clock" if self.n_sessions == 1 else "on their own wall clocks"
 
 
 def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
@@ -187,12 +196,17 @@ def _write_files(release: RawRelease, plan: BlockPlan, files: list[tuple[list[Re
             if dandiset_yaml:
                 temporaries[-1].write_text(dandiset_yaml[1], encoding="utf-8")
             stimulus_cache: dict[tuple[str, int], np.ndarray] = {}  # shared by the files of one run
-            with tqdm(total=len(files), desc="building and writing NWB", unit="file", disable=not progress) as bar:
+            # The bar's label says which phase of which file is running (building a file takes seconds).
+            with tqdm(total=len(files), desc=f"building {files[0][1].name}", unit="file", disable=not progress) as bar:
                 for (blocks, target), temporary in zip(files, temporaries):
-                    bar.set_postfix_str(target.name)
+                    bar.set_description_str(f"building {target.name}")
                     nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
                                             plan=plan, blocks=blocks, stimulus_cache=stimulus_cache)
+                    bar.set_description_str(f"writing {target.name}")
                     write_to(nwbfile, temporary, target)
+                    if progress:
+                        bar.set_description_str(f"wrote {target.name} ({temporary.stat().st_size / 1e6:,.1f} MB)",
+                                                refresh=False)
                     bar.update()
     except BaseException as err:
         if made_folder and not isinstance(err, OutputComplete):  # complete: the files are in place
