@@ -135,7 +135,7 @@ def test_the_tour_and_its_figure_are_in_docs():
 
     docs = Path(__file__).resolve().parents[2] / "docs"
     png, tour = docs / "tour.png", docs / "tour.md"
-    assert png.is_file() and tour.is_file(), "run: python scripts/make_tour_figure.py"
+    assert png.is_file() and tour.is_file(), "run: python scripts/make_tour.py"
     assert png.stat().st_size < 300_000
     _assert_real_figure(png)
     text = tour.read_text()
