@@ -196,18 +196,23 @@ def _write_files(release: RawRelease, plan: BlockPlan, files: list[tuple[list[Re
             if dandiset_yaml:
                 temporaries[-1].write_text(dandiset_yaml[1], encoding="utf-8")
             stimulus_cache: dict[tuple[str, int], np.ndarray] = {}  # shared by the files of one run
-            # The bar's label says which phase of which file is running (building a file takes seconds).
-            with tqdm(total=len(files), desc=f"building {files[0][1].name}", unit="file", disable=not progress) as bar:
+            # The bar's label says which phase of which file is running (building a file takes seconds). No bar
+            # at all without progress: a tqdm made disabled still starts a monitor thread, which outlives it.
+            bar = tqdm(total=len(files), desc=f"building {files[0][1].name}", unit="file") if progress else None
+            try:
                 for (blocks, target), temporary in zip(files, temporaries):
-                    bar.set_description_str(f"building {target.name}")
+                    _show(bar, f"building {target.name}")
                     nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
                                             plan=plan, blocks=blocks, stimulus_cache=stimulus_cache)
-                    bar.set_description_str(f"writing {target.name}")
+                    _show(bar, f"writing {target.name}")
                     write_to(nwbfile, temporary, target)
-                    if progress:
+                    if bar is not None:
                         bar.set_description_str(f"wrote {target.name} ({temporary.stat().st_size / 1e6:,.1f} MB)",
                                                 refresh=False)
-                    bar.update()
+                        bar.update()
+            finally:
+                if bar is not None:
+                    bar.close()
     except BaseException as err:
         if made_folder and not isinstance(err, OutputComplete):  # complete: the files are in place
             shutil.rmtree(folder, ignore_errors=True)  # type: ignore[arg-type]
@@ -215,3 +220,9 @@ def _write_files(release: RawRelease, plan: BlockPlan, files: list[tuple[list[Re
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _show(bar: Any, text: str) -> None:
+    """Put ``text`` in the progress bar's label (no bar: nothing)."""
+    if bar is not None:
+        bar.set_description_str(text)

@@ -261,18 +261,18 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
                                      f"{SPIKES_DIR}/; its probe and ferret cannot be known")
         found_files += [(None, rel_path, {}, path) for path, rel_path in zip(others, other_paths)]
 
-    from tqdm import tqdm
-
     sources = [meta_source]
-    # The bar is counted by hand and closed by its block: wrapped around the results, it stopped one file
-    # short (zip ends on found_files without resuming the wrapper that counts the last file).
-    with spike_file_results([found for *_, found in found_files]) as all_contents, \
-            tqdm(total=len(found_files), desc="reading spike files", unit="file", disable=not progress) as bar:
-        for (index, rel_path, row, found), (content, source) in zip(found_files, all_contents):
+    with spike_file_results([found for *_, found in found_files]) as all_contents:
+        if progress:  # (a tqdm made disabled still starts its monitor thread, and a thread stops the forks)
+            from tqdm import tqdm
+
+            all_contents = tqdm(all_contents, total=len(found_files), desc="reading spike files", unit="file")
+        # The results first: zip asks them once more after the last file, which lets the bar count that file
+        # and close at 100 % (with found_files first the bar stopped one short, at 118/119).
+        for (content, source), (index, rel_path, row, found) in zip(all_contents, found_files):
             check_spike_values(found, content.times, warn)
             units.append(RawUnit(index, rel_path, row, found, content.raw_sets()))
             sources.append(source)
-            bar.update()
 
     if not units:
         raise RawFormatError(f"{meta_path}: none of the {len(rows)} units has a spike file under {root / SPIKES_DIR}")
