@@ -31,6 +31,11 @@ def _print_warning(message, category, filename, lineno, file=None, line=None) ->
 _DEBUG = False
 
 
+def _show_progress() -> bool:
+    """Progress bars (on stderr) only on a terminal: a log file or a pipe gets none."""
+    return sys.stderr.isatty()
+
+
 def _handle_errors(command: Callable[..., Any]) -> Callable[..., Any]:
     """The one boundary: ns1nwb errors, OS errors, Ctrl-C and termination signals become one line on stderr
     and an exit code (2 bad input, 1 internal error or interrupted); ``--debug`` shows the traceback."""
@@ -142,7 +147,7 @@ def convert_command(raw: Path, output: Path, metadata_path: Path | None, audio_r
     from .exceptions import OutputComplete
 
     result = convert(raw, output, metadata_path=metadata_path, audio_rate_hz=audio_rate, overwrite=overwrite,
-                     strict=strict, progress=sys.stderr.isatty(), dandi=dandi, dandiset_id=dandiset_id,
+                     strict=strict, progress=_show_progress(), dandi=dandi, dandiset_id=dandiset_id,
                      all_clusters=all_clusters)
     try:
         click.echo(result.summary())
@@ -185,7 +190,7 @@ def download_command(folder: Path, with_spectrogram: bool, osf_base_url: str | N
     from .download import download_release
 
     result = download_release(folder, with_spectrogram=with_spectrogram, osf_base_url=osf_base_url,
-                              github_base_url=github_base_url, progress=sys.stderr.isatty())
+                              github_base_url=github_base_url, progress=_show_progress())
     click.echo(result.summary())
 
 
@@ -219,7 +224,7 @@ def plot_command(file: str, unit: str, stimulus: str, output: Path, dt_ms: int, 
     """Draw a unit's response to one sound in FILE: spectrogram, raster of every repeat, PSTH.
 
     FILE is a pooled file, a folder of per-session files or an http(s) URL. Needs
-    matplotlib (pip install 'ns1nwb[plot]').
+    matplotlib (pip install '.[plot]' in the clone).
     """
     from .plot import plot_response
 

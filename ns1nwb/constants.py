@@ -19,6 +19,11 @@ RESPONSE_WINDOW_MS = 4995
 DEFAULT_DT_MS = 5.0
 DEFAULT_WINDOW_MS = 21.0
 
+#: The time axis of a file of several recording blocks (the pooled file): the blocks, recorded months apart,
+#: laid end to end 60 s apart on one made-up axis, each keeping its exact internal timing. Its one name, in
+#: ``convert``'s and ``info``'s output, the file's own descriptions and the docs.
+POOLED_TIMELINE = "pooled timeline, not a real clock"
+
 #: A sweep length to assume when a spike file does not carry ``length_signal_ms``.
 DEFAULT_SWEEP_MS = 5200.0
 

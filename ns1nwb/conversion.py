@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from .constants import METADATA_FILE, SPECTROGRAM_FILE, SPIKES_DIR
+from .constants import METADATA_FILE, POOLED_TIMELINE, SPECTROGRAM_FILE, SPIKES_DIR
 from .exceptions import OutputComplete
 from .nwb import build_nwbfile
 from .nwb.naming import check_nwb_names, session_id_of, subject_id_of
@@ -77,7 +77,7 @@ class ConversionResult:
         else:
             where = f"{len(self.output_paths)} files under {Path(os.path.commonpath(self.output_paths))}"
         text = (f"wrote {where}: {self.n_units} units, {self.n_spikes:,} spikes, {self.n_trials:,} trials, "
-                f"{self.n_sessions} recording blocks ({self.clock} clock)")
+                f"{self.n_sessions} recording block{'s' * (self.n_sessions != 1)} {self.time_axis()}")
         if self.skipped_units:
             text += f"; {len(self.skipped_units)} units skipped (spike file missing)"
         if self.unread_clusters:
@@ -86,10 +86,19 @@ class ConversionResult:
         if self.unread_files:
             text += "\n" + describe_unread(self.unread_files)
         defaulted = {s: f for s, f in self.defaulted_subject_fields.items() if f}
-        if defaulted:
-            text += "\nsubject fields left at their defaults (set them under `subjects:` in --metadata): " + \
-                "; ".join(f"{s}: {', '.join(f)}" for s, f in sorted(defaulted.items()))
+        if defaulted:  # a line per ferret, its fields in a column
+            width = max(map(len, defaulted))
+            text += "\nsubject fields left at their defaults (set them under `subjects:` in --metadata):" + \
+                "".join(f"\n  {s:<{width}}  {', '.join(f)}" for s, f in sorted(defaulted.items()))
         return text
+
+    def time_axis(self) -> str:
+        """Where the written times sit: a pooled file of several blocks is on a pooled timeline."""
+        if self.clock == "synthetic":
+            return "on a synthetic clock (the raw files carry no timestamps)"
+        if len(self.output_paths) == 1 and self.n_sessions > 1:
+            return f"on a {POOLED_TIMELINE}"
+        return "on the wall clock" if self.n_sessions == 1 else "on their own wall clocks"
 
 
 def convert(raw_folder: str | os.PathLike, output_path: str | os.PathLike, *,
@@ -195,13 +204,23 @@ def _write_files(release: RawRelease, plan: BlockPlan, files: list[tuple[list[Re
             if dandiset_yaml:
                 temporaries[-1].write_text(dandiset_yaml[1], encoding="utf-8")
             stimulus_cache: dict[tuple[str, int], np.ndarray] = {}  # shared by the files of one run
-            with tqdm(total=len(files), desc="building and writing NWB", unit="file", disable=not progress) as bar:
+            # The bar's label says which phase of which file is running (building a file takes seconds). No bar
+            # at all without progress: a tqdm made disabled still starts a monitor thread, which outlives it.
+            bar = tqdm(total=len(files), desc=f"building {files[0][1].name}", unit="file") if progress else None
+            try:
                 for (blocks, target), temporary in zip(files, temporaries):
-                    bar.set_postfix_str(target.name)
+                    _show(bar, f"building {target.name}")
                     nwbfile = build_nwbfile(release, metadata=metadata, audio_rate_hz=audio_rate_hz,
                                             plan=plan, blocks=blocks, stimulus_cache=stimulus_cache)
+                    _show(bar, f"writing {target.name}")
                     write_to(nwbfile, temporary, target)
-                    bar.update()
+                    if bar is not None:
+                        bar.set_description_str(f"wrote {target.name} ({temporary.stat().st_size / 1e6:,.1f} MB)",
+                                                refresh=False)
+                        bar.update()
+            finally:
+                if bar is not None:
+                    bar.close()
     except BaseException as err:
         if made_folder and not isinstance(err, OutputComplete):  # complete: the files are in place
             shutil.rmtree(folder, ignore_errors=True)  # type: ignore[arg-type]
@@ -209,3 +228,9 @@ def _write_files(release: RawRelease, plan: BlockPlan, files: list[tuple[list[Re
     finally:
         if staging is not None:
             shutil.rmtree(staging, ignore_errors=True)
+
+
+def _show(bar: Any, text: str) -> None:
+    """Put ``text`` in the progress bar's label (no bar: nothing)."""
+    if bar is not None:
+        bar.set_description_str(text)

@@ -46,7 +46,7 @@ class DownloadError(Ns1Error, OSError):
 
 
 class MissingDependencyError(Ns1Error, ImportError):
-    """An optional dependency (an extra such as ``ns1nwb[plot]``) is not installed."""
+    """An optional dependency (an extra such as ``plot``) is not installed."""
 
 
 class SettingError(Ns1Error, ValueError):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from .constants import POOLED_TIMELINE
 from .read.files import is_url
 
 __all__ = ["RecordingInfo", "summarize", "unit_table"]
@@ -144,8 +145,7 @@ class RecordingInfo:
         """What the time axis of the file(s) is: a pooled file of several blocks has no real clock."""
         if self.clock == "wall-clock":
             if self.n_files == 1 and self.n_blocks > 1:
-                return (f"NOT a real clock: {self.n_blocks} blocks end to end (true times: "
-                        "recording_blocks, trials.onset_wall_clock)")
+                return f"{POOLED_TIMELINE} ({self.n_blocks} blocks end to end; true times: trials.onset_wall_clock)"
             return "wall clock (true times" + (", each file its own block)" if self.n_files > 1 else ")")
         if self.clock == "synthetic":
             return "SYNTHETIC (the raw files carry no timestamps; only times within a trial are real)"

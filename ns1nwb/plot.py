@@ -1,6 +1,6 @@
 """The first figure of a unit: the sound's spectrogram, the raster of every repeat and the PSTH.
 
-Needs matplotlib (``pip install 'ns1nwb[plot]'``). Figures are drawn on matplotlib's
+Needs matplotlib (``pip install '.[plot]'`` in the clone). Figures are drawn on matplotlib's
 Agg canvas directly (no pyplot), so using this module never changes the user's
 backend or opens a window.
 """
@@ -26,7 +26,7 @@ def _matplotlib() -> tuple[Any, Any]:
         from matplotlib.figure import Figure
     except ImportError:
         raise MissingDependencyError("plotting needs matplotlib, which is not installed; "
-                                     "pip install 'ns1nwb[plot]' (or pip install matplotlib)") from None
+                                     "pip install matplotlib (or, in the ns1nwb clone, pip install '.[plot]')") from None
     return Figure, FigureCanvasAgg
 
 

@@ -28,6 +28,24 @@ def run(*args: object):
     return CliRunner().invoke(cli, [str(a) for a in args])
 
 
+def run_in(folder: Path, command: str) -> str:
+    """Run the command line ``ns1nwb ...`` as a user types it in ``folder`` (the command line in-process);
+    its stdout. A failure fails with what it printed."""
+    import os
+    import shlex
+
+    argv = shlex.split(command)
+    assert argv[0] == "ns1nwb", command
+    previous = os.getcwd()
+    os.chdir(folder)
+    try:
+        result = CliRunner().invoke(cli, argv[1:])
+    finally:
+        os.chdir(previous)
+    assert result.exit_code == 0, f"{command}\n{describe(result)}"
+    return result.stdout
+
+
 def convert_cli(raw: Path, output: Path, *extra: object):
     return run("convert", raw, output, *NATIVE, *extra)
 

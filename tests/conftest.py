@@ -42,19 +42,32 @@ def real_raw() -> Path:
 # read-only: a test that changes files works on its own copy.
 
 
-@pytest.fixture(scope="session")
-def sample_raw(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A generated 8-unit raw tree with test_data_5ms.mat (seed 0)."""
-    from ns1nwb.sample_data import write_sample_tree
-
-    return made_once(tmp_path_factory, "raw", lambda folder: write_sample_tree(folder / "ns1", n_units=8, seed=0))
+#: The sample's first steps as the README and docs/tour.md show them. The docs' tests (tests/test_docs.py) reuse
+#: what they made and printed rather than converting the sample again.
+SAMPLE_COMMANDS = ("ns1nwb sample-data raw", "ns1nwb convert raw ns1.nwb")
 
 
 @pytest.fixture(scope="session")
-def sample_nwb(sample_raw: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """``sample_raw`` converted with the defaults."""
-    return made_once(tmp_path_factory, "nwb",
-                     lambda folder: _converted_quietly(sample_raw, folder / "sample.nwb").output_paths[0])
+def sample_workspace(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    """A folder where :data:`SAMPLE_COMMANDS` ran as a user runs them (the command line): ``raw``, an 8-unit
+    tree with test_data_5ms.mat (seed 0), and ``ns1.nwb``, converted with the defaults. (The folder, each
+    command -> what it printed.)"""
+    from cliharness import run_in
+
+    return made_once(tmp_path_factory, "sample", lambda folder: (
+        folder, {command: run_in(folder, command) for command in SAMPLE_COMMANDS}))
+
+
+@pytest.fixture(scope="session")
+def sample_raw(sample_workspace: tuple[Path, dict[str, str]]) -> Path:
+    """A generated 8-unit raw tree with test_data_5ms.mat (seed 0): ``ns1nwb sample-data raw``."""
+    return sample_workspace[0] / "raw"
+
+
+@pytest.fixture(scope="session")
+def sample_nwb(sample_workspace: tuple[Path, dict[str, str]]) -> Path:
+    """``sample_raw`` converted with the defaults: ``ns1nwb convert raw ns1.nwb``."""
+    return sample_workspace[0] / "ns1.nwb"
 
 
 @pytest.fixture(scope="session")

@@ -2,7 +2,7 @@
 
 :class:`NS1Dataset` (``ns1nwb.deepstrf.dataset``) is deepSTRF's ``AudioNeuralDataset`` over an ns1nwb file,
 ``--dandi`` folder or URL, equal to deepSTRF's own ``NS1Dataset`` on the same release. It needs deepSTRF and torch
-(``pip install "ns1nwb[deepstrf]"``) and is imported only when asked for, so that :func:`read_lists`
+(``pip install '.[deepstrf]'`` in the clone) and is imported only when asked for, so that :func:`read_lists`
 (``ns1nwb.deepstrf.lists``: the same lists as numpy arrays) works without torch.
 """
 

@@ -1,6 +1,6 @@
 """deepSTRF's ``NS1Dataset`` over ns1nwb files: a real :class:`AudioNeuralDataset` subclass.
 
-Needs deepSTRF and its torch stack (``pip install "ns1nwb[deepstrf]"``); importing this module without them
+Needs deepSTRF and its torch stack (``pip install '.[deepstrf]'`` in the clone); importing this module without them
 raises :class:`~ns1nwb.exceptions.MissingDependencyError` with one line saying what to install.
 """
 
@@ -27,7 +27,7 @@ try:
 except ImportError as err:  # deepSTRF missing, or its torch stack broken: one line saying which and what to do
     raise MissingDependencyError(
         "ns1nwb.deepstrf.NS1Dataset needs deepSTRF and its torch stack, which could not be imported "
-        f"({' '.join(str(err).split())}); pip install \"ns1nwb[deepstrf]\"") from None
+        f"({' '.join(str(err).split())}); in the ns1nwb clone: pip install '.[deepstrf]'") from None
 
 __all__ = ["NS1Dataset"]
 

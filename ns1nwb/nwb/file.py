@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Iterable
 import numpy as np
 
 from .._version import __version__
+from ..constants import POOLED_TIMELINE
 from ..release import BlockPlan, RawRelease, RecordingBlock, plan_blocks
 from ..user_metadata import load_metadata, parse_datetime, subject_metadata, synthetic_clock_start
 from .context import BuildContext, file_identifier, source_checksums
@@ -46,8 +47,8 @@ def new_nwbfile(ctx: BuildContext) -> "NWBFile":
                      "apart in stimulus/repeat order; only times relative to each trial's start_time are real.")
     if n_blocks > 1:
         notes.append("This is a POOLED CONVENIENCE FILE for analysis, not one to archive: its recording blocks, "
-                     "recorded months apart, sit end to end on one made-up clock, 60 s apart, each keeping its own "
-                     "internal timing (wall-clock starts in intervals/recording_blocks, wall-clock onsets in "
+                     "recorded months apart, sit end to end 60 s apart, each keeping its own internal timing, on a "
+                     f"{POOLED_TIMELINE} (wall-clock starts in intervals/recording_blocks, wall-clock onsets in "
                      "trials.onset_wall_clock), and its subject is a group of ferrets. The per-session files "
                      "written by `ns1nwb convert --dandi` (one block, one ferret, true clock) are the ones to "
                      "archive on DANDI.")

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Hashable
 
 import numpy as np
 
-from ..constants import STIMULI
+from ..constants import POOLED_TIMELINE, STIMULI
 from ..release import Presentation, block_offsets_s
 from .columns import column_data, compressed, described, ragged, specs_of, vector
 from .context import BuildContext
@@ -57,8 +57,8 @@ def clock_statement(ctx: BuildContext) -> str:
         return ("SYNTHETIC clock: the raw files carry no timestamps, so presentations are laid out 10 s apart in "
                 "stimulus/repeat order; only times relative to each trial's start_time are real")
     if len(ctx.blocks) > 1:
-        return ("NOT a real clock: this pooled file lays its recording blocks (recorded months apart) end to end, "
-                "60 s apart, each keeping its exact internal timing; a block's wall-clock start is in "
+        return (f"a {POOLED_TIMELINE}: this pooled file lays its recording blocks (recorded months apart) end "
+                "to end, 60 s apart, each keeping its exact internal timing; a block's wall-clock start is in "
                 "intervals/recording_blocks and each presentation's wall-clock onset (a 1-ms clock reading) in "
                 "trials.onset_wall_clock")
         # (a per-session file, written by convert --dandi, keeps the true clock)

@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from ..exceptions import MissingDependencyError
 from .files import NwbFile
 
 __all__ = ["to_neo_block"]
@@ -21,8 +22,12 @@ def to_neo_block(files: list[tuple[NwbFile, list[tuple[int, str]]]], stimulus_na
     stimulus_names : mapping
         Stimulus index -> its name.
     """
-    import neo
-    import quantities as pq
+    try:
+        import neo
+        import quantities as pq
+    except ImportError:
+        raise MissingDependencyError("to_neo needs neo, which is not installed; pip install neo (or, in the "
+                                     "ns1nwb clone, pip install '.[neo]')") from None
 
     block = neo.Block(name="NS1", description="NS1 responses, one segment per presentation")
     for nwb, members in files:

@@ -286,11 +286,13 @@ def read_raw_tree(folder_path: str | os.PathLike, *, strict: bool = False, progr
 
     sources = [meta_source]
     all_contents = map(read_spike_file, [found for *_, found in found_files])
-    if progress:
+    if progress:  # (a tqdm made disabled still starts its monitor thread: made only when shown)
         from tqdm import tqdm
 
         all_contents = tqdm(all_contents, total=len(found_files), desc="reading spike files", unit="file")
-    for (index, rel_path, row, found), (content, source) in zip(found_files, all_contents):
+    # The results first: zip asks them once more after the last file, which lets the bar count that file
+    # and close at 100 % (with found_files first the bar stopped one short, at 118/119).
+    for (content, source), (index, rel_path, row, found) in zip(all_contents, found_files):
         check_spike_values(found, content.times, warn)
         units.append(RawUnit(index, rel_path, row, found, content.raw_sets()))
         sources.append(source)

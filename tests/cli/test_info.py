@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import ns1nwb
 from ns1nwb.cli import cli
+from ns1nwb.constants import POOLED_TIMELINE
 from ns1nwb.info import summarize
 
 
@@ -43,7 +44,7 @@ def test_summary_of_the_pooled_file(sample_nwb):
         assert word in report, word
     assert f"{info.n_spikes:,}" in report and "not run (--no-inspect)" in report
     # A pooled file of several blocks has no real clock, and info says so where users read it.
-    assert "NOT a real clock" in report and "clock            wall-clock" not in report
+    assert f"clock            {POOLED_TIMELINE} ({info.n_blocks} blocks end to end" in report
 
 
 def test_summary_of_a_per_session_folder(session_folder):
@@ -58,7 +59,7 @@ def test_summary_of_a_per_session_folder(session_folder):
     assert info.n_trials == n_trials == 2 * 460
     report = info.report()
     assert "folder of 2 per-session file(s)" in report and "(2 sessions)" in report
-    assert "wall clock (true times, each file its own block)" in report and "NOT a real clock" not in report
+    assert "wall clock (true times, each file its own block)" in report and POOLED_TIMELINE not in report
     assert "(first file)" in report and "48828.125 Hz" in report
 
 

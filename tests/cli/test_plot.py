@@ -12,7 +12,7 @@ import ns1nwb
 from ns1nwb.cli import cli
 from ns1nwb.exceptions import Ns1Error
 
-pytest.importorskip("matplotlib", reason="ns1nwb plot needs matplotlib (pip install 'ns1nwb[plot]')")
+pytest.importorskip("matplotlib", reason="ns1nwb plot needs matplotlib (pip install '.[plot]')")
 
 
 def _read_png(path):
@@ -110,10 +110,10 @@ def test_missing_matplotlib_is_a_clear_error(sample_nwb, tmp_path, monkeypatch):
 
     for name in ("matplotlib", "matplotlib.figure", "matplotlib.backends.backend_agg"):
         monkeypatch.setitem(sys.modules, name, None)
-    with pytest.raises(MissingDependencyError, match=r"ns1nwb\[plot\]"):
+    with pytest.raises(MissingDependencyError, match=r"pip install matplotlib"):
         plot_response(sample_nwb, 0, 3, tmp_path / "x.png")
     result = CliRunner().invoke(cli, ["plot", str(sample_nwb), "-u", "0", "-s", "3", "-o", str(tmp_path / "x.png")])
-    assert result.exit_code == 2 and "pip install 'ns1nwb[plot]'" in result.stderr
+    assert result.exit_code == 2 and "pip install '.[plot]'" in result.stderr
     assert result.stderr.count("\n") == 1
 
 
@@ -135,7 +135,7 @@ def test_the_tour_and_its_figure_are_in_docs():
 
     docs = Path(__file__).resolve().parents[2] / "docs"
     png, tour = docs / "tour.png", docs / "tour.md"
-    assert png.is_file() and tour.is_file(), "run: python scripts/make_tour_figure.py"
+    assert png.is_file() and tour.is_file(), "run: python scripts/make_tour.py"
     assert png.stat().st_size < 300_000
     _assert_real_figure(png)
     text = tour.read_text()

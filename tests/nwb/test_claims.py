@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 
 import ns1nwb
-from ns1nwb.constants import SPIKES_DIR, WAV_DIR
+from ns1nwb.constants import POOLED_TIMELINE, SPIKES_DIR, WAV_DIR
 from ns1nwb.exceptions import Ns1Warning
 from ns1nwb.sample_data import write_sample_tree
 from rawedit import load_spikes, neurons, save, save_neurons, unit_paths
@@ -111,9 +111,9 @@ def test_recording_blocks_table_and_true_onsets(small_raw, small_nwb):
                       f["units/obs_intervals"].attrs["description"], trials.attrs["description"],
                       blocks.attrs["description"]):
             assert "file clock" in where
-        assert "NOT a real clock" in trials.attrs["description"]
         notes = f["general/notes"][()].decode()
         assert "POOLED CONVENIENCE FILE" in notes and "--dandi" in notes
+        assert POOLED_TIMELINE in trials.attrs["description"] and POOLED_TIMELINE in notes  # one name for it
 
 
 def _converted_files(request: pytest.FixtureRequest, name: str) -> list[Path]:
@@ -153,7 +153,7 @@ def test_per_session_files_describe_themselves(lean, tmp_path):
             n_units = len(f["units/id"])
             assert session in description and f"{n_units} unit" in description
             assert "1 recording block)" in notes and "recording blocks" not in notes.split(")")[0]
-            assert "NOT a real clock" not in f["intervals/trials"].attrs["description"]
+            assert POOLED_TIMELINE not in f["intervals/trials"].attrs["description"]
             descriptions.add(description)
     assert len(descriptions) == len(result.output_paths)
 

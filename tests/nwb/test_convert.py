@@ -22,7 +22,7 @@ import soundfile
 
 import ns1nwb
 from ns1nwb import MetadataError, Ns1Warning, OutputError, read_raw_tree
-from ns1nwb.constants import N_NATURAL, SPIKE_CLOCK_HZ
+from ns1nwb.constants import N_NATURAL, POOLED_TIMELINE, SPIKE_CLOCK_HZ
 from ns1nwb import convert
 from rawedit import load_spikes, save, unit_paths, unit_spike_file, wav_links, without_stim_params
 from reference import raw_repeat_times
@@ -527,3 +527,26 @@ def test_write_nwbfile_of_a_plain_build(base_raw, tmp_path, monkeypatch):
     expected, got = _hdf5_layout(tmp_path / "pynwb.nwb"), _hdf5_layout(tmp_path / "ours.nwb")
     assert sorted(got) == sorted(expected) and "intervals/trials/timeseries" in got
     assert [name for name in expected if not _same(got[name], expected[name])] == []
+
+
+@pytest.mark.parametrize("paths, blocks, clock, says", [
+    (["ns1.nwb"], 3, "wall-clock", f"3 recording blocks on a {POOLED_TIMELINE}"),
+    (["ns1.nwb"], 1, "wall-clock", "1 recording block on the wall clock"),
+    (["d/sub-a/a.nwb", "d/sub-b/b.nwb"], 2, "wall-clock", "2 recording blocks on their own wall clocks"),
+    (["ns1.nwb"], 3, "synthetic", "3 recording blocks on a synthetic clock (the raw files carry no timestamps)"),
+])
+def test_summary_names_the_time_axis(paths, blocks, clock, says):
+    """convert's line calls the pooled file's time axis what info and the file's descriptions call it."""
+    result = ns1nwb.ConversionResult([Path(p) for p in paths], 8, 1000, 1380, blocks, clock, [], [])
+    assert result.summary().splitlines()[0].endswith(says)
+
+
+def test_summary_lists_defaulted_subject_fields_a_line_per_ferret():
+    fields = ["sex", "age", "weight", "description"]
+    result = ns1nwb.ConversionResult([Path("d/sub-dataAC/a.nwb"), Path("d/sub-exp42/b.nwb")], 2, 10, 920, 2,
+                                     "wall-clock", [], [], defaulted_subject_fields={"exp42": fields, "dataAC": fields,
+                                                                                     "exp45": []})
+    assert result.summary().splitlines()[1:] == [
+        "subject fields left at their defaults (set them under `subjects:` in --metadata):",
+        "  dataAC  sex, age, weight, description",
+        "  exp42   sex, age, weight, description"]

@@ -156,7 +156,8 @@ def test_subject_metadata_per_ferret(lean_tree, tmp_path):
     with h5py.File(exp45, "r") as f:
         assert f["general/subject/sex"][()].decode() == "F"
         assert f["general/subject/age"][()].decode() == "P8M"
-    assert "exp57: sex, age, weight, description" in result.summary()
+    lines = result.summary().splitlines()  # a line per ferret left at a default
+    assert "  exp57  sex, age, weight, description" in lines and not any("exp45" in line for line in lines[1:])
 
 
 def test_inspect_command(cluster_dandi, tmp_path):

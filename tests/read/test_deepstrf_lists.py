@@ -271,4 +271,4 @@ def test_without_deepstrf_the_import_says_what_to_install(monkeypatch):
     with pytest.raises(MissingDependencyError) as caught:
         from ns1nwb.deepstrf import NS1Dataset  # noqa: F401
     text = str(caught.value)
-    assert 'pip install "ns1nwb[deepstrf]"' in text and "deepSTRF" in text and "\n" not in text
+    assert "pip install '.[deepstrf]'" in text and "deepSTRF" in text and "\n" not in text
