@@ -8,10 +8,11 @@ bytes of each answer's body. Each measurement opens the URL afresh (a new connec
 - open + one unit's grid: ``rec.response_grid(units=[k])`` after the open, for each ``--units`` (default
   0 59 118): the most requests and bytes among them;
 - open + one unit's grid + one spectrogram: ``rec.spectrogram(s)`` too (``--stimulus``, default 0);
+- open + every unit's grid: ``rec.response_grid()``;
 - per-session open: ``ns1nwb.open(url)`` of each file of the ``--dandi`` folder: the most among them.
 
 Baseline: the same HDF5 datasets read with bare h5py + remfile (``h5py.File(remfile.File(url), "r")``, remfile's
-defaults, no page buffer) from the same file. MB counts the bodies of range requests (remfile's own size probe
+defaults) from the same file. MB counts the bodies of range requests (remfile's own size probe
 is a whole-file GET it closes after the headers: counted as a request, not in MB). Targets (issue 24): open +
 one unit's grid <= 8 requests and <= 10 MB; a per-session open <= 4 requests. The counts do not depend on the
 machine; against a real server each request is a round trip (50-200 ms to DANDI's S3).
@@ -62,11 +63,14 @@ def count(server: FileServer, read: Callable[[], Any]) -> tuple[int, int]:
 # ----------------------------------------------------------------------------- ns1nwb
 
 
-def ns1nwb_read(url: str, unit: int | None = None, stimulus: int | None = None) -> None:
+def ns1nwb_read(url: str, unit: int | str | None = None, stimulus: int | None = None) -> None:
+    """``ns1nwb.open(url)``, then one unit's grid (``unit``), or every unit's (``unit="all"``), and a spectrogram."""
     import ns1nwb
 
     with ns1nwb.open(url) as rec:
-        if unit is not None:
+        if unit == "all":
+            rec.response_grid()
+        elif unit is not None:
             rec.response_grid(units=[unit])
         if stimulus is not None:
             rec.spectrogram(stimulus)
@@ -75,7 +79,7 @@ def ns1nwb_read(url: str, unit: int | None = None, stimulus: int | None = None) 
 # ----------------------------------------------------------------------------- bare h5py + remfile
 
 
-def bare_read(url: str, unit: int | None = None, stimulus: int | None = None) -> None:
+def bare_read(url: str, unit: int | str | None = None, stimulus: int | None = None) -> None:
     """The datasets ns1nwb reads for the same call, read with bare h5py + remfile."""
     import h5py
     import remfile
@@ -88,7 +92,7 @@ def bare_read(url: str, unit: int | None = None, stimulus: int | None = None) ->
             f[path].shape
         if unit is not None:
             ends = f["units/spike_times_index"]
-            begin, end = (int(ends[unit - 1]) if unit else 0), int(ends[unit])
+            begin, end = (0, None) if unit == "all" else ((int(ends[unit - 1]) if unit else 0), int(ends[unit]))
             f["units/obs_intervals"][()], f["units/obs_intervals_index"][()]
             f["units/spike_times"][begin:end], f["units/spike_trial"][begin:end]
         if stimulus is not None:
@@ -160,6 +164,8 @@ def main(argv: list[str] | None = None) -> int:
                 (f"pooled: open + one unit's grid + `spectrogram({args.stimulus})`",
                  grid_counts(bare_read, stimulus=args.stimulus), grid_counts(ns1nwb_read, stimulus=args.stimulus),
                  None),
+                ("pooled: open + every unit's grid", count(server, lambda: bare_read(url, unit="all")),
+                 count(server, lambda: ns1nwb_read(url, unit="all")), None),
                 (f"per-session: `ns1nwb.open(url)` (worst of {len(sessions)} files)", worst(bare_read, session_urls),
                  worst(ns1nwb_read, session_urls), (TARGET_SESSION_REQUESTS, None)),
             ]

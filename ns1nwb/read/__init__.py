@@ -2,7 +2,7 @@
 
 - :mod:`.files`: what :func:`open` takes -> open, checked files (a folder must hold each recording once);
   each file read lazily;
-- :mod:`.remote`: a URL, with timeouts and one-line HTTP errors (remfile);
+- :mod:`.remote`: a URL, read by range requests with a deadline each, in few round trips;
 - :mod:`.selection`: checking the arguments (units, stimuli, windows);
 - :mod:`.grid`: the seed's response-grid algorithm (binning and smoothing), in numpy;
 - :mod:`.recording`: :class:`Recording` and :func:`open`.

@@ -1,25 +1,27 @@
-"""Opening an ns1nwb file over http(s): remfile's range requests, each with one overall deadline.
+"""Opening an ns1nwb file over http(s): range requests, each with one overall deadline, in few round trips.
 
-remfile alone has no timeouts and retries a failed request 8 times with back-off: a server
-that never answers hangs it, one that stalls after the size probe makes every read wait
-minutes, and one that drips a byte at a time holds it forever (a read timeout only bounds
-the silence between bytes). Here every request (the size probe, then each of remfile's range
-reads) goes through one session that gives it a deadline, ``$NS1NWB_REMOTE_TIMEOUT_S``
-seconds from its first try (default 60), retries included: a refused or dropped connection,
-a silence longer than :data:`READ_TIMEOUT_S` or an HTTP 5xx/429 is tried again, at most
-:data:`TRIES` times, while time is left. When the deadline passes, the request's socket is
-shut down, whatever the server is doing. Anything that fails for good is one
-:class:`~ns1nwb.exceptions.NetworkError` naming the URL and the time spent.
+**Bounded.** Every request (the first, then each range the file's reads need) goes through one requests
+session that gives it a deadline, ``$NS1NWB_REMOTE_TIMEOUT_S`` seconds from its first try (default 60), its
+tries included: a refused or dropped connection, a silence longer than :data:`READ_TIMEOUT_S` or an HTTP
+5xx/429 is tried again, at most :data:`TRIES` times, while time is left. When the deadline passes, the
+request's socket is shut down, whatever the server is doing: a read timeout alone bounds only the silence
+between two bytes, so a server dripping one byte every 20 s held a read forever. A request that fails for
+good is one :class:`~ns1nwb.exceptions.NetworkError` naming the URL and the time spent.
 
-Few requests: files written by ns1nwb hold all their metadata in one block at the start
-(ns1nwb/write.py); the first request fetches that block with the file's size, and remfile then
-reads in chunks of the same size (1 MiB), so that opening the pooled file and one unit's grid take
-a few requests (``benchmarks/bench_remote.py``).
+**Few requests.** Files written by ns1nwb hold all their metadata in one block at the start
+(ns1nwb/write.py): the first request fetches it with the file's size. Then a small read (a table's column,
+an index, a heap of strings) brings its whole 2-MiB window, where the other small objects a call reads
+next sit; a large one (a compressed chunk of spikes, a spectrogram) brings only its own bytes; large reads
+one after the other (a scan) ask for twice as much ahead each time. Opening the pooled file and one unit's
+grid take 6 requests (``benchmarks/bench_remote.py``).
+
+remfile, which read URLs before, fetches in chunks of one size (100 kB: 26 requests for that grid; 1 MiB:
+7, but the 20 spectrograms then bring most of the sounds with them), and retries a failed request 8 times
+with back-off whatever its deadline.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import re
@@ -47,14 +49,17 @@ TRIES = 3
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Bytes of the first request: the superblock and, in files ns1nwb writes, the metadata block (ns1nwb/write.py).
 HEAD_BYTES = 1 << 20
-#: Bytes of each remfile chunk: what measured fewest requests within 10 MB (benchmarks/bench_remote.py).
-CHUNK_BYTES = 1 << 20
-#: remfile's read-ahead: after a chunk read in order, it asks for more at once, growing by this factor each
-#: time (1.7 by default: 4 MB of read-ahead past the trials table here); 1 keeps it at two chunks.
-READ_AHEAD_GROWTH = 1.0
-#: Largest single range request (remfile joins chunks read in order up to this): one request must be able to
-#: arrive within the deadline.
-MAX_REQUEST_BYTES = 16 << 20
+#: Bytes of each block a file is fetched and kept in.
+BLOCK_BYTES = 32 << 10
+#: Reads shorter than this are small (metadata, a table's column, an index, a heap of strings)...
+SMALL_READ_BYTES = 64 << 10
+#: ... and fetch the blocks lacking in their window of this size (aligned): the file's small objects sit
+#: together (the trials table's columns, the units'), so one request brings the neighbours a call reads next.
+WINDOW_BYTES = 2 << 20
+#: Bytes kept at most per open file (the older half is dropped beyond).
+CACHE_BYTES = 256 << 20
+#: Largest single range request, in blocks (16 MiB): one request must be able to arrive within the deadline.
+MAX_REQUEST_BLOCKS = 256
 
 _CONTENT_RANGE = re.compile(r"bytes\s+\d+-\d+/(\d+)")
 
@@ -124,7 +129,7 @@ def _shut(connection: Any) -> None:
             pass
 
 
-#: The deadline of the request each thread is making (remfile reads in the caller's thread).
+#: The deadline of the request each thread is making (h5py reads in the caller's thread).
 _IN_FLIGHT = threading.local()
 
 
@@ -151,7 +156,7 @@ def _cuttable(connection_class: type) -> type:
 
 def _session(limit: float) -> Any:
     """A requests session whose every request is bounded (see the module) by ``limit`` seconds, its tries
-    included; remfile reads through it."""
+    included."""
     import requests
     from requests.adapters import HTTPAdapter
     from urllib3.connection import HTTPConnection, HTTPSConnection
@@ -194,17 +199,8 @@ def _session(limit: float) -> Any:
     return BoundedSession()
 
 
-class _GiveUp(BaseException):
-    """Carries a request's NetworkError through remfile, which would retry any Exception 8 times with
-    back-off (about 25 s); :class:`_RemoteFile` raises the error itself to h5py."""
-
-    def __init__(self, error: NetworkError):
-        super().__init__(str(error))
-        self.error = error
-
-
 def _bounded(send: Any, url: str, headers: Any, limit: float) -> Any:
-    """``send(timeout)``'s response within ``limit`` s, tried again on passing trouble; else :class:`_GiveUp`."""
+    """``send(timeout)``'s response within ``limit`` s, tried again on passing trouble; else a NetworkError."""
     import requests
 
     start = time.monotonic()
@@ -234,9 +230,9 @@ def _bounded(send: Any, url: str, headers: Any, limit: float) -> Any:
     spent = time.monotonic() - start
     what = f"bytes {headers['Range'][6:]}; " if headers and "Range" in headers else ""
     tries = f"{len(problems)} tries" if len(problems) != 1 else "1 try"
-    raise _GiveUp(NetworkError(
+    raise NetworkError(
         f"{url}: no answer within {spent:.1f} s ({what}{tries}; last: {problems[-1] if problems else 'none'}); "
-        f"${TIMEOUT_ENV} sets the deadline (now {limit:g} s)"))
+        f"${TIMEOUT_ENV} sets the deadline (now {limit:g} s)")
 
 
 def _reason(err: Exception) -> str:
@@ -254,40 +250,86 @@ def _reason(err: Exception) -> str:
 # ------------------------------------------------------------------------------------ the file
 
 class _RemoteFile:
-    """remfile's file, read from the first request's bytes where they reach, with a failed request raised as
-    its NetworkError (see :class:`_GiveUp`)."""
+    """A read-only file over http(s) for h5py: blocks of :data:`BLOCK_BYTES` fetched by range requests
+    (through the bounded session) and kept.
 
-    def __init__(self, remote: Any, head: bytes):
-        self._remote = remote
-        self._head = head
+    A read fetches the blocks it lacks in one request (from the first lacking to the last). A small read
+    (under :data:`SMALL_READ_BYTES`) fetches those lacking in its whole :data:`WINDOW_BYTES` window too; a
+    large one only its own, and twice as many ahead as the last fetch when it starts where that one ended.
+    """
 
-    def read(self, size: int = -1) -> bytes:
-        position = self._remote.tell()
-        if 0 <= size and position + size <= len(self._head):  # the superblock and the metadata block
-            self._remote.seek(position + size)
-            return self._head[position:position + size]
-        try:
-            return self._remote.read(size)
-        except _GiveUp as signal:
-            raise signal.error from None
+    def __init__(self, url: str, size: int, session: Any, head: bytes):
+        self.url, self.size = url, size
+        self._session = session
+        self._blocks: dict[int, bytes] = {}  # block index -> its bytes, oldest first
+        self._position = 0
+        self._n_blocks = -(-size // BLOCK_BYTES)
+        self._scan_end, self._scan_blocks = -1, 0  # the last large read's fetch: its end and length, in blocks
+        self._store(0, head)
 
     def seek(self, offset: int, whence: int = 0) -> int:
-        return self._remote.seek(offset, whence)
+        base = {0: 0, 1: self._position, 2: self.size}[whence]
+        self._position = base + offset
+        return self._position
 
     def tell(self) -> int:
-        return self._remote.tell()
+        return self._position
+
+    def read(self, size: int = -1) -> bytes:
+        start = self._position
+        stop = self.size if size < 0 else min(self.size, start + size)
+        if stop <= start:
+            return b""
+        first, last = start // BLOCK_BYTES, (stop - 1) // BLOCK_BYTES
+        if any(i not in self._blocks for i in range(first, last + 1)):
+            small = stop - start < SMALL_READ_BYTES
+            wanted = range(first, last + 1)
+            if small:  # its window's blocks too
+                per_window = WINDOW_BYTES // BLOCK_BYTES
+                window = first // per_window * per_window
+                wanted = range(window, max(last + 1, window + per_window))
+            missing = [i for i in wanted if i not in self._blocks and i < self._n_blocks]
+            begin, end = missing[0], missing[-1] + 1
+            if not small and begin == self._scan_end:  # large reads one after the other: twice as much ahead
+                end = min(self._n_blocks, max(end, begin + min(2 * self._scan_blocks, MAX_REQUEST_BLOCKS)))
+            self._fetch(begin, end)
+            self._scan_end, self._scan_blocks = (-1, 0) if small else (end, end - begin)
+        data = b"".join(self._blocks[i] for i in range(first, last + 1))
+        self._position = stop
+        if len(self._blocks) > CACHE_BYTES // BLOCK_BYTES:  # drop the older half (a file read whole is rare)
+            for index in list(self._blocks)[:len(self._blocks) // 2]:
+                del self._blocks[index]
+        offset = start - first * BLOCK_BYTES
+        return data[offset:offset + stop - start]
+
+    def _fetch(self, begin: int, end: int) -> None:
+        """Blocks [begin, end), in requests of at most :data:`MAX_REQUEST_BLOCKS`."""
+        for first in range(begin, end, MAX_REQUEST_BLOCKS):
+            piece, stop = first * BLOCK_BYTES, min(self.size, min(end, first + MAX_REQUEST_BLOCKS) * BLOCK_BYTES)
+            response = self._session.get(self.url, headers={"Range": f"bytes={piece}-{stop - 1}"})
+            with response:
+                if response.status_code != 206 or len(response.content) != stop - piece:
+                    got = f"{len(response.content):,} bytes" if response.status_code in (200, 206) else \
+                        f"HTTP {response.status_code} {response.reason or ''}".rstrip()
+                    raise NetworkError(f"{self.url}: asked for bytes {piece}-{stop - 1}, got {got}")
+                self._store(piece, response.content)
+
+    def _store(self, offset: int, data: bytes) -> None:
+        """Keep ``data`` (read at ``offset``, a block's start) as blocks; a last partial block only at the end of
+        the file."""
+        for start in range(0, len(data), BLOCK_BYTES):
+            block = data[start:start + BLOCK_BYTES]
+            if len(block) == BLOCK_BYTES or offset + start + len(block) == self.size:
+                self._blocks[(offset + start) // BLOCK_BYTES] = block
 
     def close(self) -> None:
-        self._remote.close()
+        self._blocks = {}
 
 
 def _first_bytes(url: str, session: Any) -> tuple[int, bytes]:
     """(the file's size in bytes, its first :data:`HEAD_BYTES`) from one range request; a clear error for
     anything else. The first bytes hold the superblock and, in files ns1nwb writes, all the metadata."""
-    try:
-        response = session.first_bytes(url, HEAD_BYTES)
-    except _GiveUp as signal:
-        raise signal.error from None
+    response = session.first_bytes(url, HEAD_BYTES)
     with response:
         if response.status_code == 206:
             match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
@@ -311,41 +353,24 @@ def open_url(url: str) -> tuple[Any, list[Any]]:
     NetworkError
         The URL does not answer within the deadline, answers an HTTP error or ignores byte ranges.
     NwbContentError
-        remfile is missing, or the URL does not hold an HDF5 file.
+        The URL does not hold an HDF5 file.
     SettingError
         ``$NS1NWB_REMOTE_TIMEOUT_S`` is not a positive number.
     """
     import h5py
 
-    try:
-        import remfile
-        if importlib.util.find_spec("requests") is None:  # remfile's transport, used by the probe too
-            raise ImportError("requests")
-    except ImportError:
-        raise NwbContentError(f"{url}: reading a URL needs remfile (pip install 'ns1nwb[remote]')") from None
     session = _session(remote_timeout_s())  # a bad setting is said before anything is asked of the server
     try:
         size, head = _first_bytes(url, session)
-        options = dict(_min_chunk_size=CHUNK_BYTES, _max_chunk_size=MAX_REQUEST_BYTES,
-                       _chunk_increment_factor=READ_AHEAD_GROWTH)
+        file = _RemoteFile(url, size, session, head)
         try:
-            remote = remfile.File(url, _size=size, **options)  # the size is known: no second probe
-        except TypeError:  # a remfile without these private arguments
-            remote = remfile.File(url)
-        remote.session = session
+            handle = h5py.File(file, "r")
+        except NetworkError:
+            raise
+        except Exception as err:  # OSError (not HDF5)
+            raise NwbContentError(f"{url}: not an HDF5/NWB file, or unreadable over HTTP ({err})") from None
     except BaseException:
         session.close()
         raise
-    file = _RemoteFile(remote, head)
-    try:
-        handle = h5py.File(file, "r")
-    except NetworkError:
-        file.close()
-        session.close()
-        raise
-    except Exception as err:  # OSError (not HDF5)
-        file.close()
-        session.close()
-        raise NwbContentError(f"{url}: not an HDF5/NWB file, or unreadable over HTTP ({err})") from None
-    # Closed last to first: the h5py file, then remfile, then the session's connections.
+    # Closed last to first: the h5py file, the blocks it read, the session's connections.
     return handle, [session, file, handle]

@@ -20,8 +20,6 @@ from ns1nwb import NetworkError, NwbContentError, SettingError
 from ns1nwb.cli import cli
 from ns1nwb.read.remote import DEFAULT_TIMEOUT_S, TIMEOUT_ENV, TRIES, remote_timeout_s
 
-pytest.importorskip("remfile")
-
 DEADLINE_S = 1.0  # room for the pauses between tries (0.25 s, then 0.5 s)
 FAULT_DEADLINE_S = 0.5  # what a stalled or dripping server costs
 
@@ -136,3 +134,90 @@ def test_a_network_error_is_a_content_error_for_callers_that_catch_that(server):
     server.fail_next = [404]
     with pytest.raises(NwbContentError):
         ns1nwb.open(server.url)
+
+
+# --------------------------------------------------------------------------- the range reader (issue 24)
+
+
+class _FakeSession:
+    """Answers range requests from bytes in memory, and records them."""
+
+    def __init__(self, data: bytes):
+        self.data, self.asked = data, []
+
+    def get(self, url, headers):
+        first, last = (int(x) for x in headers["Range"][6:].split("-"))
+        self.asked.append((first, last + 1))
+        return _FakeResponse(self.data[first:last + 1])
+
+
+class _FakeResponse:
+    status_code, reason = 206, "Partial Content"
+
+    def __init__(self, content: bytes):
+        self.content = content
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        pass
+
+
+@pytest.mark.parametrize("size", [1, 100, 32 * 1024, 2_500_000])
+def test_the_range_reader_gives_the_files_bytes(size):
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from ns1nwb.read.remote import HEAD_BYTES, _RemoteFile
+
+    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+
+    @settings(max_examples=60, deadline=None)
+    @given(reads=st.lists(st.tuples(st.integers(0, size + 10), st.integers(-1, 300_000)), min_size=1, max_size=8))
+    def check(reads):
+        session = _FakeSession(data)
+        file = _RemoteFile("http://x/f.nwb", size, session, data[:HEAD_BYTES])
+        for offset, n in reads:
+            assert file.seek(offset) == offset
+            expected = data[offset:] if n < 0 else data[offset:offset + n]
+            assert file.read(n) == expected
+            assert file.tell() == offset + len(expected)
+        assert all(0 <= first < last <= size for first, last in session.asked)
+
+    check()
+
+
+def test_small_reads_bring_their_neighbours_and_large_ones_only_their_bytes():
+    from ns1nwb.read.remote import BLOCK_BYTES, HEAD_BYTES, SMALL_READ_BYTES, WINDOW_BYTES, _RemoteFile
+
+    size = 40 << 20
+    data = bytes(size)
+    session = _FakeSession(data)
+    file = _RemoteFile("http://x/f.nwb", size, session, data[:HEAD_BYTES])
+    file.seek(100)
+    file.read(4096)  # the metadata block came with the first request
+    assert session.asked == []
+    small = 18 * WINDOW_BYTES + 12345
+    file.seek(small)
+    file.read(SMALL_READ_BYTES - 1)  # a table's column: its window comes along
+    assert session.asked == [(18 * WINDOW_BYTES, 19 * WINDOW_BYTES)]
+    file.seek(small + WINDOW_BYTES // 2)
+    file.read(1000)  # a neighbour: no request
+    assert len(session.asked) == 1
+    large = 10 * WINDOW_BYTES + 3 * BLOCK_BYTES + 7
+    file.seek(large)
+    file.read(600_000)  # a chunk of spikes: its own blocks only
+    first, last = session.asked[-1]
+    assert first == large // BLOCK_BYTES * BLOCK_BYTES and last - first < 600_000 + 2 * BLOCK_BYTES
+    file.seek(last)
+    file.read(600_000)  # the next chunk: a scan, twice as much ahead
+    assert session.asked[-1][0] == last and session.asked[-1][1] - last >= 2 * (last - first)
+
+
+def test_one_units_grid_over_a_url_takes_few_requests(server, sample_nwb):
+    with ns1nwb.open(server.url) as rec:
+        opened = len(server.requests)
+        rec.response_grid(units=[3])
+    # The first request brings the size and the whole metadata block (bare h5py + remfile: 10 or more).
+    assert opened <= 4 and len(server.requests) <= 5, server.requests
