@@ -41,7 +41,7 @@ _MAX_NAME = 200
 #: What names a temporary file or folder of ns1nwb (tests and users recognise it by this).
 PARTIAL = ".ns1nwb-partial"
 #: HDF5 metadata aggregation block of the files written (see :func:`write_to`): all of a file's metadata fits
-#: in the first (about 0.5 MB for the pooled file); the default, 2 kB, scatters it over the whole file.
+#: in the first (about 0.75 MB for the pooled file); the default, 2 kB, scatters it through the whole file.
 METADATA_BLOCK_BYTES = 1 << 20
 #: Errors of os.link that mean "this file system has no hard links", not "the target exists".
 _NO_HARD_LINKS = (errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS, errno.EMLINK, errno.EXDEV)

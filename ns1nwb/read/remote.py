@@ -15,9 +15,9 @@ next sit; a large one (a compressed chunk of spikes, a spectrogram) brings only 
 one after the other (a scan) ask for twice as much ahead each time. Opening the pooled file and one unit's
 grid take 6 requests (``benchmarks/bench_remote.py``).
 
-remfile, which read URLs before, fetches in chunks of one size (100 kB: 26 requests for that grid; 1 MiB:
-7, but the 20 spectrograms then bring most of the sounds with them), and retries a failed request 8 times
-with back-off whatever its deadline.
+remfile, which read URLs before, fetches in chunks of one size (its default 100 kB: 23 requests for that
+grid on the same file; 1 MiB: 7, but the 20 spectrograms then bring most of the sounds with them), and
+retries a failed request 8 times with back-off whatever its deadline.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ WINDOW_BYTES = 2 << 20
 #: Bytes kept at most per open file (the older half is dropped beyond).
 CACHE_BYTES = 256 << 20
 #: Largest single range request, in blocks (16 MiB): one request must be able to arrive within the deadline.
-MAX_REQUEST_BLOCKS = 256
+MAX_REQUEST_BLOCKS = (16 << 20) // BLOCK_BYTES
 
 _CONTENT_RANGE = re.compile(r"bytes\s+\d+-\d+/(\d+)")
 
