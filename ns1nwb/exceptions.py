@@ -33,6 +33,11 @@ class NwbContentError(Ns1Error, ValueError):
     """An NWB file does not hold what the ns1nwb reader needs."""
 
 
+class NetworkError(NwbContentError):
+    """A URL cannot be read: no answer within the deadline (``$NS1NWB_REMOTE_TIMEOUT_S``), no connection, an
+    HTTP error, or a server without byte ranges."""
+
+
 class StrictModeError(Ns1Error):
     """A warning raised as an error because ``--strict`` was given."""
 

@@ -144,8 +144,8 @@ response grid in spikes/s (5-ms bins smoothed with the papers' 21-ms Hanning win
 one count per ms, summed in 5-ms bins, smoothed. `spectrogram(s)` is what the file stores (the published
 spectrograms when `test_data_5ms.mat` was there); `spectrogram(s, dt_ms=d)` computes the same cochleagram
 from the stored waveform with floor(4995 / d) frames, bin for bin with `response_grid(dt_ms=d)`.
-`ns1nwb.open` also takes a folder of per-session files (`--dandi` output) or an `https://` URL (with
-`pip install ".[remote]"` in the clone). The same file opens in other tools: `pynwb`, pynapple
+`ns1nwb.open` also takes a folder of per-session files (`--dandi` output) or an `https://` URL (nothing extra
+to install). The same file opens in other tools: `pynwb`, pynapple
 (`nap.load_file`), SpikeInterface (`spikeinterface.extractors.read_nwb_sorting(path,
 sampling_frequency=24414.0625)`) and neo (`rec.to_neo()`, with `pip install ".[neo]"`): see the README's
 "Works with the tools you use".

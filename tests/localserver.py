@@ -1,7 +1,9 @@
 """A local HTTP server on 127.0.0.1 for the tests (never the real network): it serves files, redirects like
-osf.io, honours ``Range``, can cut a transfer short or ignore ``Range``, and records every request.
+osf.io, honours ``Range``, can cut a transfer short, ignore ``Range``, answer errors, stall or drip, and records
+every request and the bytes it sent.
 
-Used by the download tests (tests/cli/test_download.py) and by the readers of URLs (tests/read/, tests/nwb/).
+Used by the download tests (tests/cli/test_download.py), the readers of URLs (tests/read/, tests/nwb/) and
+benchmarks/bench_remote.py (which counts the requests and bytes of a remote read).
 """
 
 from __future__ import annotations
@@ -27,6 +29,19 @@ class FileServer:
     cut_after: dict[str, int] = field(default_factory=dict)
     ignore_range: bool = False
     base_url: str = ""
+    #: Bytes of the body sent for each request (same order as ``requests``).
+    sent: list[int] = field(default_factory=list)
+    #: HTTP statuses to answer the next GETs with, one each (e.g. ``[500, 503]``), before serving again.
+    fail_next: list[int] = field(default_factory=list)
+    #: Requests answered normally before every later one stalls (no answer until the server stops).
+    stall_after: int | None = None
+    #: Requests answered normally before every later one drips: one byte of the whole answer (status line
+    #: and headers too when ``drip_headers``) every ``drip_every_s`` seconds.
+    drip_after: int | None = None
+    drip_every_s: float = 0.5
+    drip_headers: bool = False
+    stop: threading.Event = field(default_factory=threading.Event)
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def gets(self, path_part: str = "") -> list[tuple[str, str, str | None]]:
         return [r for r in self.requests if r[0] == "GET" and path_part in r[1]]
@@ -47,7 +62,21 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, head: bool) -> None:
         state = self.state
         path = self.path.split("?", 1)[0]
-        state.requests.append((self.command, path, self.headers.get("Range")))
+        with state.lock:
+            number = len(state.requests)
+            state.requests.append((self.command, path, self.headers.get("Range")))
+            state.sent.append(0)
+            failure = state.fail_next.pop(0) if state.fail_next and not head else None
+        if state.stall_after is not None and number >= state.stall_after:
+            state.stop.wait()  # connected, asked, never answered
+            self.close_connection = True
+            return
+        if failure is not None:
+            self.send_error(failure)
+            return
+        if state.drip_after is not None and number >= state.drip_after:
+            self._drip(path)
+            return
         if path in state.redirects:
             self.send_response(302)
             self.send_header("Location", state.redirects[path])
@@ -103,11 +132,44 @@ class _Handler(BaseHTTPRequestHandler):
                 except (BrokenPipeError, ConnectionResetError):
                     return
                 remaining -= len(chunk)
+                with state.lock:
+                    state.sent[number] += len(chunk)
         if limit < stop - start:  # drop the connection mid-transfer
             self.wfile.flush()
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             self.close_connection = True
+
+
+    def _drip(self, path: str) -> None:
+        """Answer a range request one byte at a time, ``drip_every_s`` apart, until the server stops."""
+        state = self.state
+        file = state.routes.get(path)
+        match = re.fullmatch(r"bytes=(\d+)-(\d+)", (self.headers.get("Range") or "").strip())
+        if file is None or not match:
+            self.send_error(404 if file is None else 400)
+            return
+        size = file.stat().st_size
+        start, stop = int(match.group(1)), min(size, int(match.group(2)) + 1)
+        head = (f"HTTP/1.1 206 Partial Content\r\nContent-Range: bytes {start}-{stop - 1}/{size}\r\n"
+                f"Content-Length: {stop - start}\r\nContent-Type: application/octet-stream\r\n\r\n").encode()
+        with file.open("rb") as handle:
+            handle.seek(start)
+            body = handle.read(stop - start)
+        if not state.drip_headers:
+            self.wfile.write(head)
+            self.wfile.flush()
+            head = b""
+        answer = head + body
+        for i in range(len(answer)):
+            if state.stop.wait(state.drip_every_s):
+                break
+            try:
+                self.wfile.write(answer[i:i + 1])
+                self.wfile.flush()
+            except OSError:
+                break
+        self.close_connection = True
 
 
 @contextlib.contextmanager
@@ -123,6 +185,7 @@ def serve_files(routes: dict[str, Path], redirects: dict[str, str] | None = None
     try:
         yield state
     finally:
+        state.stop.set()  # stalled and dripping answers end
         server.shutdown()
         server.server_close()
         thread.join(5)

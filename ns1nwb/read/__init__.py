@@ -3,7 +3,7 @@
 - :mod:`.files`: what :func:`open` takes -> open, checked files (a folder must hold each recording once,
   hidden entries ignored); each file read lazily, every read turning what HDF5 raises into the damaged-file error;
 - :mod:`.checks`: what opening checks (shapes before reading, ragged indices, each trial's key unique);
-- :mod:`.remote`: a URL, with timeouts and one-line HTTP errors (remfile);
+- :mod:`.remote`: a URL, read by range requests with a deadline each, in few round trips;
 - :mod:`.selection`: checking the arguments (units, stimuli, windows; the grid's size against the memory);
 - :mod:`.grid`: the seed's response-grid algorithm (binning and smoothing), in numpy;
 - :mod:`.sounds`: the stimuli's stored spectrograms and waveforms, and cochleagrams on the grid;

@@ -160,7 +160,7 @@ class NwbFile:
         return damaged(self.source, what)
 
     def close(self) -> None:
-        """Close the h5py file, then what it reads through (remfile, its session): each one even if one
+        """Close the h5py file, then what it reads through (the URL reader and its HTTP session): each one even if one
         before it raises (that error is raised at the end). A second call does nothing."""
         closers, self._closers = self._closers, []
         with contextlib.ExitStack() as stack:  # runs the callbacks last to first

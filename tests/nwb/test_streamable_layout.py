@@ -23,3 +23,14 @@ def test_obs_intervals_is_chunked_and_compressed(sample_nwb):
         assert values.shape[1] == 2 and len(values) == units["obs_intervals_index"][-1]
         assert (values[:, 1] > values[:, 0]).all()
         assert {tuple(row) for row in values} <= {tuple(row) for row in trials}
+
+
+def test_the_metadata_is_in_one_block_at_the_start(sample_nwb):
+    """Issue 24: every group's and dataset's header lies in the first metadata block (HDF5's default, 2 kB
+    blocks, scatters them through the file), so that a reader over HTTP gets them with its first request."""
+    from ns1nwb.write import METADATA_BLOCK_BYTES
+
+    addresses = []
+    with h5py.File(sample_nwb, "r") as f:
+        f.visititems(lambda name, obj: addresses.append(h5py.h5o.get_info(obj.id).addr))
+    assert len(addresses) > 100 and max(addresses) < METADATA_BLOCK_BYTES

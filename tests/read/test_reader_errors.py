@@ -318,7 +318,7 @@ def test_a_server_that_never_answers_times_out(monkeypatch):
     pytest.importorskip("remfile")
     from ns1nwb.read import remote
 
-    monkeypatch.setattr(remote, "READ_TIMEOUT_S", 1.0)
+    monkeypatch.setenv(remote.TIMEOUT_ENV, "1")  # each request's overall deadline, its tries included
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen(4)
