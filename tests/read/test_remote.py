@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import time
 
+import h5py
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -88,29 +89,64 @@ def test_the_cli_says_it_in_one_line(server, monkeypatch):
     assert time.monotonic() - start < DEADLINE_S + 2
 
 
+def _byte_ranges(dataset) -> list[tuple[int, int]]:
+    """[start, stop) of each piece of ``dataset`` (an h5py dataset) in its file."""
+    dsid = dataset.id
+    if dataset.chunks is None:
+        return [(dsid.get_offset(), dsid.get_offset() + dsid.get_storage_size())]
+    pieces = (dsid.get_chunk_info(i) for i in range(dsid.get_num_chunks()))
+    return [(piece.byte_offset, piece.byte_offset + piece.size) for piece in pieces]
+
+
+def _fetched_ranges(server) -> list[tuple[int, int]]:
+    """[start, stop) of every range the server was asked for so far."""
+    ranges = []
+    for _, _, header in server.requests:
+        match = re.fullmatch(r"bytes=(\d+)-(\d+)", header or "")
+        if match:
+            ranges.append((int(match.group(1)), int(match.group(2)) + 1))
+    return ranges
+
+
+def _a_waveform_not_fetched(rec, path, server) -> int:
+    """A stimulus whose waveform samples lie outside every range asked for so far: reading it needs a request
+    (the open's first request and windows bring much of a small file with them)."""
+    fetched = _fetched_ranges(server)
+    with h5py.File(path, "r") as f:
+        for stimulus, name in enumerate(rec.stimuli["waveform_series"]):
+            if name and all(stop <= first or last <= start
+                            for start, stop in _byte_ranges(f[f"stimulus/templates/{name}/data"])
+                            for first, last in fetched):
+                return stimulus
+    pytest.fail(f"the open fetched every waveform of {path.name} ({fetched}): no read is left to inject a fault in")
+
+
 def test_a_read_after_the_open_fails_within_the_deadline(server, sample_nwb, monkeypatch):
     monkeypatch.setenv(TIMEOUT_ENV, str(FAULT_DEADLINE_S))
     with ns1nwb.open(server.url) as rec:
-        server.stall_after = len(server.requests)  # from now on, nothing answers
+        stimulus = _a_waveform_not_fetched(rec, sample_nwb, server)
+        server.stall_after = opened = len(server.requests)  # from now on, nothing answers
         start = time.monotonic()
         with pytest.raises(NetworkError, match="no answer") as caught:
-            rec.waveform(0)  # not read by the open: its samples need a request
+            rec.waveform(stimulus)
         assert time.monotonic() - start < FAULT_DEADLINE_S + 1.5
-        assert str(caught.value).startswith(server.url)
-        server.stall_after = None  # the server is back: the recording still reads
+        assert str(caught.value).startswith(server.url) and len(server.requests) > opened
+        server.stall_after = None  # the server is back: the recording still reads, that sound too
         with ns1nwb.open(sample_nwb) as local:
-            np.testing.assert_array_equal(rec.waveform(1), local.waveform(1))
+            np.testing.assert_array_equal(rec.waveform(stimulus), local.waveform(stimulus))
 
 
 @pytest.mark.parametrize("statuses", [[500], [503, 502], [429, 504]])
 def test_passing_server_errors_are_tried_again(server, sample_nwb, statuses):
     server.fail_next = list(statuses)  # the size probe meets them first
     with ns1nwb.open(server.url) as remote, ns1nwb.open(sample_nwb) as local:
-        server.fail_next = [500]  # and one read later on
+        assert not server.fail_next and server.requests[len(statuses)][2] == server.requests[0][2]
         np.testing.assert_array_equal(remote.response_grid(units=[3], stimuli=[2]),
                                       local.response_grid(units=[3], stimuli=[2]))
-        np.testing.assert_array_equal(remote.waveform(0), local.waveform(0))
-    assert not server.fail_next
+        stimulus = _a_waveform_not_fetched(remote, sample_nwb, server)
+        server.fail_next, before = [500], len(server.requests)  # and one read later on
+        np.testing.assert_array_equal(remote.waveform(stimulus), local.waveform(stimulus))
+        assert not server.fail_next and len(server.requests) >= before + 2  # the 500, then its answer
 
 
 def test_the_retries_are_bounded(server):
