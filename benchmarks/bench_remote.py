@@ -111,7 +111,7 @@ def print_header(raw: Path) -> None:
 
     import ns1nwb
 
-    versions = ", ".join(f"{name} {version(name)}" for name in ("h5py", "remfile", "requests"))
+    versions = ", ".join(f"{name} {version(name)}" for name in ("h5py", "remfile", "fsspec", "aiohttp"))
     print("## bench_remote: requests and bytes over HTTP (a loopback server counting them)\n")
     print(f"raw: {raw}  ")
     print(f"python {platform.python_version()}, {versions}, ns1nwb {ns1nwb.__version__}; {platform.machine()}\n")

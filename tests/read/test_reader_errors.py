@@ -272,7 +272,6 @@ def server(sample_nwb, tmp_path):
 
 
 def test_a_url_answering_404_is_one_line(server, tmp_path):
-    pytest.importorskip("remfile")
     url = f"{server.base_url}/data/missing.nwb"
     start = time.monotonic()
     with pytest.raises(NwbContentError, match="HTTP 404") as caught:
@@ -285,14 +284,12 @@ def test_a_url_answering_404_is_one_line(server, tmp_path):
 
 
 def test_a_url_that_is_not_hdf5_is_one_line(server):
-    pytest.importorskip("remfile")
     url = f"{server.base_url}/data/text.nwb"
     with pytest.raises(NwbContentError, match="not an HDF5/NWB file"):
         ns1nwb.open(url)
 
 
 def test_a_server_ignoring_ranges_is_one_line(server):
-    pytest.importorskip("remfile")
     server.ignore_range = True
     url = f"{server.base_url}/data/sample.nwb"
     start = time.monotonic()
@@ -302,7 +299,6 @@ def test_a_server_ignoring_ranges_is_one_line(server):
 
 
 def test_nothing_listening_fails_within_seconds():
-    pytest.importorskip("remfile")
     url = f"{closed_port_url()}/ns1.nwb"
     start = time.monotonic()
     with pytest.raises(NwbContentError, match="cannot connect") as caught:
@@ -315,7 +311,6 @@ def test_nothing_listening_fails_within_seconds():
 
 def test_a_server_that_never_answers_times_out(monkeypatch):
     """Connected (the kernel accepts into the backlog) but never answered: the read timeout ends it."""
-    pytest.importorskip("remfile")
     from ns1nwb.read import remote
 
     monkeypatch.setenv(remote.TIMEOUT_ENV, "1")  # each request's overall deadline, its tries included
@@ -330,7 +325,6 @@ def test_a_server_that_never_answers_times_out(monkeypatch):
 
 
 def test_a_good_url_still_reads_with_timeouts_set(server, sample_nwb):
-    pytest.importorskip("remfile")
     with ns1nwb.open(f"{server.base_url}/data/sample.nwb") as remote, ns1nwb.open(sample_nwb) as local:
         np.testing.assert_array_equal(remote.response_grid(units=[2], stimuli=[3]),
                                       local.response_grid(units=[2], stimuli=[3]))
@@ -352,7 +346,6 @@ def test_what_is_a_url(text, expected):
 
 
 def test_an_upper_case_url_is_a_url(server):
-    pytest.importorskip("remfile")
     from ns1nwb.info import summarize
 
     url = f"{server.base_url.replace('http://', 'HTTP://')}/data/sample.nwb"

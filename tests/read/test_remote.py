@@ -7,6 +7,7 @@ item 6: a file written by ns1nwb is read in pages, in a few requests.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 
@@ -172,83 +173,161 @@ def test_a_network_error_is_a_content_error_for_callers_that_catch_that(server):
         ns1nwb.open(server.url)
 
 
-# --------------------------------------------------------------------------- the range reader (issue 24)
+# --------------------------------------------------------------------------- the file (issue 24)
 
 
-class _FakeSession:
-    """Answers range requests from bytes in memory, and records them."""
+@pytest.fixture()
+def random_files(tmp_path):
+    """Files of random bytes around the block size, served: (server, {url path: bytes})."""
+    from ns1nwb.read.remote import BLOCK_BYTES
 
-    def __init__(self, data: bytes):
-        self.data, self.asked = data, []
-
-    def get(self, url, headers):
-        first, last = (int(x) for x in headers["Range"][6:].split("-"))
-        self.asked.append((first, last + 1))
-        return _FakeResponse(self.data[first:last + 1])
-
-
-class _FakeResponse:
-    status_code, reason = 206, "Partial Content"
-
-    def __init__(self, content: bytes):
-        self.content = content
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        pass
+    rng = np.random.default_rng(5)
+    contents = {f"/f{size}.bin": rng.integers(0, 256, size, dtype=np.uint8).tobytes()
+                for size in (1, 100, BLOCK_BYTES, BLOCK_BYTES + 1, 3 * BLOCK_BYTES + 5)}
+    for name, data in contents.items():
+        (tmp_path / name[1:]).write_bytes(data)
+    with serve_files({name: tmp_path / name[1:] for name in contents}) as state:
+        yield state, contents
 
 
-@pytest.mark.parametrize("size", [1, 100, 32 * 1024, 2_500_000])
-def test_the_range_reader_gives_the_files_bytes(size):
+def _ranges_asked(server, since: int = 0) -> list[tuple[int, int]]:
+    return [(int(a), int(b) + 1) for _, _, header in server.requests[since:]
+            for a, b in [header[6:].split("-")]]
+
+
+def test_the_file_gives_the_files_bytes(random_files):
     from hypothesis import given, settings
     from hypothesis import strategies as st
 
-    from ns1nwb.read.remote import HEAD_BYTES, _RemoteFile
+    from ns1nwb.read.remote import BLOCK_BYTES, _open_file
 
-    data = np.random.default_rng(size).integers(0, 256, size, dtype=np.uint8).tobytes()
+    server, contents = random_files
 
-    @settings(max_examples=60, deadline=None)
-    @given(reads=st.lists(st.tuples(st.integers(0, size + 10), st.integers(-1, 300_000)), min_size=1, max_size=8))
-    def check(reads):
-        session = _FakeSession(data)
-        file = _RemoteFile("http://x/f.nwb", size, session, data[:HEAD_BYTES])
-        for offset, n in reads:
-            assert file.seek(offset) == offset
-            expected = data[offset:] if n < 0 else data[offset:offset + n]
-            assert file.read(n) == expected
-            assert file.tell() == offset + len(expected)
-        assert all(0 <= first < last <= size for first, last in session.asked)
+    @settings(max_examples=40, deadline=None)
+    @given(name=st.sampled_from(sorted(contents)),
+           reads=st.lists(st.tuples(st.integers(0, 3 * BLOCK_BYTES + 10), st.integers(0, 2 * BLOCK_BYTES + 3)),
+                          min_size=1, max_size=6))
+    def check(name, reads):
+        data, first = contents[name], len(server.requests)
+        file, connections = _open_file(server.base_url + name, 5.0)
+        try:
+            for offset, n in reads:
+                assert file.seek(offset) == offset
+                assert file.read(n) == data[offset:offset + n]
+        finally:
+            file.close()
+            connections.close()
+        asked = _ranges_asked(server, first)  # every request a range (none for the whole file) within it
+        assert all(0 <= a < len(data) and a < b for a, b in asked), asked
 
     check()
 
 
-def test_small_reads_bring_their_neighbours_and_large_ones_only_their_bytes():
-    from ns1nwb.read.remote import BLOCK_BYTES, HEAD_BYTES, SMALL_READ_BYTES, WINDOW_BYTES, _RemoteFile
+def test_the_first_block_comes_with_the_size_and_each_block_once(random_files):
+    from ns1nwb.read.remote import BLOCK_BYTES, _open_file
 
-    size = 40 << 20
-    data = bytes(size)
-    session = _FakeSession(data)
-    file = _RemoteFile("http://x/f.nwb", size, session, data[:HEAD_BYTES])
-    file.seek(100)
-    file.read(4096)  # the metadata block came with the first request
-    assert session.asked == []
-    small = 18 * WINDOW_BYTES + 12345
-    file.seek(small)
-    file.read(SMALL_READ_BYTES - 1)  # a table's column: its window comes along
-    assert session.asked == [(18 * WINDOW_BYTES, 19 * WINDOW_BYTES)]
-    file.seek(small + WINDOW_BYTES // 2)
-    file.read(1000)  # a neighbour: no request
-    assert len(session.asked) == 1
-    large = 10 * WINDOW_BYTES + 3 * BLOCK_BYTES + 7
-    file.seek(large)
-    file.read(600_000)  # a chunk of spikes: its own blocks only
-    first, last = session.asked[-1]
-    assert first == large // BLOCK_BYTES * BLOCK_BYTES and last - first < 600_000 + 2 * BLOCK_BYTES
-    file.seek(last)
-    file.read(600_000)  # the next chunk: a scan, twice as much ahead
-    assert session.asked[-1][0] == last and session.asked[-1][1] - last >= 2 * (last - first)
+    server, contents = random_files
+    name = f"/f{3 * BLOCK_BYTES + 5}.bin"
+    file, connections = _open_file(server.base_url + name, 5.0)
+    with contextlib.closing(connections), file:
+        assert _ranges_asked(server) == [(0, BLOCK_BYTES)]
+        file.seek(100)
+        assert file.read(4096) == contents[name][100:4196]  # the first block came with the size
+        assert len(server.requests) == 1
+        for _ in range(2):  # across two blocks, then again: each block is asked for once
+            file.seek(2 * BLOCK_BYTES - 10)
+            assert file.read(20) == contents[name][2 * BLOCK_BYTES - 10:2 * BLOCK_BYTES + 10]
+        assert sorted(_ranges_asked(server)[1:]) == [(BLOCK_BYTES, 2 * BLOCK_BYTES), (2 * BLOCK_BYTES, 3 * BLOCK_BYTES)]
+
+
+# --------------------------------------------------------------------------- redirects (DANDI asset URLs)
+
+DOWNLOAD_PATH = "/api/assets/0a1b/download/"
+
+
+@pytest.fixture()
+def redirected(server):
+    """``server`` with a DANDI-like asset URL that redirects to the file (as the API to S3)."""
+    server.redirects[DOWNLOAD_PATH] = server.url
+    server.asset_url = server.base_url + DOWNLOAD_PATH
+    return server
+
+
+def test_a_redirect_is_followed_once(redirected, sample_nwb):
+    with ns1nwb.open(redirected.asset_url) as remote, ns1nwb.open(sample_nwb) as local:
+        stimulus = _a_waveform_not_fetched(remote, sample_nwb, redirected)
+        np.testing.assert_array_equal(remote.waveform(stimulus), local.waveform(stimulus))
+        np.testing.assert_array_equal(remote.response_grid(units=[1]), local.response_grid(units=[1]))
+    paths = [path for _, path, _ in redirected.requests]
+    assert paths[0] == DOWNLOAD_PATH and len(paths) > 2, paths
+    assert paths.count(DOWNLOAD_PATH) == 1, paths  # the following requests go straight to the target
+
+
+def test_an_expired_target_sends_the_requests_back_to_the_url_given_once(redirected, sample_nwb):
+    with ns1nwb.open(redirected.asset_url) as remote, ns1nwb.open(sample_nwb) as local:
+        first = _a_waveform_not_fetched(remote, sample_nwb, redirected)
+        redirected.fail_next, before = [403], len(redirected.requests)  # the presigned URL expired
+        np.testing.assert_array_equal(remote.waveform(first), local.waveform(first))
+        paths = [path for _, path, _ in redirected.requests[before:]]
+        assert paths[:3] == ["/data/sample.nwb", DOWNLOAD_PATH, "/data/sample.nwb"], paths  # 403, back, redirected
+        second = _a_waveform_not_fetched(remote, sample_nwb, redirected)
+        redirected.fail_next = [403]  # once only: a 403 from the URL given is the answer
+        with pytest.raises(NetworkError, match="HTTP 403") as caught:
+            remote.waveform(second)
+        assert str(caught.value).startswith(redirected.asset_url) and "\n" not in str(caught.value)
+        assert redirected.requests[-1][1] == DOWNLOAD_PATH
+
+
+# --------------------------------------------------------------------------- h5py's lock and fsspec's thread
+
+GC_ON_THE_IO_THREAD = """
+import sys
+
+import aiohttp
+import h5py
+
+import ns1nwb
+
+path, url = sys.argv[1:]
+datasets = []
+get = aiohttp.ClientSession.get
+
+
+def get_making_garbage(self, *args, **kwargs):
+    # On fsspec's IO thread, while the reading thread holds h5py's lock: the last reference to an h5py object
+    # goes into a new reference cycle, and enough allocations follow for an automatic collection.
+    if datasets:
+        cycle = {"h5py object": datasets.pop()}
+        cycle["itself"] = cycle
+        del cycle
+        junk = [[] for _ in range(5000)]
+    return get(self, *args, **kwargs)
+
+
+aiohttp.ClientSession.get = get_making_garbage
+with h5py.File(path, "r") as local, ns1nwb.open(url) as rec:
+    for stimulus in range(len(rec.stimuli)):
+        if rec.stimuli["waveform_series"][stimulus]:
+            datasets.append(local["units/id"])
+            rec.waveform(stimulus)
+print("read")
+"""
+
+
+def test_a_collection_on_fsspecs_thread_does_not_deadlock(server, sample_nwb):
+    """h5py's lock is held while a read waits for fsspec's IO thread: a collection there that frees an h5py
+    object would wait for it forever (h5py docs, "Python file-like objects"). In a child process: a deadlock
+    cannot be undone."""
+    import subprocess
+    import sys
+
+    try:
+        done = subprocess.run([sys.executable, "-c", GC_ON_THE_IO_THREAD, str(sample_nwb), server.url],
+                              capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        pytest.fail("deadlocked: a collection on fsspec's IO thread waited for h5py's lock")
+    assert done.returncode == 0 and done.stdout.strip() == "read", done.stderr[-2000:]
+    assert len(server.requests) > 2  # the waveforms needed requests
 
 
 def test_one_units_grid_over_a_url_takes_few_requests(server, sample_nwb):
