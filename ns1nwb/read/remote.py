@@ -2,9 +2,10 @@
 
 **Few requests.** The first request asks for the file's first block (:data:`BLOCK_BYTES`) and learns the size
 from the answer's ``Content-Range``; that block holds the superblock and, in files ns1nwb writes, all the HDF5
-metadata (ns1nwb/write.py keeps it in the first MiB). From then on fsspec's ``blockcache`` fetches each block a
-read touches, once. On the pooled real file the open takes 4 requests, plus one unit's grid 6 (7.5 MB), and a
-per-session open 3 (``benchmarks/bench_remote.py``).
+metadata (ns1nwb/write.py keeps it in the first MiB). Small reads (tables' columns, indexes) then go through
+fsspec's ``blockcache``, which fetches each block they touch once; large ones (:data:`LARGE_READ_BYTES`, a
+compressed chunk) ask for their own bytes, and twice as much ahead when they go on where the last one was.
+On the pooled real file the open takes 5 requests, plus one unit's grid 6 (8.7 MB), and a per-session open 3.
 
 **Bounded.** Every request has one deadline, ``$NS1NWB_REMOTE_TIMEOUT_S`` seconds from its first try (default
 60), its tries included: aiohttp's ``ClientTimeout(total=...)`` ends a try when the time left is spent, however
@@ -16,12 +17,13 @@ request that fails for good is one :class:`~ns1nwb.exceptions.NetworkError` nami
 answers with a redirect to S3). A 403 from there (an expired presigned URL) sends them back to the URL given,
 once.
 
-Why fsspec, and this block size (``benchmarks/bench_remote.py``, pooled file, open + one unit's grid; goal
-<= 8 requests and <= 10 MB): bare h5py + remfile took 23 requests; ns1nwb's own range reader before this one
-(requests, a socket-cutting timer, blocks joined into windows) 7 requests and 8.8 MB with 1.6 times the code.
-fsspec's block cache asks for one block per request, so the block size trades requests for bytes: plain
-``fsspec.open`` (a HEAD, then blocks) took 10 requests with 1-MiB blocks, 10.1 MB with 2-MiB ones; 1.25-MiB
-blocks with the first one from the size request take 6 and 7.5 MB. A scan costs more requests than the old reader's (every unit's grid: 18 against 12).
+Why fsspec, and what is added to it (``benchmarks/bench_remote.py``, pooled file, open + one unit's grid; goal
+<= 8 requests and <= 10 MB): bare h5py + remfile took 23 requests. Plain ``fsspec.open`` with a block cache (a
+HEAD, then one request per block) took 10 requests with 1-MiB blocks and 10.1 MB with 2-MiB ones, and the 20
+spectrograms brought the sounds around them (deepSTRF's lists: 25.8 MB); the first block from the size
+request and large reads past the cache make it 6 requests and 8.7 MB; the scan's read-ahead takes every unit's
+grid from 33 requests to 10 (4.1 s to 1.7 s at 100 ms a request). The range reader this replaced (requests
+and a timer that cut the socket) took 7 requests and 8.8 MB, with 1.5 times this code.
 """
 
 from __future__ import annotations
@@ -50,7 +52,11 @@ TRIES = 3
 #: HTTP statuses worth another try: the server's passing trouble or its throttle.
 _RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 #: Bytes of each block fetched and kept: the first holds the 1-MiB metadata block; see the module for the choice.
-BLOCK_BYTES = 1280 << 10
+BLOCK_BYTES = 2 << 20
+#: Reads of this many bytes or more (a compressed chunk) ask for their own bytes only, past the block cache.
+LARGE_READ_BYTES = 64 << 10
+#: The most a scan asks for ahead in one request (one request must be able to arrive within the deadline).
+MAX_AHEAD_BYTES = 16 << 20
 #: Blocks kept at most per open file (about 256 MB; fsspec drops the least recently read).
 MAX_BLOCKS = 200
 
@@ -163,7 +169,8 @@ def _open_file(url: str, limit: float) -> tuple[Any, "_Session"]:
 
         def __init__(self, *args: Any, first_block: bytes, **kwargs: Any):
             super().__init__(*args, **kwargs)
-            self.first_block: bytes | None = first_block
+            self.first_block = first_block
+            self.last_large = (0, b"")  # the last large read's fetch: (offset, bytes)
 
         def read(self, length: int = -1) -> bytes:
             # h5py holds its global lock while it calls this, and fsspec's requests run on its IO thread: a
@@ -172,16 +179,31 @@ def _open_file(url: str, limit: float) -> tuple[Any, "_Session"]:
             collecting = gc.isenabled()
             gc.disable()
             try:
-                return super().read(length)
+                return super().read(length) if length < LARGE_READ_BYTES else self._read_large(length)
             finally:
                 if collecting:
                     gc.enable()
 
+        def _read_large(self, length: int) -> bytes:
+            """A compressed chunk (spikes, a spectrogram): its own bytes, not the blocks around it (the sounds
+            next to a spectrogram; h5py's chunk cache keeps it); when it starts within the last large fetch (a
+            scan: every unit's spikes), twice as much ahead as that fetch."""
+            start, stop = self.loc, min(self.size, self.loc + length)
+            offset, data = self.last_large
+            if start < stop and not offset <= start <= stop <= offset + len(data):
+                if offset <= start <= offset + len(data):
+                    ahead = min(self.size, max(stop, offset + len(data) + min(2 * len(data), MAX_AHEAD_BYTES)))
+                    data = data[start - offset:] + self._fetch_range(offset + len(data), ahead)
+                else:
+                    data = self._fetch_range(start, stop)
+                offset, self.last_large = start, (start, data)
+            self.loc = max(start, stop)
+            return data[start - offset:stop - offset]
+
         def _fetch_range(self, start: int, end: int) -> bytes:
             expected = min(end, self.size) - start
-            if start == 0 and self.first_block is not None and expected <= len(self.first_block):
-                data, self.first_block = self.first_block[:expected], None  # the block cache keeps it
-                return data
+            if start == 0 and expected <= len(self.first_block):
+                return self.first_block[:expected]
 
             def send(timeout: Any) -> bytes:
                 self.kwargs["timeout"] = timeout  # fsspec passes its kwargs to aiohttp's request
