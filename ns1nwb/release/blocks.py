@@ -140,8 +140,8 @@ def _block_presentations(release: RawRelease, unit_indices: list[int]) -> dict[t
                     raise RawFormatError(f"{unit.spike_file}: set {raw_set.position + 1} holds two repeats with "
                                          f"timestamp {key[1]!r}; each presentation is recorded once")
                 seen.add(key)
-                if repeat.spike_times_ms.size:
-                    latest_spike[key] = max(latest_spike.get(key, 0.0), float(repeat.spike_times_ms.max()))
+                if repeat.latest_spike_ms > latest_spike.get(key, 0.0):
+                    latest_spike[key] = repeat.latest_spike_ms
                 known = presentations.get(key)
                 if known is None:
                     presentations[key] = Presentation(raw_set.stimulus_index, position, repeat.timestamp or "", 0.0,
@@ -194,8 +194,7 @@ def _check_synthetic_sweeps(block: RecordingBlock, release: RawRelease) -> None:
         if p.span_ms > period_ms:
             unit = next((release.units[i] for i in block.unit_indices for s in release.units[i].sets
                          if s.stimulus_index == p.stimulus_index and
-                         max([s.length_signal_ms or 0.0, *(float(r.spike_times_ms.max()) for r in s.repeats
-                                                           if r.spike_times_ms.size)]) > period_ms),
+                         max([s.length_signal_ms or 0.0, *(r.latest_spike_ms for r in s.repeats)]) > period_ms),
                         release.units[block.unit_indices[0]])
             raise RawFormatError(f"{unit.spike_file}: stimulus {p.stimulus_index} has a {p.span_ms:g}-ms "
                                  f"sweep (length_signal_ms or its last spike), longer than the "
