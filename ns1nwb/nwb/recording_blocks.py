@@ -28,7 +28,7 @@ def add_recording_blocks_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layou
     sessions = [session_id_of(b, ctx.plan.clock) for b in blocks]
     # From the trials' own start and stop times: the same numbers, not the same sums in another order (which
     # left a block's stop 1 ulp before its last trial's).
-    rows = [np.array([layout.row_of[(session, key)] for key in b.by_key]) for b, session in zip(blocks, sessions)]
+    rows = [layout.block_rows[session] for session in sessions]
     starts = np.array([layout.start_s[own].min() for own in rows])
     stops = np.array([layout.stop_s[own].max() for own in rows])
     own_units = set(ctx.unit_indices)

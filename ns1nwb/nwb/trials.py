@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Hashable
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,8 +34,10 @@ class TrialLayout:
     #: start_time of every trial row, s on the file clock.
     start_s: np.ndarray
     stop_s: np.ndarray
-    #: (session, presentation key) -> trial row; the key is :func:`ns1nwb.release.blocks.presentation_key`'s.
-    row_of: dict[tuple[str, tuple[int, Hashable]], int]
+    #: Session -> the trial row of each of its block's presentations (in ``RecordingBlock.presentations`` order).
+    block_rows: dict[str, np.ndarray]
+    #: Unit index -> the trial row of each of its repeats, set after set.
+    repeat_rows: dict[int, np.ndarray]
     #: Start of each block on the file clock, s, by session.
     block_offset_s: dict[str, float]
 
@@ -134,6 +136,10 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
         columns=columns,
     )
     row_of_presentation = {id(p): row for row, (_, _, p) in enumerate(rows)}
-    row_of = {(session_of[id(b)], key): row_of_presentation[id(p)] for b in ctx.blocks for key, p in b.by_key.items()}
-    return TrialLayout(start_s=start_s, stop_s=stop_s, row_of=row_of,
+    block_rows = {id(b): np.array([row_of_presentation[id(p)] for p in b.presentations], dtype=np.int64)
+                  for b in ctx.blocks}
+    return TrialLayout(start_s=start_s, stop_s=stop_s,
+                       block_rows={session_of[id(b)]: block_rows[id(b)] for b in ctx.blocks},
+                       repeat_rows={index: block_rows[id(b)][positions] for b in ctx.blocks
+                                    for index, positions in b.repeat_presentations.items()},
                        block_offset_s={session_of[id(b)]: offset for b, offset in zip(ctx.blocks, offsets)})

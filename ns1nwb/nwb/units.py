@@ -18,7 +18,6 @@ import numpy as np
 from ..constants import DEFAULT_SWEEP_MS, N_NATURAL, SPIKE_CLOCK_HZ, SPIKES_DIR
 from ..metrics import unit_noise_ratio
 from ..release import RawUnit
-from ..release.blocks import presentation_key
 from .columns import column_data, column_specs, compressed, described, ragged, specs_of, vector
 from .context import BuildContext
 from .electrodes import site_of
@@ -38,29 +37,22 @@ OBS_CHUNK_ROWS = 4096
 MISSING_INT = {"uint8": 0, "int8": -1, "int16": -1, "int32": -1, "int64": -1}
 
 
-def unit_spikes(unit: RawUnit, session_id: str, layout: TrialLayout,
+def unit_spikes(unit: RawUnit, repeat_rows: np.ndarray, start_s: np.ndarray,
                 trial_dtype: Any = np.int32) -> tuple[np.ndarray, np.ndarray]:
     """(spike_times s, trial row) of one unit, ascending in time, sorted within each trial.
 
-    Each repeat goes to the trial of its presentation (its sound and timestamp), so a cluster that lost
-    presentations still lands in the right trials. Equal times keep trial order, then the stored order.
+    ``repeat_rows`` is the trial row of each of the unit's repeats (:attr:`TrialLayout.repeat_rows`: the trial
+    of its presentation, by its sound and timestamp, so a cluster that lost presentations still lands in the
+    right trials), ``start_s`` every trial's start. Equal times keep trial order, then the stored order.
     """
-    rows = [layout.row_of[(session_id, presentation_key(raw_set, position))]
-            for raw_set in unit.sets for position in range(len(raw_set.repeats))]
     counts = [repeat.spike_times_ms.size for raw_set in unit.sets for repeat in raw_set.repeats]
-    trial = np.repeat(np.asarray(rows, dtype=trial_dtype), counts)
+    trial = np.repeat(repeat_rows.astype(trial_dtype), counts)
     relative_ms = np.concatenate([repeat.spike_times_ms for raw_set in unit.sets for repeat in raw_set.repeats]
                                  or [np.empty(0)])
-    absolute_s = layout.start_s[trial] + relative_ms / 1000.0
+    absolute_s = start_s[trial] + relative_ms / 1000.0
     # Sorting by absolute time sorts within each trial too (trials are in time order).
     order = np.lexsort((trial, absolute_s))
     return absolute_s[order], trial[order]
-
-
-def unit_trial_rows(unit: RawUnit, session_id: str, layout: TrialLayout) -> np.ndarray:
-    """The trial rows of the presentations the unit was recorded in, ascending."""
-    return np.sort(np.array([layout.row_of[(session_id, presentation_key(raw_set, position))]
-                             for raw_set in unit.sets for position in range(len(raw_set.repeats))], dtype=np.int64))
 
 
 def computed_noise_ratio(unit: RawUnit) -> float:
@@ -141,9 +133,9 @@ def add_units_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, layout: TrialLay
     spike_times = np.empty(ends[-1])
     trial = np.empty(ends[-1], dtype=trial_dtype)
     # Observed: each recorded sweep of the unit, nothing between sweeps.
-    observed = [unit_trial_rows(unit, session_of[index], layout) for index, unit in zip(indices, units)]
+    observed = [np.sort(layout.repeat_rows[index]) for index in indices]
     for index, unit, stop in zip(indices, units, ends):
-        absolute_s, trial_rows = unit_spikes(unit, session_of[index], layout, trial_dtype)
+        absolute_s, trial_rows = unit_spikes(unit, layout.repeat_rows[index], layout.start_s, trial_dtype)
         spike_times[stop - absolute_s.size:stop] = absolute_s
         trial[stop - absolute_s.size:stop] = trial_rows
     obs_rows = np.concatenate(observed)

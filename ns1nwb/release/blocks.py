@@ -89,6 +89,9 @@ class RecordingBlock:
     penetrations: list[str] = field(default_factory=list)
     #: (stimulus index, timestamp or repeat position) -> the presentation.
     by_key: dict[tuple[int, Hashable], Presentation] = field(default_factory=dict)
+    #: Unit index -> the position in ``presentations`` of each of the unit's repeats, set after set (the
+    #: trial each repeat's spikes belong to).
+    repeat_presentations: dict[int, np.ndarray] = field(default_factory=dict)
 
     @property
     def duration_s(self) -> float:
@@ -126,12 +129,16 @@ def presentation_key(raw_set: RawSet, position: int) -> tuple[int, Hashable]:
     return (raw_set.stimulus_index, stamp if stamp is not None else position)
 
 
-def _block_presentations(release: RawRelease, unit_indices: list[int]) -> dict[tuple[int, Hashable], Presentation]:
-    """The union of the presentations of a block's units, by key; a unit may not hold one presentation twice."""
+def _block_presentations(release: RawRelease, unit_indices: list[int]
+                         ) -> tuple[dict[tuple[int, Hashable], Presentation], dict[int, list[Presentation]]]:
+    """The union of the presentations of a block's units, by key, and each unit's presentation of each of its
+    repeats (set after set); a unit may not hold one presentation twice."""
     presentations: dict[tuple[int, Hashable], Presentation] = {}
     latest_spike: dict[tuple[int, Hashable], float] = {}
+    of_repeats: dict[int, list[Presentation]] = {}
     for index in unit_indices:
         unit = release.units[index]
+        own = of_repeats[index] = []
         for raw_set in unit.sets:
             seen: set[tuple[int, Hashable]] = set()
             for position, repeat in enumerate(raw_set.repeats):
@@ -140,19 +147,21 @@ def _block_presentations(release: RawRelease, unit_indices: list[int]) -> dict[t
                     raise RawFormatError(f"{unit.spike_file}: set {raw_set.position + 1} holds two repeats with "
                                          f"timestamp {key[1]!r}; each presentation is recorded once")
                 seen.add(key)
-                if repeat.spike_times_ms.size:
-                    latest_spike[key] = max(latest_spike.get(key, 0.0), float(repeat.spike_times_ms.max()))
+                if repeat.latest_spike_ms > latest_spike.get(key, 0.0):
+                    latest_spike[key] = repeat.latest_spike_ms
                 known = presentations.get(key)
                 if known is None:
-                    presentations[key] = Presentation(raw_set.stimulus_index, position, repeat.timestamp or "", 0.0,
-                                                      raw_set.length_signal_ms or 0.0, raw_set.stim_params)
+                    known = presentations[key] = Presentation(raw_set.stimulus_index, position,
+                                                              repeat.timestamp or "", 0.0,
+                                                              raw_set.length_signal_ms or 0.0, raw_set.stim_params)
                 elif raw_set.length_signal_ms is not None:
                     known.length_signal_ms = max(known.length_signal_ms, raw_set.length_signal_ms)
+                own.append(known)
     for key, presentation in presentations.items():
         presentation.latest_spike_ms = latest_spike.get(key, 0.0)
         if not presentation.length_signal_ms:  # no file says: the release's sweep
             presentation.length_signal_ms = DEFAULT_SWEEP_MS
-    return presentations
+    return presentations, of_repeats
 
 
 def _holder(block: RecordingBlock, release: RawRelease, presentation: Presentation) -> RawUnit:
@@ -194,8 +203,7 @@ def _check_synthetic_sweeps(block: RecordingBlock, release: RawRelease) -> None:
         if p.span_ms > period_ms:
             unit = next((release.units[i] for i in block.unit_indices for s in release.units[i].sets
                          if s.stimulus_index == p.stimulus_index and
-                         max([s.length_signal_ms or 0.0, *(float(r.spike_times_ms.max()) for r in s.repeats
-                                                           if r.spike_times_ms.size)]) > period_ms),
+                         max([s.length_signal_ms or 0.0, *(r.latest_spike_ms for r in s.repeats)]) > period_ms),
                         release.units[block.unit_indices[0]])
             raise RawFormatError(f"{unit.spike_file}: stimulus {p.stimulus_index} has a {p.span_ms:g}-ms "
                                  f"sweep (length_signal_ms or its last spike), longer than the "
@@ -239,10 +247,11 @@ def plan_blocks(release: RawRelease, synthetic_start: datetime | None = None) ->
         raise RawFormatError(f"{unstamped.spike_file}: has presentations without timestamps while other spike files "
                              "have them; every presentation needs one (or none, for the synthetic clock)")
     blocks: list[RecordingBlock] = []
+    of_repeats: dict[int, dict[int, list[Presentation]]] = {}  # id(block) -> unit -> presentation of each repeat
     for unit_indices in release.recording_blocks.values():
         _check_one_subject(release, unit_indices)
         block = RecordingBlock(ferret=release.units[unit_indices[0]].ferret, unit_indices=unit_indices)
-        block.by_key = _block_presentations(release, unit_indices)
+        block.by_key, of_repeats[id(block)] = _block_presentations(release, unit_indices)
         block.presentations = list(block.by_key.values())
         block.penetrations = sorted({release.units[i].penetration_label for i in unit_indices})
         blocks.append(block)
@@ -275,6 +284,9 @@ def plan_blocks(release: RawRelease, synthetic_start: datetime | None = None) ->
 
     for number, block in enumerate(blocks, start=1):
         block.number = number
+        position = {id(p): i for i, p in enumerate(block.presentations)}  # after the sort above
+        block.repeat_presentations = {index: np.array([position[id(p)] for p in presentations], dtype=np.int64)
+                                      for index, presentations in of_repeats[id(block)].items()}
     return BlockPlan(clock=clock, start=blocks[0].start, blocks=blocks)
 
 

@@ -35,6 +35,8 @@ class RawRepeat:
     spike_times_ms: np.ndarray
     #: Wall-clock onset as stored, ``'YYYYMMDD-HHMMSSmmm'`` local time; None when absent.
     timestamp: str | None = None
+    #: The latest of ``spike_times_ms`` (0 without spikes), computed by the reader for a whole file at once.
+    latest_spike_ms: float = 0.0
 
 
 @dataclass

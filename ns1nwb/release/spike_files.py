@@ -64,8 +64,7 @@ def _read_name_value_pairs(value: Any) -> Any:
     """``stim_params.all``: a struct of ``names`` (cell of char) and ``values`` -> {name: value}."""
     try:
         record = value.ravel()[0]
-        names = [str(n[0]) if n.shape == (1,) and n.dtype.kind == "U" else "".join(n.ravel().tolist())
-                 for n in record["names"].ravel().tolist()]
+        names = ["".join(n.ravel().tolist()) for n in record["names"].ravel().tolist()]
         values = record["values"].ravel().tolist()
     except (AttributeError, IndexError, KeyError, TypeError, ValueError):
         return plain_value(value)
@@ -82,23 +81,16 @@ def _other_times(times: Any, spike_file: Path, position: int) -> np.ndarray:
                          f"{getattr(times, 'dtype', type(times))}; expected numbers")
 
 
-def _other_stamp(raw_stamp: np.ndarray, spike_file: Path, position: int) -> str | None:
+def _repeat_stamp(raw_stamp: Any, spike_file: Path, position: int) -> str | None:
+    """A repeat's timestamp (None when empty): text, as a one-element string array (the release) or characters."""
+    if raw_stamp is None or not raw_stamp.size:
+        return None
     if raw_stamp.dtype.kind != "U":
         raise RawFormatError(
             f"{spike_file}: set {position + 1} has a timestamp of type {raw_stamp.dtype} "
             f"({raw_stamp.ravel()[0]!r}); expected text 'YYYYMMDD-HHMMSSmmm'"
         )
     return "".join(raw_stamp.ravel().tolist()).strip() or None
-
-
-
-def _repeat_stamp(raw_stamp: Any, spike_file: Path, position: int) -> str | None:
-    if raw_stamp.__class__ is np.ndarray and raw_stamp.shape == (1,) and raw_stamp.dtype.kind == "U":
-        return raw_stamp[0].strip() or None  # the usual 'YYYYMMDD-HHMMSSmmm'
-    if raw_stamp is None or not raw_stamp.size:
-        return None
-    return _other_stamp(raw_stamp, spike_file, position)
-
 
 
 @dataclass
@@ -120,8 +112,16 @@ class SpikeFileContent:
 
     def raw_sets(self) -> list[RawSet]:
         """The sets as :class:`RawSet` objects; every repeat's times are a view of :attr:`times`."""
-        pieces = np.split(self.times, np.cumsum(self.lengths)[:-1]) if self.lengths.size else []
-        repeats = [RawRepeat(piece, stamp) for piece, stamp in zip(pieces, self.stamps)]
+        ends = np.cumsum(self.lengths)
+        starts = ends - self.lengths
+        # Every repeat's latest spike in one pass over the file (a repeat without spikes keeps 0): the planner
+        # needs it for each of a release's 270,000 repeats.
+        latest = np.zeros(self.lengths.size)
+        with_spikes = self.lengths > 0
+        if self.times.size:
+            latest[with_spikes] = np.maximum.reduceat(self.times, starts[with_spikes])
+        repeats = [RawRepeat(self.times[start:end], stamp, latest_ms)
+                   for start, end, stamp, latest_ms in zip(starts.tolist(), ends.tolist(), self.stamps, latest.tolist())]
         sets, start = [], 0
         for position, stimulus_index, length_ms, stim_params, n_repeats in self.sets:
             sets.append(RawSet(position=position, stimulus_index=stimulus_index,
