@@ -19,6 +19,15 @@ from ns1nwb.exceptions import OutputComplete, OutputError
 from ns1nwb.write import check_replaceable, lock_path, output_lock, refuse_inputs, staged_files
 
 
+def _stop_this_process(signum: int) -> None:
+    """Send ``signum`` as a Ctrl-C does, to the main thread (where Python runs handlers): a process-directed
+    signal may land on a background thread (fsspec's, after a remote test in this worker), and Python then
+    runs the handler a little later, after the code under test has moved on."""
+    import threading
+
+    signal.pthread_kill(threading.main_thread().ident, signum)
+
+
 def _entries(folder: Path) -> list[str]:
     return sorted(str(p.relative_to(folder)) for p in folder.rglob("*"))
 
@@ -204,13 +213,18 @@ def test_a_stop_while_placing_waits_and_says_the_output_is_complete(tmp_path, mo
     def link(src, dst, *args, **kwargs):
         real_link(src, dst, *args, **kwargs)
         if Path(dst) == targets[0]:
-            os.kill(os.getpid(), signal.SIGINT)
+            _stop_this_process(signal.SIGINT)
 
     monkeypatch.setattr(os, "link", link)
-    with pytest.raises(OutputComplete) as caught:
-        with staged_files(targets, overwrite=False) as temporaries:
-            for temporary in temporaries:
-                temporary.write_text("new")
+    # Ctrl-C's Python handler, whatever an earlier test in this worker left (restored afterwards).
+    saved = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with pytest.raises(OutputComplete) as caught:
+            with staged_files(targets, overwrite=False) as temporaries:
+                for temporary in temporaries:
+                    temporary.write_text("new")
+    finally:
+        signal.signal(signal.SIGINT, saved)
     assert caught.value.paths == targets and [t.read_text() for t in targets] == ["new", "new"]
     assert _entries(tmp_path) == ["a.nwb", "b.nwb"]
 
