@@ -359,7 +359,7 @@ def test_deterministic(tree, tmp_path):
         header = mat.read_bytes()[:116].decode("ascii")
         assert header.startswith("MATLAB 5.0 MAT-file, Platform: GLNXA64, Created on: ")
         assert header.rstrip()[-4:] in ("2012", "2013", "2014")
-    other = _files(write_sample_tree(tmp_path / "other", n_units=8, seed=1))
+    other = _files(write_sample_tree(tmp_path / "other", n_units=2, seed=1))
     ours = _files(tree)
     assert other[METADATA_FILE] != ours[METADATA_FILE]
     assert all(other[k] != v for k, v in ours.items() if k in other)

@@ -151,7 +151,7 @@ edits_strategy = st.lists(
     min_size=1, max_size=3, unique_by=lambda e: (e[0], e[1]))
 
 
-@settings(max_examples=12, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(edits=edits_strategy)
 @example(edits=[(0, 0, [4994.999999, 0.0, 5999.999, 1e-9, 2500.5, 2500.5]), (31, 4, [])])
 def test_spike_times_round_trip(one_unit_raw, edits):

@@ -235,7 +235,7 @@ def fuzz_bases(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
     return bases
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edit=edits())
 @example(edit=Edit(2, 0, "sweep", "length_signal_ms", 3, 0, NAN))
 @example(edit=Edit(2, 1, "spikes", "t", 9, 0, 1e300))
