@@ -167,12 +167,17 @@ class Binning:
         keys = keys[kept]
         if not _grouped(keys, row[kept]):
             keys.sort()
-        places = keys[_firsts(keys)].astype(np.int64)
+        places = keys.astype(np.int64)
         places //= self.width
         counts = self._array("counts", n_rows * self.stride, self.count_type)
         counts.fill(0)
         # Places count from the first bin of row 0, after its padding; np.add.at counts a place twice if asked.
         np.add.at(counts[self.pad:], places, self.count_type(1))
+        # Each spike in the rounded ms of the one before it is taken back (few: removing them from the keys
+        # first would copy them all). The integers wrap on the way if need be, and end at most ``width``.
+        repeats = np.flatnonzero(keys[1:] == keys[:-1])
+        if repeats.size:
+            np.subtract.at(counts[self.pad:], places[repeats + 1], self.count_type(1))
         return counts
 
     def smoothed(self, counts: np.ndarray) -> np.ndarray:
@@ -284,16 +289,8 @@ def _grouped(keys: np.ndarray, rows: np.ndarray) -> bool:
     new_row = rows[1:] != rows[:-1]
     if not np.all(new_row | (keys[1:] >= keys[:-1])):
         return False
-    run_rows = rows[np.flatnonzero(new_row) + 1]
-    return np.unique(run_rows).size == run_rows.size and not np.any(run_rows == rows[:1])
-
-
-def _firsts(ordered: np.ndarray) -> np.ndarray:
-    """True where a value differs from the one before it (the first of each run of equal values)."""
-    first = np.empty(ordered.size, dtype=bool)
-    first[:1] = True
-    np.not_equal(ordered[1:], ordered[:-1], out=first[1:])
-    return first
+    run_rows = np.sort(np.concatenate((rows[:1], rows[np.flatnonzero(new_row) + 1])))
+    return not np.any(run_rows[1:] == run_rows[:-1])
 
 
 def _integer_denominator(taps: list[tuple[int, float]], width: int) -> int | None:
