@@ -145,29 +145,44 @@ def pooled_noise_ratio(counts_per_sound: Sequence[np.ndarray]) -> float:
     for counts in sounds:
         if counts.ndim != 2 or not np.all(np.isfinite(counts)):
             raise ValueError(f"each sound's counts must be a finite 2-D (repeats, time) array, got {counts.shape}")
-    return _pooled(sounds)
-
-
-def _pooled(sounds: list[np.ndarray]) -> float:
-    """:func:`pooled_noise_ratio` of finite 2-D float arrays, unchecked (for counts made here: checking them
-    was a tenth of a conversion's noise ratios)."""
-    kept = [c for c in sounds if c.shape[0] >= 2]
-    if not kept or sum(c.shape[1] for c in kept) < 2:
+    if not sounds:
         return float("nan")
-    n_rows = max(c.shape[0] for c in kept)
-    row_sum, row_bins = np.zeros(n_rows), np.zeros(n_rows)
-    for counts in kept:
-        row_sum[:counts.shape[0]] += counts.sum(axis=1)
-        row_bins[:counts.shape[0]] += counts.shape[1]
-    row_mean = row_sum / row_bins
-    total = signal = 0.0
-    for counts in kept:
-        n = counts.shape[0]
-        centred = counts - row_mean[:n, None]
-        sound_total = float(np.sum(centred ** 2)) / n
-        total += sound_total
-        signal += (n * float(np.sum(centred.mean(axis=0) ** 2)) - sound_total) / (n - 1)
-    return _power_ratio(total, signal)
+    return _pooled(np.array([c.shape[0] for c in sounds]), np.array([c.shape[1] for c in sounds]),
+                   np.concatenate([c.sum(axis=1) for c in sounds]),
+                   np.concatenate([(c * c).sum(axis=1) for c in sounds]),
+                   np.array([float(np.sum(c.sum(axis=0) ** 2)) for c in sounds]))
+
+
+def _pooled(n_repeats: np.ndarray, n_bins: np.ndarray, row_sum: np.ndarray, row_square: np.ndarray,
+            column_square: np.ndarray) -> float:
+    """:func:`pooled_noise_ratio` from each sound's sums, not its counts (a unit's counts are mostly zeros).
+
+    Sound s has ``n_repeats[s]`` rows of ``n_bins[s]`` bins; rows are sound after sound, repeat after repeat:
+    ``row_sum`` and ``row_square`` hold each row's sum of r and of r**2, ``column_square[s]`` the sum over the
+    sound's bins of (its repeats' sum)**2. The powers below are those of the docstring, expanded: e.g.
+    sum_t (r - m)**2 = sum r**2 - 2 m sum r + bins m**2.
+    """
+    n_repeats, n_bins = np.asarray(n_repeats, dtype=np.int64), np.asarray(n_bins, dtype=np.int64)
+    kept = n_repeats >= 2
+    if not kept.any() or int(n_bins[kept].sum()) < 2:
+        return float("nan")
+    row_sound = np.repeat(np.arange(n_repeats.size), n_repeats)
+    row_repeat = np.arange(row_sound.size) - np.repeat(np.cumsum(n_repeats) - n_repeats, n_repeats)
+    row_bins = n_bins[row_sound].astype(float)
+    used = kept[row_sound]
+    # m_n: the mean of repeat n over the bins of the kept sounds that have one.
+    repeat_sum = np.bincount(row_repeat[used], weights=row_sum[used])
+    repeat_bins = np.bincount(row_repeat[used], weights=row_bins[used])
+    row_mean = np.zeros(row_sound.size)
+    row_mean[used] = (repeat_sum / repeat_bins)[row_repeat[used]]
+    n = np.maximum(n_repeats, 1).astype(float)
+    sound_total = np.bincount(row_sound, weights=row_square - 2.0 * row_mean * row_sum + row_bins * row_mean ** 2,
+                              minlength=n.size) / n
+    sound_mean = np.bincount(row_sound, weights=row_mean, minlength=n.size) / n  # the repeats' mean of m_n
+    sound_sum = np.bincount(row_sound, weights=row_sum, minlength=n.size)
+    mean_power = column_square / n ** 2 - 2.0 * sound_mean * sound_sum / n + n_bins * sound_mean ** 2
+    signal = (n * mean_power - sound_total)[kept] / (n[kept] - 1.0)
+    return _power_ratio(float(sound_total[kept].sum()), float(signal.sum()))
 
 
 def unit_noise_ratio(spike_times: Sequence[Sequence[np.ndarray]], sweep_ms: float | Sequence[float],
@@ -218,26 +233,21 @@ def unit_noise_ratio(spike_times: Sequence[Sequence[np.ndarray]], sweep_ms: floa
     sweeps = [float(sweep_ms)] * len(spike_times) if np.ndim(sweep_ms) == 0 else [float(s) for s in sweep_ms]
     if len(sweeps) != len(spike_times):
         raise ValueError(f"{len(sweeps)} sweep lengths for {len(spike_times)} sounds")
-    return _pooled(_sound_counts(spike_times, sweeps, bin_ms))
+    return _pooled(*_sound_sums(spike_times, sweeps, bin_ms))
 
 
-def _sound_counts(spike_times: Sequence[Sequence[np.ndarray]], sweeps: list[float],
-                  bin_ms: float) -> list[np.ndarray]:
-    """``[sweep_counts(reps, sweep, bin_ms) for ...]``, in one pass over all the spikes.
+def _binned_spikes(spike_times: Sequence[Sequence[np.ndarray]], sweeps: list[float],
+                   bin_ms: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """The binning of :func:`sweep_counts` for several sounds at once, in one pass over all the spikes.
 
-    The binning of :func:`sweep_counts` (which is this, for one sound). One pass per sound cost 3 ms a unit,
-    a second over the release's clusters.
+    Returns (repeats per sound, columns per sound: its bins and histc's last-edge bin, the (sound, repeat)
+    row of each counted spike, its column). One pass per sound cost 3 ms a unit, a second over the release.
     """
     for sweep in sweeps:
         if not (bin_ms > 0 and sweep >= bin_ms):
             raise ValueError(f"need bin_ms > 0 and sweep_ms >= bin_ms, got {bin_ms=} sweep_ms={sweep}")
     n_bins = np.array([int(np.floor(sweep / bin_ms + 1e-9)) for sweep in sweeps], dtype=np.int64)  # as sweep_counts
-    widths = n_bins + 1  # each sound: its bins, then histc's last-edge bin
     n_repeats = np.array([len(reps) for reps in spike_times], dtype=np.int64)
-    # Row (sound, repeat) of the flat count array starts at row_start; sound s's rows at sound_start[s].
-    row_width = np.repeat(widths, n_repeats)
-    row_start = np.concatenate([[0], np.cumsum(row_width)]).astype(np.int64)
-    sound_start = row_start[np.concatenate([[0], np.cumsum(n_repeats)])]
     arrays = [np.asarray(times, dtype=float).ravel() for reps in spike_times for times in reps]
     sizes = [a.size for a in arrays]
     t = np.concatenate(arrays) if arrays else np.empty(0)
@@ -250,11 +260,41 @@ def _sound_counts(spike_times: Sequence[Sequence[np.ndarray]], sweeps: list[floa
     on_edge = t == sound_last
     column[on_edge] = n_bins[sound[on_edge]]
     counted = column >= 0
-    # Weights of 1 give float counts straight away (exact), not int64 counts converted in a second 3-MB pass.
-    flat = np.bincount(row_start[row[counted]] + column[counted], weights=np.ones(int(counted.sum())),
-                       minlength=int(row_start[-1]))
+    return n_repeats, n_bins + 1, row[counted], column[counted]
+
+
+def _sound_counts(spike_times: Sequence[Sequence[np.ndarray]], sweeps: list[float],
+                  bin_ms: float) -> list[np.ndarray]:
+    """``[sweep_counts(reps, sweep, bin_ms) for ...]`` (dense float counts)."""
+    n_repeats, widths, row, column = _binned_spikes(spike_times, sweeps, bin_ms)
+    row_start = np.concatenate([[0], np.cumsum(np.repeat(widths, n_repeats))]).astype(np.int64)
+    sound_start = row_start[np.concatenate([[0], np.cumsum(n_repeats)])]
+    # Weights of 1 give float counts straight away (exact), not int64 counts converted in a second pass.
+    flat = np.bincount(row_start[row] + column, weights=np.ones(row.size), minlength=int(row_start[-1]))
     return [flat[sound_start[s]:sound_start[s + 1]].reshape(int(n_repeats[s]), int(widths[s]))
             for s in range(len(spike_times))]
+
+
+def _sound_sums(spike_times: Sequence[Sequence[np.ndarray]], sweeps: list[float],
+                bin_ms: float) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """What :func:`_pooled` needs, from the spikes alone: no array of (mostly zero) counts."""
+    n_repeats, widths, row, column = _binned_spikes(spike_times, sweeps, bin_ms)
+    n_rows = int(n_repeats.sum())
+    row_sound = np.repeat(np.arange(n_repeats.size), n_repeats)
+    width = int(widths.max(initial=1))
+    row_sum = np.bincount(row, minlength=n_rows).astype(float)
+    # Each row's sum of r**2 over its occupied bins: the bins' counts from the spikes' runs of equal keys (a
+    # repeat's spikes are stored in time order, so the keys come sorted; else they are sorted here).
+    keys = row * width + column
+    if np.any(keys[1:] < keys[:-1]):
+        keys = np.sort(keys)
+    starts = np.flatnonzero(np.concatenate(([True], keys[1:] != keys[:-1])))
+    occupied = np.diff(np.append(starts, keys.size)).astype(float)
+    row_square = np.bincount(keys[starts] // width, weights=occupied ** 2, minlength=n_rows)
+    # Each sound's sum over its columns of (its repeats' sum)**2: a small dense array (sounds x columns).
+    column_sum = np.bincount(row_sound[row] * width + column, minlength=n_repeats.size * width).astype(float)
+    column_square = (column_sum.reshape(n_repeats.size, width) ** 2).sum(axis=1)
+    return n_repeats, widths, row_sum, row_square, column_square
 
 
 def _power_ratio(total: float, signal: float) -> float:

@@ -47,6 +47,29 @@ def test_equal_repeats_is_the_published_recipe():
     assert pooled_noise_ratio(counts) == pytest.approx(noise_ratio(np.concatenate(counts, axis=1)), rel=1e-12)
 
 
+@pytest.mark.parametrize("order", ["stored in time order", "shuffled", "reversed"])
+@pytest.mark.parametrize("repeats", [(20, 20, 20), (2, 5, 1, 0, 3), (4,)])
+def test_the_spikes_sums_give_the_counts_ratio(order, repeats):
+    """unit_noise_ratio sums the spikes' bins without a dense count array: the same value as the dense counts
+    (spikes in any order, on the last edge, before 0 and after the sweep included)."""
+    rng = np.random.default_rng(len(repeats) * 7 + len(order))
+    sweeps = [rng.choice([5200.0, 5242.0, 1000.0]) for _ in repeats]
+    spikes = []
+    for n, sweep in zip(repeats, sweeps):
+        sound = []
+        for _ in range(n):
+            times = np.sort(np.concatenate([rng.uniform(-50, sweep + 50, rng.integers(0, 300)),
+                                            [sweep - sweep % 5.0, 0.0, 2.5]]))
+            sound.append(times if order == "stored in time order" else
+                         rng.permutation(times) if order == "shuffled" else times[::-1].copy())
+        spikes.append(sound)
+    dense = [sweep_counts(reps, sweep) for reps, sweep in zip(spikes, sweeps)]
+    expected = pooled_noise_ratio(dense)
+    assert unit_noise_ratio(spikes, sweeps) == pytest.approx(expected, rel=1e-12)
+    if all(n == repeats[0] for n in repeats) and repeats[0] >= 2:  # the published recipe on the joined rows
+        assert expected == pytest.approx(noise_ratio(np.concatenate(dense, axis=1)), rel=1e-12)
+
+
 def test_nan_only_without_a_sound_of_two_repeats():
     one_each = [[np.array([1.0, 7.0])], [np.array([2.0])], []]
     assert math.isnan(unit_noise_ratio(one_each, 10.0))
