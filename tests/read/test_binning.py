@@ -56,6 +56,12 @@ CASES = [
      {0: {i: hanning_kernel(45.0, 5.0)[4 + i] for i in range(4)},
       1: {998 - i: hanning_kernel(45.0, 5.0)[4 - i] for i in range(4)}}),
     ("one bin of 4995 ms holds 4995 counts", list(np.arange(4995.0)), [0], 1, 4995, None, {0: {0: 4995}}),
+    # Spikes in the rounded ms of the one before are taken back after counting: hundreds of them (past what the
+    # bins' small integers hold) still count once, in either order of the rows' runs.
+    ("300 spikes in one rounded ms, then 500 in the next", [12.2] * 300 + [13.0] * 500, [0], 1, 5, None,
+     {0: {2: 2}}),
+    ("the same, smoothed, in two rows' runs", [12.2] * 300 + [3.0] * 200 + [13.0] * 500, [0] * 300 + [1] * 200
+     + [0] * 500, 2, 5, HALF, {0: {1: 1, 2: 2, 3: 1}, 1: {0: 1, 1: 0.5}}),
 ]
 
 
