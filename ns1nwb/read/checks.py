@@ -66,9 +66,11 @@ def check_spike_ends(source: str, spike_ends: np.ndarray, trial_ends: np.ndarray
         raise damaged(source, "units/spike_trial_index does not match units/spike_times_index")
 
 
-def check_trials(source: str, session: np.ndarray, stimulus: np.ndarray, repeat: np.ndarray, n_stimuli: int) -> None:
+def check_trials(source: str, names: list[Any], block: np.ndarray, stimulus: np.ndarray, repeat: np.ndarray,
+                 n_stimuli: int) -> None:
     """Each trial's stimulus is a row of the stimuli table, and each (recording block, i.e. ``session_id``;
     stimulus) has repeats 0 to k - 1, each once: the ranks the writer gives a block's presentations of a sound.
+    ``block`` is each trial's session as a number, ``names[block]`` its ``session_id``.
 
     The grid and ``trial_spike_times_ms`` find a trial by (block, stimulus, repeat): two trials with one key
     would merge into one grid row or give one's spikes for the other, and a stray repeat index (2000 among 20
@@ -83,9 +85,6 @@ def check_trials(source: str, session: np.ndarray, stimulus: np.ndarray, repeat:
     if repeat.min() < 0:
         row = int(np.argmin(repeat))
         raise damaged(source, f"trial row {row} has repeat_index {repeat[row]}")
-    codes: dict[Any, int] = {}  # each session's number (a dict: sorting the strings costs more)
-    block = np.fromiter((codes.setdefault(name, len(codes)) for name in session), dtype=np.int64, count=session.size)
-    names = list(codes)
     order = np.lexsort((repeat, stimulus, block))
     key, repeats = block[order] * n_stimuli + stimulus[order], repeat[order]
     twice = np.flatnonzero((key[1:] == key[:-1]) & (repeats[1:] == repeats[:-1]))

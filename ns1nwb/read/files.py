@@ -96,7 +96,10 @@ class NwbFile:
             self.trial_length_ms = trial_columns["length_signal_ms"][:]
             self.unit_session = as_text(unit_columns["session_id"][:])
             check_stimulus_ids(self.source, stimulus_columns["id"][:])
-            check_trials(self.source, self.trial_session, self.trial_stimulus, self.trial_repeat, self.n_stimuli)
+            # Each trial's session as a number, once: for the check here and the rows of each block (observed).
+            self._session_names, self._trial_block = _codes(self.trial_session)
+            check_trials(self.source, self._session_names, self._trial_block, self.trial_stimulus, self.trial_repeat,
+                         self.n_stimuli)
             #: Each unit's metadata row (-1: not in the metadata), or None when the file has no such column.
             self.metadata_row = unit_columns["metadata_row"][:].astype(np.int64) if "metadata_row" in unit_columns \
                 else None
@@ -205,10 +208,10 @@ class NwbFile:
     def _block_rows(self, session: str) -> np.ndarray:
         """Trial rows of one recording block (grouped once: comparing strings per unit is slow)."""
         if self._rows_by_session is None:
-            names, codes = np.unique(self.trial_session.astype(str), return_inverse=True)
-            order = np.argsort(codes, kind="stable")
-            bounds = np.searchsorted(codes[order], np.arange(names.size + 1))
-            self._rows_by_session = {str(name): order[bounds[i]:bounds[i + 1]] for i, name in enumerate(names)}
+            order = np.argsort(self._trial_block, kind="stable")
+            bounds = np.searchsorted(self._trial_block[order], np.arange(len(self._session_names) + 1))
+            self._rows_by_session = {str(name): order[bounds[i]:bounds[i + 1]]
+                                     for i, name in enumerate(self._session_names)}
         return self._rows_by_session.get(str(session), np.empty(0, dtype=np.int64))
 
     def _unit_intervals(self, local: int) -> np.ndarray | None:
@@ -320,6 +323,15 @@ class NwbFile:
         """``dataset[selection]``; a chunk HDF5 cannot read is the damaged-file error (see :meth:`readable`)."""
         with self.readable():
             return dataset[selection]
+
+
+def _codes(values: np.ndarray) -> tuple[list[Any], np.ndarray]:
+    """(the distinct values in first-seen order, each value's number among them): a dict, as sorting strings
+    costs more."""
+    numbers: dict[Any, int] = {}
+    codes = np.fromiter((numbers.setdefault(value, len(numbers)) for value in values), dtype=np.int64,
+                        count=len(values))
+    return list(numbers), codes
 
 
 def _reference_addresses(column: Any) -> np.ndarray | None:
