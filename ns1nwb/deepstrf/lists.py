@@ -10,7 +10,6 @@ resamples waveforms). Everything is read through the reader's public API; a URL 
 from __future__ import annotations
 
 import math
-import numbers
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -22,7 +21,6 @@ from ..constants import (
     DEFAULT_WINDOW_MS,
     N_BANDS,
     N_NATURAL,
-    RESPONSE_WINDOW_MS,
     TEST_STIMULI,
     WAV_HEADER_RATE_HZ,
     WAV_TRUE_RATE_HZ,
@@ -30,6 +28,7 @@ from ..constants import (
 from ..exceptions import NwbContentError
 from ..read import Recording
 from ..read import open as open_recording
+from ..read.grid import bin_layout
 from ..read.selection import unit_positions
 
 __all__ = [
@@ -152,12 +151,12 @@ def read_lists(path: str | os.PathLike, dt_ms: float = DEFAULT_DT_MS, smooth: bo
 
 
 def _check_dt_ms(dt_ms: Any, source: str) -> int:
-    """``dt_ms`` as whole milliseconds, 1 to 4995: responses are sums of whole-ms one-hot spikes."""
-    if isinstance(dt_ms, (bool, np.bool_)) or not isinstance(dt_ms, numbers.Real) or not math.isfinite(dt_ms) \
-            or not float(dt_ms).is_integer() or not 1 <= dt_ms <= RESPONSE_WINDOW_MS:
-        raise ValueError(f"{source}: dt_ms={dt_ms!r} is not a whole number of milliseconds from 1 to "
-                         f"{RESPONSE_WINDOW_MS} (NS1 bins are sums of whole milliseconds)")
-    return int(dt_ms)
+    """``dt_ms`` as whole milliseconds, 1 to 4995 (the reader's one check, :func:`ns1nwb.read.grid.bin_layout`),
+    its error naming the file."""
+    try:
+        return bin_layout(dt_ms)[0]
+    except ValueError as err:
+        raise ValueError(f"{source}: {err}") from None
 
 
 def _unit_positions(units: Any, rec: Recording, source: str) -> list[int]:

@@ -65,8 +65,8 @@ def bin_layout(dt_ms: float) -> tuple[int, int]:
     """
     if isinstance(dt_ms, (bool, np.bool_)) or not isinstance(dt_ms, numbers.Real) or not math.isfinite(dt_ms) \
             or not float(dt_ms).is_integer() or not 1 <= dt_ms <= RESPONSE_WINDOW_MS:
-        raise ValueError(f"dt_ms={dt_ms!r}: bins are sums of whole milliseconds, so dt_ms must be a whole number "
-                         f"from 1 to the {RESPONSE_WINDOW_MS}-ms response window")
+        raise ValueError(f"dt_ms={dt_ms!r} is not a whole number of milliseconds from 1 to {RESPONSE_WINDOW_MS} "
+                         f"(bins are sums of whole milliseconds, within the {RESPONSE_WINDOW_MS}-ms response window)")
     width = int(dt_ms)
     return width, RESPONSE_WINDOW_MS // width
 
