@@ -81,6 +81,8 @@ def _stored_spectrogram(rec: Any, index: int) -> np.ndarray | None:
     NwbContentError
         The file names a spectrogram that is missing or not (34, T) frames: the damaged-file error, naming it.
     """
+    from .read.checks import damaged
+
     name = rec.stimuli["spectrogram_series"].loc[index] if "spectrogram_series" in rec.stimuli else ""
     if not name or not isinstance(name, str):
         return None
@@ -88,11 +90,10 @@ def _stored_spectrogram(rec: Any, index: int) -> np.ndarray | None:
         spec = rec.spectrogram(index)
     except (KeyError, IndexError, TypeError, ValueError, OSError) as err:
         detail = err.args[0] if isinstance(err, KeyError) and err.args else err
-        raise NwbContentError(f"{_source(rec)}: damaged ns1nwb file (stimulus {index}'s spectrogram {name!r} "
-                              f"cannot be read: {detail})") from None
+        raise damaged(_source(rec), f"stimulus {index}'s spectrogram {name!r} cannot be read: {detail}") from None
     if spec.ndim != 2 or spec.shape[0] != N_BANDS or not spec.shape[1]:
-        raise NwbContentError(f"{_source(rec)}: damaged ns1nwb file (stimulus {index}'s spectrogram {name!r} has "
-                              f"{spec.shape} values, not {N_BANDS} bands by frames)")
+        raise damaged(_source(rec), f"stimulus {index}'s spectrogram {name!r} has {spec.shape} values, not "
+                                    f"{N_BANDS} bands by frames")
     return spec
 
 
