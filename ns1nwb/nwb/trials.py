@@ -38,8 +38,6 @@ class TrialLayout:
     block_rows: dict[str, np.ndarray]
     #: Unit index -> the trial row of each of its repeats, set after set.
     repeat_rows: dict[int, np.ndarray]
-    #: Start of each block on the file clock, s, by session.
-    block_offset_s: dict[str, float]
 
 
 def _param(p: Presentation, name: str) -> float:
@@ -141,5 +139,4 @@ def add_trials_to_nwbfile(nwbfile: "NWBFile", ctx: BuildContext, templates: dict
     return TrialLayout(start_s=start_s, stop_s=stop_s,
                        block_rows={session_of[id(b)]: block_rows[id(b)] for b in ctx.blocks},
                        repeat_rows={index: block_rows[id(b)][positions] for b in ctx.blocks
-                                    for index, positions in b.repeat_presentations.items()},
-                       block_offset_s={session_of[id(b)]: offset for b, offset in zip(ctx.blocks, offsets)})
+                                    for index, positions in b.repeat_presentations.items()})
