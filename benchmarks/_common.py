@@ -10,6 +10,8 @@ import gc
 import os
 import platform
 import re
+import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -154,6 +156,18 @@ def fmt_seconds(seconds: float) -> str:
     if seconds < 1.0:
         return f"{seconds * 1000:.1f} ms"
     return f"{seconds:.2f} s"
+
+
+def fmt_spread(seconds: list[float]) -> str:
+    """Median and range, e.g. ``0.41 s (0.39-0.47)``."""
+    return f"{fmt_seconds(statistics.median(seconds))} ({min(seconds):.2f}-{max(seconds):.2f} s)"
+
+
+def fresh_process_seconds(code: str, *args: Any, env: dict[str, str] | None = None) -> float:
+    """Wall time of ``python -c code args`` from start to exit (interpreter start-up and imports included)."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True, stdout=subprocess.DEVNULL, env=env)
+    return time.perf_counter() - start
 
 
 def fmt_bytes(n_bytes: float) -> str:

@@ -37,8 +37,6 @@ from __future__ import annotations
 import gc
 import os
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -47,6 +45,8 @@ from typing import Any
 import numpy as np
 
 from _common import (
+    fmt_spread,
+    fresh_process_seconds,
     METADATA_FILE,
     SPIKES_DIR,
     Table,
@@ -233,13 +233,6 @@ seed_grid(Path(sys.argv[1]))
 """
 
 
-def fresh_process_seconds(code: str, *args: Any, env: dict[str, str] | None = None) -> float:
-    """Wall time of ``python -c code args`` from start to exit (interpreter start-up and imports included)."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code, *map(str, args)], check=True, stdout=subprocess.DEVNULL, env=env)
-    return time.perf_counter() - start
-
-
 def fresh_process_times(nwb: Path, raw: Path, shape: tuple[int, ...], runs: int,
                         pycache: Path) -> dict[str, list[float]]:
     """Seconds of each side in ``runs`` rounds, the sides alternating (grid, floor, seed) round by round.
@@ -259,11 +252,6 @@ def fresh_process_times(nwb: Path, raw: Path, shape: tuple[int, ...], runs: int,
             if round_index:
                 times[name].append(seconds)
     return times
-
-
-def fmt_spread(seconds: list[float]) -> str:
-    """Median and range, e.g. ``0.41 s (0.39-0.47)``."""
-    return f"{fmt_seconds(statistics.median(seconds))} ({min(seconds):.2f}-{max(seconds):.2f} s)"
 
 
 def ns1nwb_one_unit(nwb: Path, k: int) -> tuple[float, float, np.ndarray]:
